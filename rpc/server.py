@@ -1,0 +1,156 @@
+"""One serve() for every nasforge service: grpc.aio with health, reflection, interceptors,
+explicit keepalive and message-size limits, and graceful shutdown on SIGTERM/SIGINT.
+"""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry, start_http_server
+
+from rpc.auth import AuthInterceptor, TokenTable
+from rpc.error_mapping import ErrorMappingInterceptor
+from rpc.metrics import MetricsInterceptor, RpcMetrics
+from rpc.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceBinding:
+    """A servicer and how to add it to a server, e.g. from a generated *_pb2_grpc module."""
+
+    descriptor: object  # google.protobuf.descriptor.ServiceDescriptor
+    register: Callable[[grpc.aio.Server], None]
+
+    @property
+    def name(self) -> str:
+        return self.descriptor.full_name
+
+    @property
+    def methods(self) -> list[str]:
+        return [method.name for method in self.descriptor.methods]
+
+
+def bind(add_to_server: Callable, servicer: object, descriptor: object) -> ServiceBinding:
+    """ServiceBinding for ``add_XServicer_to_server(servicer, server)``."""
+    return ServiceBinding(descriptor, lambda server: add_to_server(servicer, server))
+
+
+def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    """Channel arguments: message-size limits and keepalive, all explicit."""
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", settings.keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_ms),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", settings.min_client_ping_interval_ms),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+def _load_tokens(settings: ServerSettings) -> TokenTable | None:
+    if settings.auth_tokens_file is None:
+        if settings.allow_anonymous_tenant is None:
+            log.warning("no auth_tokens_file configured: every authenticated call is refused")
+        return None
+    return TokenTable.from_file(settings.auth_tokens_file)
+
+
+@dataclass
+class RunningServer:
+    """A started server: its bound port, its health servicer, and how to stop it."""
+
+    server: grpc.aio.Server
+    health: health_aio.HealthServicer
+    port: int
+    service_names: Sequence[str]
+    registry: CollectorRegistry
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Report NOT_SERVING, refuse new calls, and give in-flight calls ``grace_seconds``."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_seconds)
+
+    async def wait_for_termination(self) -> None:
+        await self.server.wait_for_termination()
+
+
+async def start_server(
+    services: Sequence[ServiceBinding],
+    settings: ServerSettings,
+    *,
+    registry: CollectorRegistry | None = None,
+) -> RunningServer:
+    """Build, bind and start a server; the caller owns its shutdown."""
+    registry = registry if registry is not None else CollectorRegistry()
+    rpc_metrics = RpcMetrics(registry)
+    anonymous = settings.allow_anonymous_tenant
+    interceptors = [
+        MetricsInterceptor(rpc_metrics),
+        AuthInterceptor(_load_tokens(settings), anonymous_tenant=anonymous),
+        ErrorMappingInterceptor(),
+    ]
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=server_options(settings),
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    for service in services:
+        service.register(server)
+        rpc_metrics.create_series(service.name, service.methods)
+    names = [service.name for service in services]
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME],
+        server,
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if port == 0:
+        raise OSError(f"could not bind {settings.host}:{settings.port}")
+    await server.start()
+    for name in ["", *names]:  # "" is the server's overall health
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving %s on %s:%d", ", ".join(names), settings.host, port)
+    return RunningServer(server, health, port, names, registry)
+
+
+async def serve(
+    services: Sequence[ServiceBinding],
+    settings: ServerSettings,
+    *,
+    registry: CollectorRegistry | None = None,
+    on_started: Callable[[RunningServer], None] | None = None,
+) -> None:
+    """Run a server until SIGTERM or SIGINT, then shut it down gracefully."""
+    registry = registry if registry is not None else CollectorRegistry()
+    if settings.metrics_port is not None:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+    running = await start_server(services, settings, registry=registry)
+    if on_started is not None:
+        on_started(running)
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_requested.set)
+    try:
+        await stop_requested.wait()
+        log.info("shutting down; in-flight calls get %.1fs", settings.shutdown_grace_seconds)
+        await running.shutdown(settings.shutdown_grace_seconds)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

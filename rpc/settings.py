@@ -1,0 +1,40 @@
+"""Settings every service's server shares; each service subclasses this with its own env prefix."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    """How a service listens and authenticates. Read once, in the service's main."""
+
+    model_config = SettingsConfigDict(env_prefix="NASFORGE_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the gRPC server binds to.")
+    port: int = Field(0, ge=0, le=65535, description="gRPC port; 0 picks a free one.")
+    metrics_host: str = Field("127.0.0.1", description="Address of the /metrics HTTP server.")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Prometheus /metrics port; unset serves none."
+    )
+    max_message_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest request or response message."
+    )
+    keepalive_time_ms: int = Field(30_000, ge=1000, description="Server keepalive ping interval.")
+    keepalive_timeout_ms: int = Field(10_000, ge=100, description="Keepalive ack timeout.")
+    min_client_ping_interval_ms: int = Field(
+        10_000, ge=1000, description="Clients pinging more often than this are disconnected."
+    )
+    max_concurrent_rpcs: int | None = Field(
+        None, ge=1, description="Calls handled at once before new ones are refused."
+    )
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0, description="Time in-flight calls get to finish on SIGTERM/SIGINT."
+    )
+    auth_tokens_file: Path | None = Field(
+        None, description="JSON token table (SHA-256 digests only); see rpc.auth."
+    )
+    allow_anonymous_tenant: str | None = Field(
+        None,
+        description="Local development only: admit calls without a token as this tenant.",
+    )
