@@ -18,12 +18,14 @@ help:
 
 install: $(VENV)/.installed $(STUBS_STAMP)
 
-# Dependencies are installed first (grpcio-tools is needed to generate the stubs),
-# then the project itself, editable, so the generated `nasforge` package is importable.
+# The project is installed editable (for the `nasforge` script and the dependencies), and
+# a .pth file puts the repository root on sys.path, so packages created after the install
+# (the generated `nasforge` stubs) import too.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --editable '.[test]' --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet --editable '.[test]'
+	echo "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nasforge-repo.pth"
 	touch $@
 
 proto: $(STUBS_STAMP)

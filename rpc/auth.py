@@ -77,7 +77,11 @@ class TokenTable:
             document = json.loads(text)
             rows = document["tokens"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise TokenConfigError(f"token file is not of the form {{'tokens': [...]}}: {exc}")
+            raise TokenConfigError(
+                f"token file is not of the form {{'tokens': [...]}}: {exc}"
+            ) from exc
+        if not isinstance(rows, list):
+            raise TokenConfigError("'tokens' must be a list")
         entries = []
         for row in rows:
             if not isinstance(row, dict) or "sha256" not in row:

@@ -1,0 +1,281 @@
+"""What a candidate may import and touch: the import allowlist and the forbidden-code rules.
+
+Reads the module's `ast` only. Names are resolved through the module's own import aliases
+(`import torch as T; T.hub.load(...)` is `torch.hub.load`), so renaming does not hide a call.
+"""
+
+import ast
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from netapi.findings import Finding
+from netapi.outcomes import Outcome
+
+# The default allowlist of ARCHITECTURE.md: torch and a few pure standard-library modules.
+DEFAULT_ALLOWED_MODULES = frozenset(
+    {
+        "torch",
+        "math",
+        "typing",
+        "collections",
+        "functools",
+        "itertools",
+        "numbers",
+        "dataclasses",
+        "__future__",
+    }
+)
+
+# Parts of torch that download, load native code, spawn processes, open sockets or touch
+# files. Importing or naming any of them (or anything below them) is forbidden code.
+FORBIDDEN_TORCH_NAMES = frozenset(
+    {
+        "torch.hub",
+        "torch.utils.model_zoo",
+        "torch.utils.cpp_extension",
+        "torch.utils.tensorboard",
+        "torch.distributed",
+        "torch.multiprocessing",
+        "torch.package",
+        "torch.serialization",
+        "torch.onnx",
+        "torch.load",
+        "torch.save",
+        "torch.from_file",
+        "torch.jit.load",
+        "torch.jit.save",
+        "torch.ops.load_library",
+        "torch.classes.load_library",
+        "torchvision.models.utils",
+        "torchvision.datasets",
+        "torchvision.io",
+    }
+)
+
+# Builtins that execute code, reach the interpreter's internals, or do I/O.
+FORBIDDEN_BUILTINS = frozenset(
+    {
+        "eval",
+        "exec",
+        "compile",
+        "__import__",
+        "open",
+        "input",
+        "breakpoint",
+        "exit",
+        "quit",
+        "globals",
+        "vars",
+        "help",
+        "memoryview",
+        "__builtins__",
+        "__loader__",
+        "__spec__",
+    }
+)
+
+# Attributes that lead from any object to the interpreter's internals (sandbox escapes).
+FORBIDDEN_ATTRIBUTES = frozenset(
+    {
+        "__subclasses__",
+        "__globals__",
+        "__builtins__",
+        "__code__",
+        "__closure__",
+        "__mro__",
+        "__bases__",
+        "__base__",
+        "__loader__",
+        "__spec__",
+        "__import__",
+        "__reduce__",
+        "__reduce_ex__",
+        "__getattribute__",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_back",
+        "gi_frame",
+        "gi_code",
+        "cr_frame",
+        "ag_frame",
+        "tb_frame",
+        "co_code",
+    }
+)
+
+_REFLECTION_CALLS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+
+# Third-party modules that the sandbox image carries beside torch: importing them is
+# forbidden rather than hallucinated. A name in neither list does not exist there.
+SANDBOX_THIRD_PARTY_MODULES = frozenset(
+    {
+        "torchvision",
+        "numpy",
+        "PIL",
+        "sympy",
+        "mpmath",
+        "networkx",
+        "jinja2",
+        "markupsafe",
+        "filelock",
+        "fsspec",
+        "typing_extensions",
+        "triton",
+    }
+)
+
+
+def default_module_exists(module: str) -> bool:
+    """Whether a top-level module exists in the sandbox image (stdlib or a known package).
+
+    Submodules of torch are assumed to exist here; the name index built with the sandbox
+    image refines this (see sandbox_runner).
+    """
+    root = module.split(".", 1)[0]
+    return root in sys.stdlib_module_names or root in SANDBOX_THIRD_PARTY_MODULES or root == "torch"
+
+
+@dataclass(frozen=True)
+class CodePolicy:
+    """The import allowlist and the resolver that tells forbidden from hallucinated modules."""
+
+    allowed_modules: frozenset[str] = DEFAULT_ALLOWED_MODULES
+    module_exists: Callable[[str], bool] = field(default=default_module_exists)
+
+    def allows(self, module: str) -> bool:
+        if _forbidden_torch_name(module):
+            return False
+        parts = module.split(".")
+        return any(".".join(parts[:depth]) in self.allowed_modules for depth in
+                   range(1, len(parts) + 1))
+
+
+def _forbidden_torch_name(dotted: str) -> str | None:
+    """The forbidden name that ``dotted`` is or lies under, if any."""
+    for name in FORBIDDEN_TORCH_NAMES:
+        if dotted == name or dotted.startswith(name + "."):
+            return name
+    return None
+
+
+def import_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local name -> fully qualified name, for every import in the module."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+                else:
+                    root = alias.name.split(".", 1)[0]
+                    aliases[root] = root
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return aliases
+
+
+def dotted_name(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    """`T.hub.load` -> 'torch.hub.load' through the aliases; None for other expressions."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(aliases.get(node.id, node.id))
+    return ".".join(reversed(parts))
+
+
+def _imported_modules(node: ast.Import | ast.ImportFrom) -> Iterator[str]:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            yield alias.name
+        return
+    if node.module is None:
+        return
+    yield node.module
+    for alias in node.names:  # `from torch import hub` imports the module torch.hub
+        if alias.name != "*" and _forbidden_torch_name(f"{node.module}.{alias.name}"):
+            yield f"{node.module}.{alias.name}"
+
+
+def _import_findings(node: ast.Import | ast.ImportFrom, policy: CodePolicy) -> Iterator[Finding]:
+    where = {"line": node.lineno, "column": node.col_offset}
+    if isinstance(node, ast.ImportFrom) and node.level:
+        yield Finding("relative-import", Outcome.FORBIDDEN_CODE,
+                      "relative imports are not allowed: a candidate is a single module", **where)
+        return
+    if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+        yield Finding("star-import", Outcome.API_NONCOMPLIANCE,
+                      f"'from {node.module} import *' hides which names the model uses", **where)
+    for module in _imported_modules(node):
+        if policy.allows(module):
+            continue
+        if not policy.module_exists(module):
+            yield Finding("unknown-module", Outcome.HALLUCINATED_API,
+                          f"module '{module}' does not exist in the sandbox environment", **where)
+        else:
+            allowed = ", ".join(sorted(policy.allowed_modules - {"__future__"}))
+            yield Finding("forbidden-import", Outcome.FORBIDDEN_CODE,
+                          f"import of '{module}' is not allowed; allowed modules: {allowed}",
+                          **where)
+
+
+def _call_findings(node: ast.Call) -> Iterator[Finding]:
+    """getattr(x, '__globals__') and friends: reflection on a forbidden attribute."""
+    if not (isinstance(node.func, ast.Name) and node.func.id in _REFLECTION_CALLS):
+        return
+    if len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
+        name = node.args[1].value
+        if isinstance(name, str) and name in FORBIDDEN_ATTRIBUTES:
+            yield Finding("forbidden-attribute", Outcome.FORBIDDEN_CODE,
+                          f"{node.func.id}(..., {name!r}) reaches interpreter internals",
+                          node.lineno, node.col_offset)
+
+
+def code_policy_findings(tree: ast.Module, policy: CodePolicy) -> list[Finding]:
+    """Every import, name and attribute the policy forbids, and every module that does not exist."""
+    aliases = import_aliases(tree)
+    findings: list[Finding] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            findings.extend(_import_findings(node, policy))
+        elif isinstance(node, ast.Name) and node.id in FORBIDDEN_BUILTINS:
+            findings.append(Finding("forbidden-call", Outcome.FORBIDDEN_CODE,
+                                    f"'{node.id}' is not allowed in a candidate",
+                                    node.lineno, node.col_offset))
+        elif isinstance(node, ast.Attribute):
+            if node.attr in FORBIDDEN_ATTRIBUTES:
+                findings.append(Finding("forbidden-attribute", Outcome.FORBIDDEN_CODE,
+                                        f"'.{node.attr}' reaches interpreter internals",
+                                        node.lineno, node.col_offset))
+                continue
+            resolved = dotted_name(node, aliases)
+            if resolved is not None and resolved in FORBIDDEN_TORCH_NAMES:
+                findings.append(Finding("forbidden-torch-api", Outcome.FORBIDDEN_CODE,
+                                        f"'{resolved}' downloads, loads or writes outside the "
+                                        "model and is not allowed",
+                                        node.lineno, node.col_offset))
+        elif isinstance(node, ast.Call):
+            findings.extend(_call_findings(node))
+            findings.extend(_pretrained_findings(node, aliases))
+    return findings
+
+
+def _pretrained_findings(node: ast.Call, aliases: dict[str, str]) -> Iterator[Finding]:
+    """torchvision.models.x(pretrained=True / weights=...) downloads weights at run time."""
+    target = dotted_name(node.func, aliases) or ""
+    if not target.startswith("torchvision.models."):
+        return
+    for keyword in node.keywords:
+        value = keyword.value
+        is_none_or_false = isinstance(value, ast.Constant) and value.value in (None, False)
+        if keyword.arg in ("pretrained", "weights") and not is_none_or_false:
+            yield Finding("pretrained-weights", Outcome.FORBIDDEN_CODE,
+                          f"{target}({keyword.arg}=...) downloads weights; the sandbox has no "
+                          "network and candidates must train from scratch",
+                          node.lineno, node.col_offset)
