@@ -28,8 +28,9 @@ def read_candidate(path_text: str) -> str:
         except OSError as exc:
             raise CandidateFileError(f"{name}: cannot be read ({exc.strerror})") from exc
     if len(data) > MAX_CANDIDATE_BYTES:
-        raise CandidateFileError(f"{name}: larger than the {MAX_CANDIDATE_BYTES}-byte limit "
-                                 "for a candidate")
+        raise CandidateFileError(
+            f"{name}: larger than the {MAX_CANDIDATE_BYTES}-byte limit for a candidate"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -42,7 +42,8 @@ def _accepts(function: Function, positional: int, *, bound: bool) -> bool:
     given = positional + (1 if bound else 0)
     required = len(params) - len(args.defaults)
     required_kwonly = [
-        arg for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+        arg
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True)
         if default is None
     ]
     if required_kwonly or given < required:
@@ -70,8 +71,9 @@ def _class_chain(net: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> list[as
             continue
         seen.add(cls.name)
         chain.append(cls)
-        pending.extend(classes[b.id] for b in cls.bases
-                       if isinstance(b, ast.Name) and b.id in classes)
+        pending.extend(
+            classes[b.id] for b in cls.bases if isinstance(b, ast.Name) and b.id in classes
+        )
     return chain
 
 
@@ -104,9 +106,11 @@ def _self_attributes_assigned(chain: list[ast.ClassDef]) -> set[str]:
                 targets = [node.target]
             for target in targets:
                 for element in ast.walk(target):
-                    if (isinstance(element, ast.Attribute)
-                            and isinstance(element.value, ast.Name)
-                            and element.value.id == "self"):
+                    if (
+                        isinstance(element, ast.Attribute)
+                        and isinstance(element.value, ast.Name)
+                        and element.value.id == "self"
+                    ):
                         assigned.add(element.attr)
     return assigned
 
@@ -117,8 +121,12 @@ def declared_hyperparameters(function: Function) -> set[str] | None:
     if len(returns) != 1 or returns[0].value is None:
         return None
     value = returns[0].value
-    if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
-            and value.func.id in ("set", "frozenset") and len(value.args) <= 1):
+    if (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Name)
+        and value.func.id in ("set", "frozenset")
+        and len(value.args) <= 1
+    ):
         if not value.args:
             return set()
         value = value.args[0]
@@ -135,7 +143,8 @@ def declared_hyperparameters(function: Function) -> set[str] | None:
 def _string_constants_outside(tree: ast.Module, excluded: ast.AST) -> set[str]:
     inside = {id(node) for node in ast.walk(excluded)}
     return {
-        node.value for node in ast.walk(tree)
+        node.value
+        for node in ast.walk(tree)
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in inside
     }
 
@@ -146,8 +155,11 @@ def _prm_subscript_keys(tree: ast.Module) -> Iterator[tuple[str, ast.Subscript]]
         if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
             continue
         container = node.value
-        name = container.attr if isinstance(container, ast.Attribute) else getattr(
-            container, "id", None)
+        name = (
+            container.attr
+            if isinstance(container, ast.Attribute)
+            else getattr(container, "id", None)
+        )
         key = node.slice
         if name == "prm" and isinstance(key, ast.Constant) and isinstance(key.value, str):
             yield key.value, node
@@ -159,40 +171,69 @@ def _hyperparameter_findings(tree: ast.Module, function: Function) -> Iterator[F
         return
     used = _string_constants_outside(tree, function)
     for name in sorted(declared - used):
-        yield Finding("unread-hyperparameter", Outcome.API_NONCOMPLIANCE,
-                      f"hyperparameter {name!r} is declared in supported_hyperparameters() "
-                      "but the model never reads it", function.lineno, function.col_offset)
+        yield Finding(
+            "unread-hyperparameter",
+            Outcome.API_NONCOMPLIANCE,
+            f"hyperparameter {name!r} is declared in supported_hyperparameters() "
+            "but the model never reads it",
+            function.lineno,
+            function.col_offset,
+        )
     for name in sorted(declared & RESERVED_PRM_KEYS):
-        yield Finding("reserved-hyperparameter", Outcome.API_NONCOMPLIANCE,
-                      f"{name!r} is set by the trainer and cannot be declared as a "
-                      "hyperparameter", function.lineno, function.col_offset)
+        yield Finding(
+            "reserved-hyperparameter",
+            Outcome.API_NONCOMPLIANCE,
+            f"{name!r} is set by the trainer and cannot be declared as a hyperparameter",
+            function.lineno,
+            function.col_offset,
+        )
     for key, node in _prm_subscript_keys(tree):
         if key not in declared and key not in RESERVED_PRM_KEYS:
-            yield Finding("undeclared-hyperparameter", Outcome.API_NONCOMPLIANCE,
-                          f"prm[{key!r}] is read but {key!r} is not declared in "
-                          "supported_hyperparameters(); prm will not contain it",
-                          node.lineno, node.col_offset)
+            yield Finding(
+                "undeclared-hyperparameter",
+                Outcome.API_NONCOMPLIANCE,
+                f"prm[{key!r}] is read but {key!r} is not declared in "
+                "supported_hyperparameters(); prm will not contain it",
+                node.lineno,
+                node.col_offset,
+            )
 
 
-def _signature_findings(methods: dict[str, Function], net: ast.ClassDef,
-                        captioning: bool) -> Iterator[Finding]:
+def _signature_findings(
+    methods: dict[str, Function], net: ast.ClassDef, captioning: bool
+) -> Iterator[Finding]:
     calls = _CALLS_FOR_CAPTIONING if captioning else _CALLS_FOR_CLASSIFICATION
     for name, counts in calls.items():
         method = methods.get(name)
-        hint = _CAPTIONING_FORWARD_HINT if captioning and name == "forward" else (
-            _SIGNATURE_HINTS[name])
+        hint = (
+            _CAPTIONING_FORWARD_HINT
+            if captioning and name == "forward"
+            else (_SIGNATURE_HINTS[name])
+        )
         if method is None:
-            yield Finding("missing-method", Outcome.API_NONCOMPLIANCE,
-                          f"class Net has no method {name}; expected {hint}",
-                          net.lineno, net.col_offset)
+            yield Finding(
+                "missing-method",
+                Outcome.API_NONCOMPLIANCE,
+                f"class Net has no method {name}; expected {hint}",
+                net.lineno,
+                net.col_offset,
+            )
         elif isinstance(method, ast.AsyncFunctionDef):
-            yield Finding("bad-signature", Outcome.API_NONCOMPLIANCE,
-                          f"Net.{name} must not be async; expected {hint}",
-                          method.lineno, method.col_offset)
+            yield Finding(
+                "bad-signature",
+                Outcome.API_NONCOMPLIANCE,
+                f"Net.{name} must not be async; expected {hint}",
+                method.lineno,
+                method.col_offset,
+            )
         elif not all(_accepts(method, count, bound=True) for count in counts):
-            yield Finding("bad-signature", Outcome.API_NONCOMPLIANCE,
-                          f"Net.{name} cannot be called as the Net API calls it; expected {hint}",
-                          method.lineno, method.col_offset)
+            yield Finding(
+                "bad-signature",
+                Outcome.API_NONCOMPLIANCE,
+                f"Net.{name} cannot be called as the Net API calls it; expected {hint}",
+                method.lineno,
+                method.col_offset,
+            )
 
 
 def _batch_as_channels(init: Function) -> Iterator[Finding]:
@@ -205,27 +246,44 @@ def _batch_as_channels(init: Function) -> Iterator[Finding]:
         if not isinstance(node, ast.Call):
             continue
         for argument in [*node.args, *(keyword.value for keyword in node.keywords)]:
-            if (isinstance(argument, ast.Subscript) and isinstance(argument.value, ast.Name)
-                    and argument.value.id == in_shape
-                    and isinstance(argument.slice, ast.Constant) and argument.slice.value == 0):
-                yield Finding("batch-as-channels", Outcome.SHAPE_MISMATCH,
-                              f"{in_shape}[0] is the batch size, not the channel count; "
-                              f"channels are {in_shape}[1]", argument.lineno, argument.col_offset)
+            if (
+                isinstance(argument, ast.Subscript)
+                and isinstance(argument.value, ast.Name)
+                and argument.value.id == in_shape
+                and isinstance(argument.slice, ast.Constant)
+                and argument.slice.value == 0
+            ):
+                yield Finding(
+                    "batch-as-channels",
+                    Outcome.SHAPE_MISMATCH,
+                    f"{in_shape}[0] is the batch size, not the channel count; "
+                    f"channels are {in_shape}[1]",
+                    argument.lineno,
+                    argument.col_offset,
+                )
 
 
 def _training_attribute_findings(chain: list[ast.ClassDef], net: ast.ClassDef) -> Iterator[Finding]:
     assigned = _self_attributes_assigned(chain)
     if "criteria" not in assigned:
         if "criterion" in assigned:
-            message = ("Net sets self.criterion; the Net API names it self.criteria "
-                       "(a tuple of loss modules)")
+            message = (
+                "Net sets self.criterion; the Net API names it self.criteria "
+                "(a tuple of loss modules)"
+            )
         else:
             message = "Net never sets self.criteria (a tuple of loss modules) in train_setup"
-        yield Finding("missing-criteria", Outcome.API_NONCOMPLIANCE, message,
-                      net.lineno, net.col_offset)
+        yield Finding(
+            "missing-criteria", Outcome.API_NONCOMPLIANCE, message, net.lineno, net.col_offset
+        )
     if "optimizer" not in assigned:
-        yield Finding("missing-optimizer", Outcome.API_NONCOMPLIANCE,
-                      "Net never sets self.optimizer in train_setup", net.lineno, net.col_offset)
+        yield Finding(
+            "missing-optimizer",
+            Outcome.API_NONCOMPLIANCE,
+            "Net never sets self.optimizer in train_setup",
+            net.lineno,
+            net.col_offset,
+        )
 
 
 def api_contract_findings(tree: ast.Module, *, captioning: bool) -> list[Finding]:
@@ -234,25 +292,47 @@ def api_contract_findings(tree: ast.Module, *, captioning: bool) -> list[Finding
     findings: list[Finding] = []
     supported = functions.get("supported_hyperparameters")
     if supported is None:
-        findings.append(Finding("missing-supported-hyperparameters", Outcome.API_NONCOMPLIANCE,
-                                "the module has no top-level supported_hyperparameters() "
-                                "returning the set of hyperparameter names"))
+        findings.append(
+            Finding(
+                "missing-supported-hyperparameters",
+                Outcome.API_NONCOMPLIANCE,
+                "the module has no top-level supported_hyperparameters() "
+                "returning the set of hyperparameter names",
+            )
+        )
     elif not _accepts(supported, 0, bound=False):
-        findings.append(Finding("bad-signature", Outcome.API_NONCOMPLIANCE,
-                                "supported_hyperparameters() must take no arguments",
-                                supported.lineno, supported.col_offset))
+        findings.append(
+            Finding(
+                "bad-signature",
+                Outcome.API_NONCOMPLIANCE,
+                "supported_hyperparameters() must take no arguments",
+                supported.lineno,
+                supported.col_offset,
+            )
+        )
     else:
         findings.extend(_hyperparameter_findings(tree, supported))
     net = classes.get("Net")
     if net is None:
-        findings.append(Finding("missing-net-class", Outcome.API_NONCOMPLIANCE,
-                                "the module has no top-level class Net(nn.Module)"))
+        findings.append(
+            Finding(
+                "missing-net-class",
+                Outcome.API_NONCOMPLIANCE,
+                "the module has no top-level class Net(nn.Module)",
+            )
+        )
         return findings
     chain = _class_chain(net, classes)
     if not _inherits_module(chain):
-        findings.append(Finding("net-not-module", Outcome.API_NONCOMPLIANCE,
-                                "class Net must inherit from torch.nn.Module",
-                                net.lineno, net.col_offset))
+        findings.append(
+            Finding(
+                "net-not-module",
+                Outcome.API_NONCOMPLIANCE,
+                "class Net must inherit from torch.nn.Module",
+                net.lineno,
+                net.col_offset,
+            )
+        )
     methods = _methods(chain)
     findings.extend(_signature_findings(methods, net, captioning))
     findings.extend(_training_attribute_findings(chain, net))

@@ -148,8 +148,9 @@ class CodePolicy:
         if _forbidden_torch_name(module):
             return False
         parts = module.split(".")
-        return any(".".join(parts[:depth]) in self.allowed_modules for depth in
-                   range(1, len(parts) + 1))
+        return any(
+            ".".join(parts[:depth]) in self.allowed_modules for depth in range(1, len(parts) + 1)
+        )
 
 
 def _forbidden_torch_name(dotted: str) -> str | None:
@@ -206,23 +207,38 @@ def _imported_modules(node: ast.Import | ast.ImportFrom) -> Iterator[str]:
 def _import_findings(node: ast.Import | ast.ImportFrom, policy: CodePolicy) -> Iterator[Finding]:
     where = {"line": node.lineno, "column": node.col_offset}
     if isinstance(node, ast.ImportFrom) and node.level:
-        yield Finding("relative-import", Outcome.FORBIDDEN_CODE,
-                      "relative imports are not allowed: a candidate is a single module", **where)
+        yield Finding(
+            "relative-import",
+            Outcome.FORBIDDEN_CODE,
+            "relative imports are not allowed: a candidate is a single module",
+            **where,
+        )
         return
     if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
-        yield Finding("star-import", Outcome.API_NONCOMPLIANCE,
-                      f"'from {node.module} import *' hides which names the model uses", **where)
+        yield Finding(
+            "star-import",
+            Outcome.API_NONCOMPLIANCE,
+            f"'from {node.module} import *' hides which names the model uses",
+            **where,
+        )
     for module in _imported_modules(node):
         if policy.allows(module):
             continue
         if not policy.module_exists(module):
-            yield Finding("unknown-module", Outcome.HALLUCINATED_API,
-                          f"module '{module}' does not exist in the sandbox environment", **where)
+            yield Finding(
+                "unknown-module",
+                Outcome.HALLUCINATED_API,
+                f"module '{module}' does not exist in the sandbox environment",
+                **where,
+            )
         else:
             allowed = ", ".join(sorted(policy.allowed_modules - {"__future__"}))
-            yield Finding("forbidden-import", Outcome.FORBIDDEN_CODE,
-                          f"import of '{module}' is not allowed; allowed modules: {allowed}",
-                          **where)
+            yield Finding(
+                "forbidden-import",
+                Outcome.FORBIDDEN_CODE,
+                f"import of '{module}' is not allowed; allowed modules: {allowed}",
+                **where,
+            )
 
 
 def _call_findings(node: ast.Call) -> Iterator[Finding]:
@@ -232,9 +248,13 @@ def _call_findings(node: ast.Call) -> Iterator[Finding]:
     if len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
         name = node.args[1].value
         if isinstance(name, str) and name in FORBIDDEN_ATTRIBUTES:
-            yield Finding("forbidden-attribute", Outcome.FORBIDDEN_CODE,
-                          f"{node.func.id}(..., {name!r}) reaches interpreter internals",
-                          node.lineno, node.col_offset)
+            yield Finding(
+                "forbidden-attribute",
+                Outcome.FORBIDDEN_CODE,
+                f"{node.func.id}(..., {name!r}) reaches interpreter internals",
+                node.lineno,
+                node.col_offset,
+            )
 
 
 def code_policy_findings(tree: ast.Module, policy: CodePolicy) -> list[Finding]:
@@ -245,21 +265,39 @@ def code_policy_findings(tree: ast.Module, policy: CodePolicy) -> list[Finding]:
         if isinstance(node, ast.Import | ast.ImportFrom):
             findings.extend(_import_findings(node, policy))
         elif isinstance(node, ast.Name) and node.id in FORBIDDEN_BUILTINS:
-            findings.append(Finding("forbidden-call", Outcome.FORBIDDEN_CODE,
-                                    f"'{node.id}' is not allowed in a candidate",
-                                    node.lineno, node.col_offset))
+            findings.append(
+                Finding(
+                    "forbidden-call",
+                    Outcome.FORBIDDEN_CODE,
+                    f"'{node.id}' is not allowed in a candidate",
+                    node.lineno,
+                    node.col_offset,
+                )
+            )
         elif isinstance(node, ast.Attribute):
             if node.attr in FORBIDDEN_ATTRIBUTES:
-                findings.append(Finding("forbidden-attribute", Outcome.FORBIDDEN_CODE,
-                                        f"'.{node.attr}' reaches interpreter internals",
-                                        node.lineno, node.col_offset))
+                findings.append(
+                    Finding(
+                        "forbidden-attribute",
+                        Outcome.FORBIDDEN_CODE,
+                        f"'.{node.attr}' reaches interpreter internals",
+                        node.lineno,
+                        node.col_offset,
+                    )
+                )
                 continue
             resolved = dotted_name(node, aliases)
             if resolved is not None and resolved in FORBIDDEN_TORCH_NAMES:
-                findings.append(Finding("forbidden-torch-api", Outcome.FORBIDDEN_CODE,
-                                        f"'{resolved}' downloads, loads or writes outside the "
-                                        "model and is not allowed",
-                                        node.lineno, node.col_offset))
+                findings.append(
+                    Finding(
+                        "forbidden-torch-api",
+                        Outcome.FORBIDDEN_CODE,
+                        f"'{resolved}' downloads, loads or writes outside the "
+                        "model and is not allowed",
+                        node.lineno,
+                        node.col_offset,
+                    )
+                )
         elif isinstance(node, ast.Call):
             findings.extend(_call_findings(node))
             findings.extend(_pretrained_findings(node, aliases))
@@ -275,7 +313,11 @@ def _pretrained_findings(node: ast.Call, aliases: dict[str, str]) -> Iterator[Fi
         value = keyword.value
         is_none_or_false = isinstance(value, ast.Constant) and value.value in (None, False)
         if keyword.arg in ("pretrained", "weights") and not is_none_or_false:
-            yield Finding("pretrained-weights", Outcome.FORBIDDEN_CODE,
-                          f"{target}({keyword.arg}=...) downloads weights; the sandbox has no "
-                          "network and candidates must train from scratch",
-                          node.lineno, node.col_offset)
+            yield Finding(
+                "pretrained-weights",
+                Outcome.FORBIDDEN_CODE,
+                f"{target}({keyword.arg}=...) downloads weights; the sandbox has no "
+                "network and candidates must train from scratch",
+                node.lineno,
+                node.col_offset,
+            )

@@ -29,8 +29,8 @@ class Parsed:
 
 # A top-level statement after an unclosed bracket means the bracket was a typo, not a cut.
 _TOP_LEVEL_STATEMENT = re.compile(r"^(def|class|import|from|async def|@)\b|^if __name__")
-# A last line ending in one of these was cut in the middle of an expression.
-_DANGLING_ENDINGS = tuple("+-*/%=,.([{\\|&^<>@")
+# A text ending in one of these was cut in the middle of an expression.
+_DANGLING_ENDINGS = tuple("+-*/%=,([{\\|&^<>@")  # not ".": prose ends in one
 
 
 def _last_code_line(source: str) -> int:
@@ -42,10 +42,16 @@ def _top_level_statement_after(source: str, line: int) -> bool:
     return any(_TOP_LEVEL_STATEMENT.match(text) for text in source.splitlines()[line:])
 
 
-def _ends_mid_expression(source: str, error_line: int) -> bool:
+def _ends_mid_expression(source: str) -> bool:
+    """The text ends in an operator, and without that operator it is valid Python."""
     stripped = source.rstrip()
-    last = stripped.splitlines()[-1] if stripped else ""
-    return error_line >= _last_code_line(source) and last.endswith(_DANGLING_ENDINGS)
+    if not stripped.endswith(_DANGLING_ENDINGS):
+        return False
+    try:
+        ast.parse(stripped[:-1])
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _tokenizer_says_truncated(source: str) -> bool:
@@ -66,11 +72,13 @@ def _is_truncation(error: SyntaxError, source: str) -> bool:
     if "expected an indented block" in message:
         # A block header on the very last line: the body never came.
         return line >= _last_code_line(source)
-    if "was never closed" in message or _tokenizer_says_truncated(source):
+    if "was never closed" in message:
         return not _top_level_statement_after(source, line)
     if any(marker in message for marker in _TRUNCATION_MESSAGES):
         return True
-    return _ends_mid_expression(source, line)
+    if line < _last_code_line(source):
+        return False  # the parser found a real error before the end of the text
+    return _ends_mid_expression(source) or _tokenizer_says_truncated(source)
 
 
 def parse_candidate(source: str) -> Parsed:
@@ -94,8 +102,9 @@ def parse_candidate(source: str) -> Parsed:
                     column,
                 ),
             )
-        return Parsed(None, Finding("syntax", Outcome.SYNTAX_ERROR, exc.msg or "invalid syntax",
-                                    line, column))
+        return Parsed(
+            None, Finding("syntax", Outcome.SYNTAX_ERROR, exc.msg or "invalid syntax", line, column)
+        )
     except ValueError as exc:  # e.g. NUL bytes in the source
         return Parsed(None, Finding("syntax", Outcome.SYNTAX_ERROR, str(exc)))
     except (RecursionError, MemoryError):

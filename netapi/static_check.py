@@ -15,8 +15,15 @@ def check_source(source: str, task: str, policy: CodePolicy = DEFAULT_POLICY) ->
     if task not in TASKS:
         raise TaskSpecError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     if len(source.encode("utf-8", errors="surrogatepass")) > MAX_CANDIDATE_BYTES:
-        return Verdict.of([Finding("too-long", Outcome.API_NONCOMPLIANCE,
-                                   f"the candidate is over {MAX_CANDIDATE_BYTES} bytes")])
+        return Verdict.of(
+            [
+                Finding(
+                    "too-long",
+                    Outcome.API_NONCOMPLIANCE,
+                    f"the candidate is over {MAX_CANDIDATE_BYTES} bytes",
+                )
+            ]
+        )
     parsed = parse_candidate(source)
     if parsed.tree is None:
         return Verdict.of([parsed.finding])

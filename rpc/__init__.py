@@ -1,1 +1,1 @@
-"""What every nasforge service shares on the wire: serve(), auth, error mapping, metrics, clients."""
+"""What every nasforge service shares on the wire: serve(), auth, errors, metrics, clients."""

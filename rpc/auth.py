@@ -72,7 +72,7 @@ class TokenTable:
 
     @classmethod
     def from_json(cls, text: str) -> "TokenTable":
-        """Parse ``{"tokens": [{"sha256": HEX, "tenant": NAME} | {"sha256": HEX, "service": NAME}]}``."""
+        """Parse ``{"tokens": [{"sha256": HEX, "tenant" | "service": NAME}, ...]}``."""
         try:
             document = json.loads(text)
             rows = document["tokens"]

@@ -17,10 +17,16 @@ SERVICE_TOKEN = "tok-search-core-77aa"
 @pytest.fixture
 def tokens_file(tmp_path):
     path = tmp_path / "tokens.json"
-    path.write_text(json.dumps({"tokens": [
-        {"sha256": hash_token(TENANT_TOKEN), "tenant": "acme"},
-        {"sha256": hash_token(SERVICE_TOKEN), "service": "search-core"},
-    ]}))
+    path.write_text(
+        json.dumps(
+            {
+                "tokens": [
+                    {"sha256": hash_token(TENANT_TOKEN), "tenant": "acme"},
+                    {"sha256": hash_token(SERVICE_TOKEN), "service": "search-core"},
+                ]
+            }
+        )
+    )
     return path
 
 

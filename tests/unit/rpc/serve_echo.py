@@ -15,8 +15,11 @@ from tests.unit.rpc.fake_gateway import echo_binding
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     settings = ServerSettings()
-    asyncio.run(serve([echo_binding()], settings,
-                      on_started=lambda running: print(running.port, flush=True)))
+    asyncio.run(
+        serve(
+            [echo_binding()], settings, on_started=lambda running: print(running.port, flush=True)
+        )
+    )
 
 
 if __name__ == "__main__":

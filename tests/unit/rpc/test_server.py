@@ -61,15 +61,17 @@ async def test_reflection_lists_every_service_without_a_token(connect):
     names = set()
     async for reply in stub.ServerReflectionInfo(one_request()):
         names |= {service.name for service in reply.list_services_response.service}
-    assert {SERVICE, "grpc.health.v1.Health",
-            "grpc.reflection.v1alpha.ServerReflection"} <= names
+    assert {SERVICE, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= names
 
 
 @pytest.mark.parametrize("call", [_generate, _stream_text], ids=["unary", "streaming"])
 @pytest.mark.parametrize(
     ("token", "expected"),
-    [(None, grpc.StatusCode.UNAUTHENTICATED), ("wrong-token", grpc.StatusCode.UNAUTHENTICATED),
-     (TENANT_TOKEN, grpc.StatusCode.OK)],
+    [
+        (None, grpc.StatusCode.UNAUTHENTICATED),
+        ("wrong-token", grpc.StatusCode.UNAUTHENTICATED),
+        (TENANT_TOKEN, grpc.StatusCode.OK),
+    ],
     ids=["no-token", "wrong-token", "valid-token"],
 )
 async def test_bearer_token_decides_access(connect, call, token, expected):
@@ -89,14 +91,16 @@ async def test_malformed_authorization_header_is_unauthenticated(connect):
     channel = connect(None)
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await pb_grpc.LlmGatewayServiceStub(channel).Generate(
-            _request(), metadata=(("authorization", f"Basic {TENANT_TOKEN}"),))
+            _request(), metadata=(("authorization", f"Basic {TENANT_TOKEN}"),)
+        )
     assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_tenant_token_cannot_claim_another_tenant(connect):
     channel = connect(TENANT_TOKEN)
     reply = await pb_grpc.LlmGatewayServiceStub(channel).Generate(
-        _request(), metadata=((tenant_context.TENANT_KEY, "beta"),))
+        _request(), metadata=((tenant_context.TENANT_KEY, "beta"),)
+    )
     assert reply.text.startswith("tenant=acme ")
 
 
@@ -119,9 +123,13 @@ async def test_service_token_without_a_tenant_is_refused(connect):
 
 @pytest.mark.parametrize(
     ("model", "code"),
-    [("missing", grpc.StatusCode.NOT_FOUND), ("quota", grpc.StatusCode.RESOURCE_EXHAUSTED),
-     ("bad", grpc.StatusCode.INVALID_ARGUMENT),
-     ("slow-upstream", grpc.StatusCode.DEADLINE_EXCEEDED), ("bug", grpc.StatusCode.INTERNAL)],
+    [
+        ("missing", grpc.StatusCode.NOT_FOUND),
+        ("quota", grpc.StatusCode.RESOURCE_EXHAUSTED),
+        ("bad", grpc.StatusCode.INVALID_ARGUMENT),
+        ("slow-upstream", grpc.StatusCode.DEADLINE_EXCEEDED),
+        ("bug", grpc.StatusCode.INTERNAL),
+    ],
 )
 @pytest.mark.parametrize("call", [_generate, _stream_text], ids=["unary", "streaming"])
 async def test_errors_map_to_precise_codes(connect, call, model, code):
@@ -153,8 +161,9 @@ async def test_metrics_count_every_call_by_final_code(server, connect):
     exposition = generate_latest(server.registry).decode()
 
     def count(method, code):
-        prefix = (f'nasforge_rpc_requests_total{{code="{code}",method="{method}",'
-                  f'service="{SERVICE}"}} ')
+        prefix = (
+            f'nasforge_rpc_requests_total{{code="{code}",method="{method}",service="{SERVICE}"}} '
+        )
         line = next(line for line in exposition.splitlines() if line.startswith(prefix))
         return float(line.removeprefix(prefix))
 
@@ -167,7 +176,8 @@ async def test_metrics_count_every_call_by_final_code(server, connect):
 async def test_shutdown_drains_in_flight_calls_and_reports_not_serving(server, connect):
     channel = connect(TENANT_TOKEN)
     watch = health_pb2_grpc.HealthStub(connect(None)).Watch(
-        health_pb2.HealthCheckRequest(service=SERVICE))
+        health_pb2.HealthCheckRequest(service=SERVICE)
+    )
     assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
     in_flight = asyncio.create_task(_generate(channel, delay_ms=700))
     await asyncio.sleep(0.2)

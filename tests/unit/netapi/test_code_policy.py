@@ -1,0 +1,76 @@
+"""netapi.code_policy: aliases cannot hide forbidden calls; allowlists can be widened."""
+
+import ast
+
+import pytest
+
+from netapi.code_policy import DEFAULT_ALLOWED_MODULES, CodePolicy, code_policy_findings
+
+DEFAULT = CodePolicy()
+
+
+def rules(source, policy=DEFAULT):
+    return sorted({f.rule for f in code_policy_findings(ast.parse(source), policy)})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch as T\nT.hub.load('x', 'y')\n",
+        "import torch\nm = torch.hub\n",
+        "import torch\ntorch.load('weights.pt')\n",
+        "import torch.jit as J\nJ.load('m.pt')\n",
+        "import torch\ntorch.ops.load_library('/tmp/x.so')\n",
+        "from torch import serialization as s\n",
+    ],
+)
+def test_renamed_torch_downloads_and_files_are_forbidden(source):
+    assert set(rules(source)) & {"forbidden-torch-api", "forbidden-import"}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n",
+        "from torch import nn, optim\nfrom torch.nn import functional as F\n",
+        "import math, typing, collections, functools, itertools, numbers, dataclasses\n",
+        "from __future__ import annotations\n",
+        "from typing import Optional\nimport torch.utils.checkpoint\n",
+    ],
+)
+def test_allowlisted_imports_pass(source):
+    assert rules(source) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "rule"),
+    [
+        ("os", "forbidden-import"),
+        ("subprocess", "forbidden-import"),
+        ("socket", "forbidden-import"),
+        ("ctypes", "forbidden-import"),
+        ("importlib", "forbidden-import"),
+        ("numpy", "forbidden-import"),
+        ("torchvision", "forbidden-import"),
+        ("einops", "unknown-module"),
+        ("timm", "unknown-module"),
+        ("torch_geometric", "unknown-module"),
+    ],
+)
+def test_modules_outside_the_allowlist(module, rule):
+    assert rules(f"import {module}\n") == [rule]
+
+
+def test_a_deployment_can_widen_the_allowlist():
+    widened = CodePolicy(allowed_modules=DEFAULT_ALLOWED_MODULES | {"torchvision"})
+    assert rules("import torchvision\n", widened) == []
+    assert rules(
+        "import torchvision\ntorchvision.models.resnet18(weights='DEFAULT')\n", widened
+    ) == ["pretrained-weights"]
+    assert rules("import torchvision\ntorchvision.models.resnet18(weights=None)\n", widened) == []
+
+
+def test_a_resolver_decides_what_exists():
+    policy = CodePolicy(module_exists=lambda name: name == "einops")
+    assert rules("import einops\n", policy) == ["forbidden-import"]
+    assert rules("import os\n", policy) == ["unknown-module"]
