@@ -12,6 +12,7 @@ The contract (LEMUR's):
 import ast
 from collections.abc import Iterator
 
+from netapi.code_policy import dotted_name, import_aliases
 from netapi.findings import Finding
 from netapi.outcomes import Outcome
 from netapi.tasks import RESERVED_PRM_KEYS
@@ -52,6 +53,7 @@ def _accepts(function: Function, positional: int, *, bound: bool) -> bool:
 
 
 def _top_level(tree: ast.Module) -> tuple[dict[str, ast.ClassDef], dict[str, Function]]:
+    """Top-level classes and functions by name; `Net = SomeClass` makes SomeClass the Net."""
     classes: dict[str, ast.ClassDef] = {}
     functions: dict[str, Function] = {}
     for node in tree.body:
@@ -59,6 +61,14 @@ def _top_level(tree: ast.Module) -> tuple[dict[str, ast.ClassDef], dict[str, Fun
             classes[node.name] = node
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             functions[node.name] = node
+        elif (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in classes
+        ):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    classes[target.id] = classes[node.value.id]
     return classes, functions
 
 
@@ -86,13 +96,17 @@ def _methods(chain: list[ast.ClassDef]) -> dict[str, Function]:
     return methods
 
 
-def _is_module_base(base: ast.expr) -> bool:
-    name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
-    return name == "Module"
+# torch.nn containers a Net may subclass directly.
+_MODULE_BASES = frozenset({"Module", "Sequential", "ModuleList", "ModuleDict"})
 
 
-def _inherits_module(chain: list[ast.ClassDef]) -> bool:
-    return any(_is_module_base(base) for cls in chain for base in cls.bases)
+def _is_module_base(base: ast.expr, aliases: dict[str, str]) -> bool:
+    resolved = dotted_name(base, aliases) or ""
+    return resolved.startswith("torch.nn.") or resolved.rsplit(".", 1)[-1] in _MODULE_BASES
+
+
+def _inherits_module(chain: list[ast.ClassDef], aliases: dict[str, str]) -> bool:
+    return any(_is_module_base(base, aliases) for cls in chain for base in cls.bases)
 
 
 def _self_attributes_assigned(chain: list[ast.ClassDef]) -> set[str]:
@@ -236,27 +250,61 @@ def _signature_findings(
             )
 
 
+# Layers whose first argument (or this keyword) is the number of input channels/features.
+_CHANNEL_ARGUMENT = {
+    "Conv1d": "in_channels",
+    "Conv2d": "in_channels",
+    "Conv3d": "in_channels",
+    "ConvTranspose1d": "in_channels",
+    "ConvTranspose2d": "in_channels",
+    "ConvTranspose3d": "in_channels",
+    "Linear": "in_features",
+    "BatchNorm1d": "num_features",
+    "BatchNorm2d": "num_features",
+    "BatchNorm3d": "num_features",
+    "InstanceNorm2d": "num_features",
+}
+
+
+def _is_batch_dimension(node: ast.expr, in_shape: str, batch_names: set[str]) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in batch_names
+    return (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == in_shape
+        and isinstance(node.slice, ast.Constant)
+        and node.slice.value == 0
+    )
+
+
 def _batch_as_channels(init: Function) -> Iterator[Finding]:
-    """in_shape[0] is the batch size; passing it to a layer mistakes it for channels."""
+    """in_shape[0] is the batch size; giving it to a layer as channels is a shape bug."""
     params = [*init.args.posonlyargs, *init.args.args]
     if len(params) < 2:
         return
     in_shape = params[1].arg
+    batch_names = {  # c = in_shape[0]
+        target.id
+        for node in ast.walk(init)
+        if isinstance(node, ast.Assign) and _is_batch_dimension(node.value, in_shape, set())
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
     for node in ast.walk(init):
         if not isinstance(node, ast.Call):
             continue
-        for argument in [*node.args, *(keyword.value for keyword in node.keywords)]:
-            if (
-                isinstance(argument, ast.Subscript)
-                and isinstance(argument.value, ast.Name)
-                and argument.value.id == in_shape
-                and isinstance(argument.slice, ast.Constant)
-                and argument.slice.value == 0
-            ):
+        layer = (dotted_name(node.func, {}) or "").rsplit(".", 1)[-1]
+        keyword = _CHANNEL_ARGUMENT.get(layer)
+        if keyword is None:
+            continue
+        candidates = node.args[:1] + [k.value for k in node.keywords if k.arg == keyword]
+        for argument in candidates:
+            if _is_batch_dimension(argument, in_shape, batch_names):
                 yield Finding(
                     "batch-as-channels",
                     Outcome.SHAPE_MISMATCH,
-                    f"{in_shape}[0] is the batch size, not the channel count; "
+                    f"{layer} gets {in_shape}[0], the batch size, as its {keyword}; "
                     f"channels are {in_shape}[1]",
                     argument.lineno,
                     argument.col_offset,
@@ -323,7 +371,7 @@ def api_contract_findings(tree: ast.Module, *, captioning: bool) -> list[Finding
         )
         return findings
     chain = _class_chain(net, classes)
-    if not _inherits_module(chain):
+    if not _inherits_module(chain, import_aliases(tree)):
         findings.append(
             Finding(
                 "net-not-module",

@@ -5,12 +5,15 @@ Reads the module's `ast` only. Names are resolved through the module's own impor
 """
 
 import ast
+import re
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from netapi.findings import Finding
+from netapi.name_index import NameIndex
 from netapi.outcomes import Outcome
+from netapi.scopes import Bindings
 
 # The default allowlist of ARCHITECTURE.md: torch and a few pure standard-library modules.
 DEFAULT_ALLOWED_MODULES = frozenset(
@@ -61,14 +64,9 @@ FORBIDDEN_BUILTINS = frozenset(
         "compile",
         "__import__",
         "open",
-        "input",
         "breakpoint",
-        "exit",
-        "quit",
         "globals",
         "vars",
-        "help",
-        "memoryview",
         "__builtins__",
         "__loader__",
         "__spec__",
@@ -92,6 +90,7 @@ FORBIDDEN_ATTRIBUTES = frozenset(
         "__reduce__",
         "__reduce_ex__",
         "__getattribute__",
+        "__dict__",
         "f_globals",
         "f_locals",
         "f_builtins",
@@ -106,6 +105,8 @@ FORBIDDEN_ATTRIBUTES = frozenset(
 )
 
 _REFLECTION_CALLS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+# Attribute traversal inside a str.format template: '{0.__globals__}'.format(f).
+_FORMAT_TRAVERSAL = re.compile(r"\{[^{}]*\.(\w+)[^{}]*\}")
 
 # Third-party modules that the sandbox image carries beside torch: importing them is
 # forbidden rather than hallucinated. A name in neither list does not exist there.
@@ -139,10 +140,19 @@ def default_module_exists(module: str) -> bool:
 
 @dataclass(frozen=True)
 class CodePolicy:
-    """The import allowlist and the resolver that tells forbidden from hallucinated modules."""
+    """The import allowlist, and the name index that tells forbidden from hallucinated names.
+
+    Without an index, modules are judged by default_module_exists and torch names are not
+    judged at all; with one (built with the sandbox image), both follow the image exactly.
+    """
 
     allowed_modules: frozenset[str] = DEFAULT_ALLOWED_MODULES
-    module_exists: Callable[[str], bool] = field(default=default_module_exists)
+    index: NameIndex | None = None
+
+    def module_exists(self, module: str) -> bool:
+        if self.index is not None:
+            return self.index.module_exists(module)
+        return default_module_exists(module)
 
     def allows(self, module: str) -> bool:
         if _forbidden_torch_name(module):
@@ -241,17 +251,53 @@ def _import_findings(node: ast.Import | ast.ImportFrom, policy: CodePolicy) -> I
             )
 
 
-def _call_findings(node: ast.Call) -> Iterator[Finding]:
-    """getattr(x, '__globals__') and friends: reflection on a forbidden attribute."""
+def _call_findings(node: ast.Call, aliases: dict[str, str]) -> Iterator[Finding]:
+    """getattr(x, '__globals__'), getattr(torch, 'hub'): reflection on a forbidden name."""
     if not (isinstance(node.func, ast.Name) and node.func.id in _REFLECTION_CALLS):
         return
-    if len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
-        name = node.args[1].value
-        if isinstance(name, str) and name in FORBIDDEN_ATTRIBUTES:
+    if len(node.args) < 2 or not isinstance(node.args[1], ast.Constant):
+        return
+    name = node.args[1].value
+    if not isinstance(name, str):
+        return
+    owner = dotted_name(node.args[0], aliases)
+    if name in FORBIDDEN_ATTRIBUTES or (owner and _forbidden_torch_name(f"{owner}.{name}")):
+        yield Finding(
+            "forbidden-attribute",
+            Outcome.FORBIDDEN_CODE,
+            f"{node.func.id}(..., {name!r}) reaches a forbidden name",
+            node.lineno,
+            node.col_offset,
+        )
+
+
+def _name_findings(node: ast.Name, bindings: Bindings, called: set[int]) -> Iterator[Finding]:
+    where = {"line": node.lineno, "column": node.col_offset}
+    if node.id in FORBIDDEN_BUILTINS and not bindings.is_shadowed(node):
+        yield Finding(
+            "forbidden-call",
+            Outcome.FORBIDDEN_CODE,
+            f"'{node.id}' is not allowed in a candidate",
+            **where,
+        )
+    elif (
+        node.id in _REFLECTION_CALLS and id(node) not in called and not (bindings.is_shadowed(node))
+    ):
+        yield Finding(
+            "forbidden-call",
+            Outcome.FORBIDDEN_CODE,
+            f"'{node.id}' may only be called directly, not passed around",
+            **where,
+        )
+
+
+def _format_findings(node: ast.Constant) -> Iterator[Finding]:
+    for match in _FORMAT_TRAVERSAL.finditer(node.value):
+        if match.group(1) in FORBIDDEN_ATTRIBUTES:
             yield Finding(
                 "forbidden-attribute",
                 Outcome.FORBIDDEN_CODE,
-                f"{node.func.id}(..., {name!r}) reaches interpreter internals",
+                f"format template reaches '.{match.group(1)}'",
                 node.lineno,
                 node.col_offset,
             )
@@ -260,20 +306,16 @@ def _call_findings(node: ast.Call) -> Iterator[Finding]:
 def code_policy_findings(tree: ast.Module, policy: CodePolicy) -> list[Finding]:
     """Every import, name and attribute the policy forbids, and every module that does not exist."""
     aliases = import_aliases(tree)
+    bindings = Bindings(tree)
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     findings: list[Finding] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             findings.extend(_import_findings(node, policy))
-        elif isinstance(node, ast.Name) and node.id in FORBIDDEN_BUILTINS:
-            findings.append(
-                Finding(
-                    "forbidden-call",
-                    Outcome.FORBIDDEN_CODE,
-                    f"'{node.id}' is not allowed in a candidate",
-                    node.lineno,
-                    node.col_offset,
-                )
-            )
+        elif isinstance(node, ast.Name):
+            findings.extend(_name_findings(node, bindings, called))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            findings.extend(_format_findings(node))
         elif isinstance(node, ast.Attribute):
             if node.attr in FORBIDDEN_ATTRIBUTES:
                 findings.append(
@@ -299,7 +341,7 @@ def code_policy_findings(tree: ast.Module, policy: CodePolicy) -> list[Finding]:
                     )
                 )
         elif isinstance(node, ast.Call):
-            findings.extend(_call_findings(node))
+            findings.extend(_call_findings(node, aliases))
             findings.extend(_pretrained_findings(node, aliases))
     return findings
 

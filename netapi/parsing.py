@@ -27,7 +27,7 @@ class Parsed:
     finding: Finding | None
 
 
-# A top-level statement after an unclosed bracket means the bracket was a typo, not a cut.
+# A definition after an unclosed bracket means the bracket was a typo, not a cut.
 _TOP_LEVEL_STATEMENT = re.compile(r"^(def|class|import|from|async def|@)\b|^if __name__")
 # A text ending in one of these was cut in the middle of an expression.
 _DANGLING_ENDINGS = tuple("+-*/%=,([{\\|&^<>@")  # not ".": prose ends in one
@@ -38,8 +38,28 @@ def _last_code_line(source: str) -> int:
     return len(lines)
 
 
-def _top_level_statement_after(source: str, line: int) -> bool:
-    return any(_TOP_LEVEL_STATEMENT.match(text) for text in source.splitlines()[line:])
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
+
+
+def _statement_after(source: str, line: int) -> bool:
+    """After an unclosed bracket on ``line``, does a new statement start (a typo, not a cut)?
+
+    Text cut inside a bracket continues with deeper-indented arguments only; a line at the
+    bracket line's indentation or less, or a top-level definition, starts a new statement.
+    """
+    lines = source.splitlines()
+    if not 0 < line <= len(lines):
+        return False
+    opening = _indent(lines[line - 1])
+    for text in lines[line:]:
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        if _TOP_LEVEL_STATEMENT.match(text) or (
+            _indent(text) <= opening and not text.lstrip().startswith((")", "]", "}"))
+        ):
+            return True
+    return False
 
 
 def _ends_mid_expression(source: str) -> bool:
@@ -73,7 +93,7 @@ def _is_truncation(error: SyntaxError, source: str) -> bool:
         # A block header on the very last line: the body never came.
         return line >= _last_code_line(source)
     if "was never closed" in message:
-        return not _top_level_statement_after(source, line)
+        return not _statement_after(source, line)
     if any(marker in message for marker in _TRUNCATION_MESSAGES):
         return True
     if line < _last_code_line(source):
@@ -111,5 +131,9 @@ def parse_candidate(source: str) -> Parsed:
         return Parsed(
             None,
             Finding("syntax", Outcome.SYNTAX_ERROR, "the code is nested too deeply to parse"),
+        )
+    if not tree.body:
+        return Parsed(
+            None, Finding("empty", Outcome.NO_CODE, "the candidate contains only comments")
         )
     return Parsed(tree, None)

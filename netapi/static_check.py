@@ -3,6 +3,7 @@
 from netapi.api_contract import api_contract_findings
 from netapi.code_policy import CodePolicy, code_policy_findings
 from netapi.findings import Finding, Verdict
+from netapi.name_checks import name_findings
 from netapi.outcomes import MAX_CANDIDATE_BYTES, Outcome
 from netapi.parsing import parse_candidate
 from netapi.tasks import IMG_CAPTIONING, TASKS, TaskSpecError
@@ -28,5 +29,7 @@ def check_source(source: str, task: str, policy: CodePolicy = DEFAULT_POLICY) ->
     if parsed.tree is None:
         return Verdict.of([parsed.finding])
     findings = code_policy_findings(parsed.tree, policy)
+    if policy.index is not None:
+        findings += name_findings(parsed.tree, policy.index)
     findings += api_contract_findings(parsed.tree, captioning=task == IMG_CAPTIONING)
     return Verdict.of(findings)

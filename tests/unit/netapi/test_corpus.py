@@ -19,6 +19,7 @@ FILES = sorted(CORPUS.glob("*.py"))
 # Every rule the checker can report; the corpus must exercise each one, except those
 # that cannot be written as a file with a header (tested in test_parsing.py).
 ALL_RULES = {
+    "empty",
     "syntax",
     "truncated",
     "relative-import",

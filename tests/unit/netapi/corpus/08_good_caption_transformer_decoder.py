@@ -79,7 +79,7 @@ class Net(nn.Module):
 
     def _decode(self, tokens, memory):
         length = tokens.size(1)
-        causal = nn.Transformer.generate_square_subsequent_mask(length, device=tokens.device)
+        causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=tokens.device), 1)
         tgt = self.token_pos(self.embedding(tokens) * math.sqrt(self.d_model))
         out = self.decoder(tgt, memory, tgt_mask=causal, tgt_key_padding_mask=tokens == PAD)
         return self.fc_out(out)

@@ -1,0 +1,73 @@
+"""Hallucinated names found statically: torch attributes and keyword arguments that do not exist.
+
+Judged against the sandbox image's name index (netapi.name_index), through the module's
+import aliases, so `import torch.nn as nn; nn.Swish()` is caught as `torch.nn.Swish`.
+"""
+
+import ast
+from collections.abc import Iterator
+
+from netapi.code_policy import dotted_name, import_aliases
+from netapi.findings import Finding
+from netapi.name_index import NameIndex, Resolution
+from netapi.outcomes import Outcome
+
+
+def _outermost_attributes(tree: ast.Module) -> Iterator[ast.Attribute]:
+    inner = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and id(node) not in inner:
+            yield node
+
+
+def _missing(index: NameIndex, dotted: str) -> bool:
+    return index.resolve(dotted) is Resolution.MISSING
+
+
+def name_findings(tree: ast.Module, index: NameIndex) -> list[Finding]:
+    """Every imported, referenced or called torch name, and keyword, that the index lacks."""
+    aliases = import_aliases(tree)
+    findings: list[Finding] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                dotted = f"{node.module}.{alias.name}"
+                if alias.name != "*" and _missing(index, dotted):
+                    findings.append(
+                        Finding(
+                            "unknown-name",
+                            Outcome.HALLUCINATED_API,
+                            f"'{dotted}' does not exist in torch {index.torch_version}",
+                            node.lineno,
+                            node.col_offset,
+                        )
+                    )
+        elif isinstance(node, ast.Call):
+            callee = dotted_name(node.func, aliases)
+            keywords = [keyword.arg for keyword in node.keywords if keyword.arg]
+            if callee is None or not keywords:
+                continue
+            for keyword in index.rejected_keywords(callee, keywords):
+                findings.append(
+                    Finding(
+                        "unknown-keyword",
+                        Outcome.HALLUCINATED_API,
+                        f"{callee}() has no keyword argument '{keyword}' in torch "
+                        f"{index.torch_version}",
+                        node.lineno,
+                        node.col_offset,
+                    )
+                )
+    for node in _outermost_attributes(tree):
+        dotted = dotted_name(node, aliases)
+        if dotted is not None and _missing(index, dotted):
+            findings.append(
+                Finding(
+                    "unknown-name",
+                    Outcome.HALLUCINATED_API,
+                    f"'{dotted}' does not exist in torch {index.torch_version}",
+                    node.lineno,
+                    node.col_offset,
+                )
+            )
+    return findings

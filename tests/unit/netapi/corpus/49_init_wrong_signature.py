@@ -1,0 +1,37 @@
+# expect-outcome: api_noncompliance
+# expect-rules: bad-signature
+# task: img-classification
+import torch
+import torch.nn as nn
+
+
+def supported_hyperparameters():
+    return {'lr', 'momentum'}
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes=10, in_channels=3):
+        super().__init__()
+        self.device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+        )
+        self.fc = nn.Linear(64, num_classes)
+
+    def train_setup(self, prm):
+        self.to(self.device)
+        self.criteria = (nn.CrossEntropyLoss().to(self.device),)
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm['lr'], momentum=prm['momentum'])
+
+    def learn(self, train_data):
+        self.train()
+        for inputs, labels in train_data:
+            inputs, labels = inputs.to(self.device), labels.to(self.device)
+            self.optimizer.zero_grad()
+            loss = self.criteria[0](self(inputs), labels)
+            loss.backward()
+            self.optimizer.step()
+
+    def forward(self, x):
+        return self.fc(self.features(x).flatten(1))
