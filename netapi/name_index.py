@@ -12,7 +12,7 @@ import json
 import pkgutil
 import sys
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 FORMAT_VERSION = 1
@@ -49,7 +49,7 @@ INDEXED_MODULES = (
 )
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     MODULE = "module"
     CLASS = "class"
     FUNCTION = "function"
@@ -124,7 +124,7 @@ def build_index() -> dict:
     }
 
 
-class Resolution(str, Enum):
+class Resolution(StrEnum):
     EXISTS = "exists"
     MISSING = "missing"
     NOT_INDEXED = "not_indexed"
