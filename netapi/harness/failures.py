@@ -8,6 +8,8 @@ from netapi.findings import sanitise
 from netapi.outcomes import Outcome
 
 CANDIDATE_FILENAME = "<candidate>"
+# What a candidate may raise that must become an outcome rather than end the harness.
+CANDIDATE_ERRORS = (Exception, SystemExit, KeyboardInterrupt)
 MAX_ERROR_CHARS = 1200
 
 _SHAPE_WORDS = re.compile(

@@ -16,16 +16,28 @@ CIFAR10_DIR = "cifar-10-batches-py"
 CIFAR100_DIR = "cifar-100-python"
 CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 # The layout of each kind: folder, train batch files, test file, meta file, label keys.
 _LAYOUTS = {
     "cifar10": (CIFAR10_DIR, CIFAR10_TRAIN, "test_batch", "batches.meta", "labels"),
     "cifar100": (CIFAR100_DIR, ("train",), "test", "meta", "fine_labels"),
 }
-_NAME_KEYS = {"labels": "label_names", "fine_labels": "fine_label_names",
-              "coarse_labels": "coarse_label_names"}  # fmt: skip
+_NAME_KEYS = {
+    "labels": "label_names",
+    "fine_labels": "fine_label_names",
+    "coarse_labels": "coarse_label_names",
+}
 
 # The only globals a CIFAR pickle needs (numpy arrays; `_codecs.encode` for protocol-2 bytes).
 # Anything else in a dataset file is refused rather than executed.
@@ -91,7 +103,7 @@ class CifarDataset(Dataset):
                 raise KeyError(f"{base / name} has no {self.label_key!r}")
             data.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             labels.extend(int(x) for x in batch[self.label_key])
-        self.images = np.concatenate(data).transpose(0, 2, 3, 1)  # [N, 32, 32, 3]
+        self.images = np.ascontiguousarray(np.concatenate(data).transpose(0, 2, 3, 1))  # NHWC
         self.labels = np.asarray(labels, dtype=np.int64)
         if len(self.images) != len(self.labels):
             raise ValueError(f"{base}: {len(self.images)} images but {len(self.labels)} labels")

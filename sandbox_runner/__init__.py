@@ -1,0 +1,1 @@
+"""sandbox_runner: checks untrusted candidates in single-use, locked-down Docker containers."""

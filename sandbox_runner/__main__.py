@@ -1,0 +1,44 @@
+"""`python -m sandbox_runner`: serve SandboxService until SIGTERM/SIGINT."""
+
+import asyncio
+import logging
+
+from prometheus_client import CollectorRegistry
+
+from rpc.server import serve
+from sandbox_runner.config import SandboxSettings
+from sandbox_runner.containers import Launcher, docker_client
+from sandbox_runner.core import SandboxChecker, load_policy
+from sandbox_runner.metrics import SandboxMetrics
+from sandbox_runner.server import sandbox_binding
+
+
+async def run(settings: SandboxSettings) -> None:
+    registry = CollectorRegistry()
+    launcher = Launcher(
+        docker_client(settings.docker_timeout_seconds),
+        settings.namespace,
+        settings.output_cap_bytes,
+    )
+    checker = SandboxChecker(settings, launcher, load_policy(settings), SandboxMetrics(registry))
+    await checker.start()
+    try:
+        await serve(
+            [sandbox_binding(checker)],
+            settings,
+            registry=registry,
+            on_started=lambda running: print(
+                f"sandbox_runner listening on port {running.port}", flush=True
+            ),
+        )
+    finally:
+        await checker.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run(SandboxSettings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Settings of sandbox_runner (env prefix NASFORGE_SANDBOX_), read once in main."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from rpc.settings import ServerSettings
+
+
+class SandboxSettings(ServerSettings):
+    """Container limits, pool and concurrency of the checker, plus the shared server settings."""
+
+    model_config = SettingsConfigDict(env_prefix="NASFORGE_SANDBOX_", extra="ignore")
+
+    image: str = Field("nasforge-runtime:cpu", description="Runtime image of checks.")
+    namespace: str = Field(
+        "nasforge-sandbox", description="Label value that marks this runner's containers."
+    )
+    name_index_path: Path = Field(
+        Path("var/torch_index.json"), description="Torch name index extracted from the image."
+    )
+    memory_bytes: int = Field(2 * 1024**3, ge=64 * 1024**2, description="Memory (= +swap).")
+    cpus: float = Field(1.0, gt=0, le=64, description="CPU quota; thread counts follow it.")
+    pids_limit: int = Field(128, ge=16)
+    tmpfs_bytes: int = Field(64 * 1024**2, ge=1024**2, description="Writable /tmp size.")
+    shm_bytes: int = Field(64 * 1024**2, ge=1024**2, description="/dev/shm size.")
+    output_cap_bytes: int = Field(1024**2, ge=64 * 1024, description="stdout+stderr cap.")
+    timeout_seconds: float = Field(30.0, gt=0, description="Default time limit of a check.")
+    max_timeout_seconds: float = Field(300.0, gt=0, description="Largest limit a caller may ask.")
+    ready_timeout_seconds: float = Field(60.0, gt=0, description="Cold start + torch import.")
+    parameter_budget: int = Field(50_000_000, ge=1, description="Default too_large threshold.")
+    pool_size: int = Field(2, ge=0, le=64, description="Warm containers kept ready.")
+    pool_max_idle_seconds: float = Field(600.0, gt=0, description="Recycle idle warm ones.")
+    max_concurrent_checks: int = Field(2, ge=1, description="Containers checking at once.")
+    per_tenant_concurrency: int = Field(2, ge=1, description="Checks at once per tenant.")
+    max_queued_checks: int = Field(64, ge=0, description="Waiting checks before refusing.")
+    docker_timeout_seconds: float = Field(30.0, gt=0, description="Docker API call timeout.")
+    reap_interval_seconds: float = Field(60.0, gt=0, description="Leftover sweep period.")
+    extra_allowed_modules: list[str] = Field(
+        default_factory=list, description="Widen the import allowlist."
+    )

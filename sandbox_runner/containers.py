@@ -1,0 +1,311 @@
+"""The container launcher: single-use, locked-down containers with one stdin/stdout channel.
+
+Shared by sandbox_runner (checks) and trainer_svc (training). Every container is created with
+the full lock-down (non-root, no network, no capabilities, no-new-privileges, read-only root,
+a size-capped tmpfs owned by the user, sized /dev/shm, memory = memory+swap, CPU quota with
+thread counts pinned to it, pids, nofile and core limits, an init as PID 1, capped logs,
+labels, an allowlisted environment) and no host path. Output is read from the attach
+stream, demultiplexed, capped; deadlines are enforced by killing the container.
+"""
+
+import logging
+import select
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+
+import docker
+import docker.errors
+from docker.types import LogConfig, Mount, Ulimit
+
+log = logging.getLogger(__name__)
+
+LABEL_PREFIX = "org.nasforge"
+MANAGED_BY = f"{LABEL_PREFIX}.managed-by"
+EXPIRES = f"{LABEL_PREFIX}.expires"
+CONTAINER_USER = "10001:10001"
+
+# Environment variables a container may receive; anything else is refused.
+ALLOWED_ENVIRONMENT = frozenset(
+    {
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "TORCH_NUM_THREADS",
+        "NASFORGE_DEVICE",
+        "NASFORGE_EPOCHS",
+        "NASFORGE_SEED",
+    }
+)
+
+_STDOUT, _STDERR = 1, 2
+_STDERR_TAIL_BYTES = 4096
+
+
+class InfraError(RuntimeError):
+    """The container machinery failed (engine down, image missing): not the candidate's fault."""
+
+
+class DeadlineExceeded(TimeoutError):
+    """The container did not answer in time."""
+
+
+class OutputFlood(RuntimeError):
+    """The container wrote more than the output cap."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one container."""
+
+    memory_bytes: int = 2 * 1024**3
+    cpus: float = 1.0
+    pids: int = 128
+    tmpfs_bytes: int = 64 * 1024**2
+    shm_bytes: int = 64 * 1024**2
+    nofile: int = 256
+    log_bytes: int = 1024**2
+
+    @property
+    def threads(self) -> str:
+        return str(max(1, int(self.cpus)))
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What to run and with which limits, labels and environment."""
+
+    image: str
+    role: str  # "check" or "train"
+    limits: Limits
+    lifetime_seconds: float  # the reaper removes the container after this
+    labels: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    command: list[str] | None = None
+    mounts: tuple[Mount, ...] = ()
+    gpu: bool = False
+
+    def __post_init__(self) -> None:
+        refused = set(self.environment) - ALLOWED_ENVIRONMENT
+        if refused:
+            raise ValueError(f"environment variables not allowed in a container: {refused}")
+        for mount in self.mounts:
+            if mount["Type"] == "bind" and not mount.get("ReadOnly"):
+                raise ValueError("host paths may only be mounted read-only")
+
+
+def docker_client(timeout_seconds: float = 30.0) -> docker.DockerClient:
+    """A client of the local engine; InfraError when none answers."""
+    try:
+        client = docker.from_env(timeout=int(timeout_seconds))
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise InfraError(f"Docker engine unavailable: {exc}") from exc
+    return client
+
+
+class AttachedContainer:
+    """A started container and its attached stdin/stdout stream. Use once, then destroy()."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        container_id: str,
+        sock: socket.socket,
+        output_cap_bytes: int,
+    ) -> None:
+        self.id = container_id
+        self._client = client
+        self._sock = sock
+        self._cap = output_cap_bytes
+        self._read_bytes = 0
+        self._buffer = b""  # raw attach stream not yet demultiplexed
+        self._stdout = b""  # stdout not yet returned as lines
+        self.stderr_tail = b""
+        self.started_at = time.monotonic()
+
+    def send_line(self, line: bytes) -> None:
+        self._sock.sendall(line)
+
+    def _receive(self, deadline: float) -> bool:
+        """Read more of the stream; False at end of stream."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceeded
+        readable, _, _ = select.select([self._sock], [], [], remaining)
+        if not readable:
+            raise DeadlineExceeded
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            return False
+        self._read_bytes += len(chunk)
+        if self._read_bytes > self._cap:
+            raise OutputFlood(f"container wrote more than {self._cap} bytes")
+        self._buffer += chunk
+        while len(self._buffer) >= 8:
+            stream, size = struct.unpack(">BxxxL", self._buffer[:8])
+            if len(self._buffer) < 8 + size:
+                break
+            payload, self._buffer = self._buffer[8 : 8 + size], self._buffer[8 + size :]
+            if stream == _STDERR:
+                self.stderr_tail = (self.stderr_tail + payload)[-_STDERR_TAIL_BYTES:]
+            elif stream == _STDOUT:
+                self._stdout += payload
+        return True
+
+    def read_line(self, deadline: float) -> bytes | None:
+        """The next complete stdout line, or None when the container closed its output."""
+        while b"\n" not in self._stdout:
+            if not self._receive(deadline):
+                rest, self._stdout = self._stdout, b""
+                return rest or None
+        line, self._stdout = self._stdout.split(b"\n", 1)
+        return line
+
+    def state(self) -> dict:
+        """The engine's State of the container (Status, ExitCode, OOMKilled, ...)."""
+        return self._client.api.inspect_container(self.id)["State"]
+
+    def wait_exit(self, timeout_seconds: float) -> dict:
+        """Wait for the container to stop (killing it at the timeout) and return its State."""
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            state = self.state()
+            if not state.get("Running"):
+                return state
+            time.sleep(0.05)
+        self.kill()
+        return self.state()
+
+    def kill(self) -> None:
+        try:
+            self._client.api.kill(self.id)
+        except docker.errors.APIError:
+            pass  # already stopped
+
+    def destroy(self) -> None:
+        """Kill and remove; never raises (the reaper catches what this misses)."""
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        try:
+            self._client.api.remove_container(self.id, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.DockerException as exc:
+            log.warning("could not remove container %s: %s", self.id[:12], exc)
+
+
+class Launcher:
+    """Creates locked-down containers labelled with this launcher's namespace, and reaps them."""
+
+    def __init__(
+        self, client: docker.DockerClient, namespace: str, output_cap_bytes: int = 1024**2
+    ) -> None:
+        self._client = client
+        self.namespace = namespace
+        self._cap = output_cap_bytes
+
+    def _host_config(self, spec: ContainerSpec) -> dict:
+        limits = spec.limits
+        tmpfs_options = (
+            f"rw,size={limits.tmpfs_bytes},mode=0700,uid=10001,gid=10001,nosuid,nodev,noexec"
+        )
+        device_requests = (
+            [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if spec.gpu else None
+        )
+        return self._client.api.create_host_config(
+            network_mode="none",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true"],
+            read_only=True,
+            tmpfs={"/tmp": tmpfs_options},
+            shm_size=limits.shm_bytes,
+            mem_limit=limits.memory_bytes,
+            memswap_limit=limits.memory_bytes,
+            nano_cpus=int(limits.cpus * 1e9),
+            pids_limit=limits.pids,
+            ulimits=[
+                Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
+                Ulimit(name="core", soft=0, hard=0),
+            ],
+            init=True,
+            log_config=LogConfig(
+                type=LogConfig.types.JSON,
+                config={"max-size": str(limits.log_bytes), "max-file": "1"},
+            ),
+            mounts=list(spec.mounts),
+            device_requests=device_requests,
+            ipc_mode="private",
+        )
+
+    def start(self, spec: ContainerSpec) -> AttachedContainer:
+        """Create, attach and start a container; InfraError if the engine fails."""
+        labels = {
+            **spec.labels,
+            MANAGED_BY: self.namespace,
+            f"{LABEL_PREFIX}.role": spec.role,
+            EXPIRES: str(int(time.time() + spec.lifetime_seconds)),
+        }
+        environment = {
+            "OMP_NUM_THREADS": spec.limits.threads,
+            "MKL_NUM_THREADS": spec.limits.threads,
+            **spec.environment,
+        }
+        api = self._client.api
+        container_id = None
+        try:
+            container_id = api.create_container(
+                spec.image,
+                command=spec.command,
+                user=CONTAINER_USER,
+                environment=environment,
+                labels=labels,
+                stdin_open=True,
+                detach=False,
+                tty=False,
+                network_disabled=True,
+                hostname="sandbox",
+                working_dir="/tmp",
+                host_config=self._host_config(spec),
+            )["Id"]
+            raw = api.attach_socket(
+                container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            )
+            sock = getattr(raw, "_sock", raw)
+            api.start(container_id)
+        except docker.errors.DockerException as exc:
+            if container_id is not None:
+                try:
+                    api.remove_container(container_id, force=True)
+                except docker.errors.DockerException:
+                    pass
+            raise InfraError(f"could not start a container from {spec.image}: {exc}") from exc
+        return AttachedContainer(self._client, container_id, sock, self._cap)
+
+    def leftovers(self, *, expired_only: bool) -> list[str]:
+        """Ids of this namespace's containers (only those past their lifetime if asked)."""
+        found = self._client.api.containers(
+            all=True, filters={"label": f"{MANAGED_BY}={self.namespace}"}
+        )
+        now = time.time()
+        return [
+            c["Id"] for c in found if not expired_only or float(c["Labels"].get(EXPIRES, 0)) < now
+        ]
+
+    def reap(self, *, expired_only: bool) -> int:
+        """Remove leftovers; returns how many were removed."""
+        removed = 0
+        for container_id in self.leftovers(expired_only=expired_only):
+            try:
+                self._client.api.remove_container(container_id, force=True, v=True)
+                removed += 1
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.DockerException as exc:
+                log.warning("reaper could not remove %s: %s", container_id[:12], exc)
+        if removed:
+            log.info("reaped %d leftover containers of %s", removed, self.namespace)
+        return removed

@@ -1,0 +1,258 @@
+"""The check of one candidate: static checks first, then one single-use container."""
+
+import asyncio
+import collections
+import json
+import logging
+import secrets
+import time
+from dataclasses import replace
+from typing import Protocol
+
+from netapi.code_policy import DEFAULT_ALLOWED_MODULES, CodePolicy
+from netapi.harness.protocol import READY_KEY, ProtocolError, job_line, parse_result
+from netapi.name_index import NameIndex
+from netapi.outcomes import Outcome
+from netapi.static_check import check_source
+from netapi.tasks import TaskSpec
+from rpc.errors import InvalidArgument, QuotaExceeded
+from sandbox_runner.config import SandboxSettings
+from sandbox_runner.containers import (
+    AttachedContainer,
+    ContainerSpec,
+    DeadlineExceeded,
+    InfraError,
+    Launcher,
+    Limits,
+    OutputFlood,
+)
+from sandbox_runner.pool import WarmPool
+from sandbox_runner.verdicts import CheckResult, failed, from_container, from_static
+
+log = logging.getLogger(__name__)
+
+_STATE_WAIT_SECONDS = 5.0
+
+
+class CheckObserver(Protocol):
+    """Where the checker reports what it did (sandbox_runner.metrics implements it)."""
+
+    def check_finished(self, result: CheckResult) -> None: ...
+
+    def pool_changed(self, ready: int, running: int) -> None: ...
+
+
+class _NoObserver:
+    def check_finished(self, result: CheckResult) -> None:
+        pass
+
+    def pool_changed(self, ready: int, running: int) -> None:
+        pass
+
+
+def load_policy(settings: SandboxSettings) -> CodePolicy:
+    """The static policy: the allowlist (widened by settings) and the image's name index."""
+    index = None
+    if settings.name_index_path.exists():
+        index = NameIndex.load(settings.name_index_path)
+    else:
+        log.warning(
+            "no name index at %s: torch names are not judged statically", settings.name_index_path
+        )
+    allowed = DEFAULT_ALLOWED_MODULES | frozenset(settings.extra_allowed_modules)
+    return CodePolicy(allowed_modules=allowed, index=index)
+
+
+class SandboxChecker:
+    """Checks candidates; bounds containers at once, per tenant, and the queue before them."""
+
+    def __init__(
+        self,
+        settings: SandboxSettings,
+        launcher: Launcher,
+        policy: CodePolicy,
+        observer: CheckObserver | None = None,
+    ) -> None:
+        self._settings = settings
+        self._launcher = launcher
+        self.policy = policy
+        self._observer = observer or _NoObserver()
+        self._limits = Limits(
+            memory_bytes=settings.memory_bytes,
+            cpus=settings.cpus,
+            pids=settings.pids_limit,
+            tmpfs_bytes=settings.tmpfs_bytes,
+            shm_bytes=settings.shm_bytes,
+        )
+        self.pool = WarmPool(self._start_warm, settings.pool_size, settings.pool_max_idle_seconds)
+        self._slots = asyncio.Semaphore(settings.max_concurrent_checks)
+        self._tenant_slots: dict[str, asyncio.Semaphore] = collections.defaultdict(
+            lambda: asyncio.Semaphore(settings.per_tenant_concurrency)
+        )
+        self._waiting = 0
+        self.running = 0
+        self._reaper: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Remove what an earlier run left behind, fill the pool, start the reaper."""
+        await asyncio.to_thread(self._launcher.reap, expired_only=False)
+        self.pool.start()
+        self._reaper = asyncio.get_running_loop().create_task(self._reap_periodically())
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        await self.pool.close()
+
+    async def _reap_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.reap_interval_seconds)
+            try:
+                await asyncio.to_thread(self._launcher.reap, expired_only=True)
+            except Exception:
+                log.exception("reaper sweep failed")
+
+    def _container_spec(self) -> ContainerSpec:
+        lifetime = (
+            self._settings.pool_max_idle_seconds
+            + self._settings.max_timeout_seconds
+            + self._settings.ready_timeout_seconds
+        )
+        return ContainerSpec(
+            image=self._settings.image, role="check", limits=self._limits, lifetime_seconds=lifetime
+        )
+
+    def _start_warm(self) -> AttachedContainer:
+        """Start a container and wait until the harness says it is ready (blocking)."""
+        container = self._launcher.start(self._container_spec())
+        try:
+            line = container.read_line(time.monotonic() + self._settings.ready_timeout_seconds)
+            if line is None or json.loads(line).get(READY_KEY) is not True:
+                raise InfraError(f"runtime image did not get ready: {container.stderr_tail!r}")
+        except (DeadlineExceeded, OutputFlood, json.JSONDecodeError, InfraError) as exc:
+            container.destroy()
+            raise InfraError(f"runtime container failed to start: {exc}") from exc
+        return container
+
+    def _time_limit(self, requested: float | None) -> float:
+        if requested is None or requested <= 0:
+            return self._settings.timeout_seconds
+        if requested > self._settings.max_timeout_seconds:
+            raise InvalidArgument(
+                f"timeout {requested}s is over the maximum {self._settings.max_timeout_seconds}s"
+            )
+        return requested
+
+    async def check(
+        self,
+        code: str,
+        spec: TaskSpec,
+        *,
+        tenant: str,
+        parameter_budget: int | None = None,
+        timeout_seconds: float | None = None,
+        candidate_id: str = "",
+    ) -> CheckResult:
+        """The verdict on one candidate. Candidate faults are outcomes, never exceptions."""
+        started = time.monotonic()
+        limit_seconds = self._time_limit(timeout_seconds)
+        budget = parameter_budget or self._settings.parameter_budget
+        verdict = check_source(code, spec.task, self.policy)
+        if verdict.outcome is not Outcome.SUCCESS:
+            result = from_static(verdict)
+        else:
+            result = await self._check_in_container(code, spec, tenant, budget, limit_seconds)
+        result = _with_wall_time(result, started)
+        log.info(
+            "check %s tenant=%s outcome=%s mode=%s %.0fms",
+            candidate_id or "-",
+            tenant,
+            result.outcome.value,
+            result.mode,
+            result.wall_time_ms,
+        )
+        self._observer.check_finished(result)
+        return result
+
+    async def _check_in_container(
+        self, code: str, spec: TaskSpec, tenant: str, budget: int, limit_seconds: float
+    ) -> CheckResult:
+        if self._waiting >= self._settings.max_queued_checks + self._settings.max_concurrent_checks:
+            raise QuotaExceeded(f"{self._waiting} checks are waiting; try again later")
+        self._waiting += 1
+        try:
+            async with self._tenant_slots[tenant], self._slots:
+                self.running += 1
+                self._observer.pool_changed(self.pool.ready_count, self.running)
+                try:
+                    return await self._run_once(code, spec, budget, limit_seconds)
+                finally:
+                    self.running -= 1
+                    self._observer.pool_changed(self.pool.ready_count, self.running)
+        finally:
+            self._waiting -= 1
+
+    async def _run_once(
+        self, code: str, spec: TaskSpec, budget: int, limit_seconds: float
+    ) -> CheckResult:
+        try:
+            container, mode = await self.pool.take()
+        except InfraError as exc:
+            return failed(Outcome.INFRA_ERROR, None, str(exc), "InfraError")
+        try:
+            result = await asyncio.to_thread(
+                self._exchange, container, code, spec, budget, limit_seconds
+            )
+        finally:
+            await asyncio.to_thread(container.destroy)
+        return _with_mode(result, mode)
+
+    def _exchange(
+        self, container: AttachedContainer, code: str, spec: TaskSpec, budget: int, timeout: float
+    ) -> CheckResult:
+        """Send the job, read the one result line, and judge endings (blocking)."""
+        nonce = secrets.token_hex(16)
+        deadline = time.monotonic() + timeout
+        try:
+            container.send_line(job_line(nonce, code, spec, budget))
+            line = container.read_line(deadline)
+        except DeadlineExceeded:
+            container.kill()
+            return failed(Outcome.TIMEOUT, None, f"the check ran past {timeout:g}s and was killed")
+        except OutputFlood as exc:
+            container.kill()
+            return failed(Outcome.RUNTIME_ERROR, None, f"output flood: {exc}")
+        except OSError as exc:  # the container died while we were writing
+            line = None
+            log.info("container %s closed its input: %s", container.id[:12], exc)
+        if line is None:
+            return self._ended_without_result(container)
+        try:
+            return from_container(parse_result(line, nonce))
+        except ProtocolError as exc:
+            return failed(Outcome.RUNTIME_ERROR, None, f"the check's result was corrupted: {exc}")
+
+    def _ended_without_result(self, container: AttachedContainer) -> CheckResult:
+        state = container.wait_exit(_STATE_WAIT_SECONDS)
+        if state.get("OOMKilled"):
+            return failed(
+                Outcome.OOM,
+                None,
+                f"the candidate exceeded the {self._limits.memory_bytes} byte memory "
+                "limit and was killed",
+            )
+        tail = container.stderr_tail.decode("utf-8", "replace").strip().splitlines()[-3:]
+        return failed(
+            Outcome.RUNTIME_ERROR,
+            None,
+            f"the check process ended without a result (exit code "
+            f"{state.get('ExitCode')}): {' | '.join(tail)}",
+        )
+
+
+def _with_wall_time(result: CheckResult, started: float) -> CheckResult:
+    return replace(result, wall_time_ms=(time.monotonic() - started) * 1000)
+
+
+def _with_mode(result: CheckResult, mode: str) -> CheckResult:
+    return replace(result, mode=mode)
