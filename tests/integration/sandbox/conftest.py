@@ -1,0 +1,67 @@
+"""Fixtures for tests that run real containers: a checker in its own label namespace.
+
+Every test here is marked `docker`; `make test` starts the engine and builds the runtime
+image first. After each test the namespace must hold no container: a leak fails the test.
+"""
+
+import pathlib
+import uuid
+
+import pytest
+
+from sandbox_runner.config import SandboxSettings
+from sandbox_runner.containers import Launcher, docker_client
+from sandbox_runner.core import SandboxChecker, load_policy
+
+CORPUS = pathlib.Path(__file__).resolve().parents[2] / "unit" / "netapi" / "corpus"
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
+
+
+def pytest_collection_modifyitems(items):
+    here = pathlib.Path(__file__).parent
+    for item in items:
+        if here in pathlib.Path(item.fspath).parents:
+            item.add_marker(pytest.mark.docker)
+
+
+def corpus(name: str) -> str:
+    """Source of a corpus candidate, e.g. corpus('01_good_cnn')."""
+    return (CORPUS / f"{name}.py").read_text()
+
+
+GOOD_CLASSIFIER = "01_good_cnn"
+GOOD_CAPTIONER = "06_good_caption_cnn_lstm"
+
+
+@pytest.fixture
+def namespace():
+    return f"nasforge-test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def settings(namespace):
+    return SandboxSettings(
+        namespace=namespace,
+        pool_size=0,
+        timeout_seconds=20,
+        name_index_path=REPO_ROOT / "var" / "torch_index.json",
+        memory_bytes=1024**3,
+        reap_interval_seconds=3600,
+    )
+
+
+@pytest.fixture
+def launcher(settings):
+    return Launcher(docker_client(), settings.namespace, settings.output_cap_bytes)
+
+
+@pytest.fixture
+async def checker(settings, launcher):
+    """A started checker; after the test, no container of its namespace may remain."""
+    instance = SandboxChecker(settings, launcher, load_policy(settings))
+    await instance.start()
+    yield instance
+    await instance.close()
+    leftovers = launcher.leftovers(expired_only=False)
+    launcher.reap(expired_only=False)
+    assert leftovers == [], f"containers left behind: {leftovers}"
