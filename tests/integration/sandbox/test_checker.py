@@ -77,7 +77,7 @@ async def test_parameter_budget_gives_too_large(checker):
     ("snippet", "outcome"),
     [
         (
-            "import torch.nn.functional as F\nF.swish2 = None\nx = torch.nn.Mish(inplace_mode=True)",
+            "x = torch.nn.Mish(inplace_mode=True)",
             Outcome.HALLUCINATED_API,
         ),
         ("raise ValueError('no luck')", Outcome.RUNTIME_ERROR),
