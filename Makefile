@@ -12,13 +12,14 @@ IMAGE_STAMP := var/.runtime-image
 IMAGE_INPUTS := compose/runtime/Dockerfile scripts/build_runtime_image.sh \
 	$(shell find netapi -name '*.py')
 
-.PHONY: install proto docker runtime-image test-data test lint clean demo help
+.PHONY: install proto docker runtime-image test-data test lint bench-sandbox clean demo help
 
 help:
 	@echo "make install  - create $(VENV), install nasforge and its dependencies, generate stubs"
 	@echo "make test     - install, start Docker, build the runtime image, fetch test data, run all tests"
 	@echo "make runtime-image - build $(RUNTIME_IMAGE) (checks and training) and its torch name index"
 	@echo "make lint     - ruff"
+	@echo "make bench-sandbox - sandbox check: in-process vs cold container vs warm pool"
 	@echo "make demo     - the main job (not built yet: see README)"
 
 install: $(VENV)/.installed $(STUBS_STAMP)
@@ -63,6 +64,9 @@ test-data: install
 test: install docker runtime-image test-data
 	$(BIN)/python -m pytest
 
+bench-sandbox: install runtime-image
+	$(BIN)/python -m bench.sandbox_check
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -72,4 +76,4 @@ demo:
 	@exit 2
 
 clean:
-	rm -rf $(VENV) nasforge .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) nasforge .pytest_cache .ruff_cache *.egg-info build $(IMAGE_STAMP)

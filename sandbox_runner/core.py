@@ -91,6 +91,7 @@ class SandboxChecker:
         )
         self._waiting = 0
         self.running = 0
+        self._destroying: set[asyncio.Task] = set()
         self._reaper: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -102,6 +103,8 @@ class SandboxChecker:
     async def close(self) -> None:
         if self._reaper is not None:
             self._reaper.cancel()
+        if self._destroying:
+            await asyncio.wait(set(self._destroying), timeout=60)
         await self.pool.close()
 
     async def _reap_periodically(self) -> None:
@@ -182,35 +185,51 @@ class SandboxChecker:
     async def _check_in_container(
         self, code: str, spec: TaskSpec, tenant: str, budget: int, limit_seconds: float
     ) -> CheckResult:
-        if self._waiting >= self._settings.max_queued_checks + self._settings.max_concurrent_checks:
+        queue_limit = self._settings.max_queued_checks + self._settings.max_concurrent_checks
+        if self._waiting >= queue_limit:
             raise QuotaExceeded(f"{self._waiting} checks are waiting; try again later")
         self._waiting += 1
+        tenant_slot = self._tenant_slots[tenant]
         try:
-            async with self._tenant_slots[tenant], self._slots:
-                self.running += 1
-                self._observer.pool_changed(self.pool.ready_count, self.running)
-                try:
-                    return await self._run_once(code, spec, budget, limit_seconds)
-                finally:
-                    self.running -= 1
-                    self._observer.pool_changed(self.pool.ready_count, self.running)
+            await tenant_slot.acquire()
+            try:
+                await self._slots.acquire()
+            except BaseException:
+                tenant_slot.release()
+                raise
         finally:
             self._waiting -= 1
-
-    async def _run_once(
-        self, code: str, spec: TaskSpec, budget: int, limit_seconds: float
-    ) -> CheckResult:
+        self.running += 1
+        self._observer.pool_changed(self.pool.ready_count, self.running)
+        container = None
         try:
             container, mode = await self.pool.take()
-        except InfraError as exc:
-            return failed(Outcome.INFRA_ERROR, None, str(exc), "InfraError")
-        try:
             result = await asyncio.to_thread(
                 self._exchange, container, code, spec, budget, limit_seconds
             )
+        except InfraError as exc:
+            result, mode = failed(Outcome.INFRA_ERROR, None, str(exc), "InfraError"), "cold"
         finally:
-            await asyncio.to_thread(container.destroy)
+            # The caller gets its verdict now; the container is removed in the background
+            # and only then frees its slot, so live containers never exceed the bound.
+            task = asyncio.get_running_loop().create_task(
+                self._destroy_and_release(container, tenant_slot)
+            )
+            self._destroying.add(task)
+            task.add_done_callback(self._destroying.discard)
         return _with_mode(result, mode)
+
+    async def _destroy_and_release(
+        self, container: AttachedContainer | None, tenant_slot: asyncio.Semaphore
+    ) -> None:
+        try:
+            if container is not None:
+                await asyncio.to_thread(container.destroy)
+        finally:
+            self.running -= 1
+            self._slots.release()
+            tenant_slot.release()
+            self._observer.pool_changed(self.pool.ready_count, self.running)
 
     def _exchange(
         self, container: AttachedContainer, code: str, spec: TaskSpec, budget: int, timeout: float
