@@ -16,7 +16,7 @@ from sandbox_runner.server import sandbox_binding
 async def run(settings: SandboxSettings) -> None:
     registry = CollectorRegistry()
     launcher = Launcher(
-        docker_client(settings.docker_timeout_seconds),
+        docker_client(settings.docker_timeout_seconds, ping=False),
         settings.namespace,
         settings.output_cap_bytes,
     )

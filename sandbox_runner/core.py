@@ -9,6 +9,8 @@ import time
 from dataclasses import replace
 from typing import Protocol
 
+import docker.errors
+
 from netapi.code_policy import DEFAULT_ALLOWED_MODULES, CodePolicy
 from netapi.harness.protocol import READY_KEY, ProtocolError, job_line, parse_result
 from netapi.name_index import NameIndex
@@ -95,8 +97,15 @@ class SandboxChecker:
         self._reaper: asyncio.Task | None = None
 
     async def start(self) -> None:
-        """Remove what an earlier run left behind, fill the pool, start the reaper."""
-        await asyncio.to_thread(self._launcher.reap, expired_only=False)
+        """Remove what an earlier run left behind, fill the pool, start the reaper.
+
+        An engine that is down does not stop the service: checks answer infra_error and the
+        pool and the reaper retry until it is back.
+        """
+        try:
+            await asyncio.to_thread(self._launcher.reap, expired_only=False)
+        except docker.errors.DockerException as exc:
+            log.error("Docker engine unavailable at start-up: %s", exc)
         self.pool.start()
         self._reaper = asyncio.get_running_loop().create_task(self._reap_periodically())
 
@@ -132,7 +141,7 @@ class SandboxChecker:
             line = container.read_line(time.monotonic() + self._settings.ready_timeout_seconds)
             if line is None or json.loads(line).get(READY_KEY) is not True:
                 raise InfraError(f"runtime image did not get ready: {container.stderr_tail!r}")
-        except (DeadlineExceeded, OutputFlood, json.JSONDecodeError, InfraError) as exc:
+        except (DeadlineExceeded, OutputFlood, json.JSONDecodeError, InfraError, OSError) as exc:
             container.destroy()
             raise InfraError(f"runtime container failed to start: {exc}") from exc
         return container

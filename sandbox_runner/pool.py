@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from sandbox_runner.containers import AttachedContainer, InfraError
+from sandbox_runner.containers import AttachedContainer
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class WarmPool:
         while not self._closed and len(self._ready) < self.size:
             try:
                 container = await asyncio.to_thread(self._start_warm)
-            except InfraError as exc:
+            except Exception as exc:  # the pool must outlive any failure to start one
                 self.infra_errors += 1
                 log.warning("warm pool could not start a container: %s", exc)
                 await asyncio.sleep(_RETRY_SECONDS)

@@ -14,6 +14,26 @@ from sandbox_runner.verdicts import CheckResult
 MAX_CANDIDATE_ID_CHARS = 200
 
 
+def _tensor_shapes(value: list) -> list[pb.TensorShape]:
+    """Trace shapes are a list of shapes, or one shape; nested tuples are flattened."""
+    if value and all(isinstance(dim, int) for dim in value):
+        return [pb.TensorShape(dims=value)]
+    shapes: list[pb.TensorShape] = []
+    for item in value:
+        if isinstance(item, list):
+            shapes.extend(_tensor_shapes(item))
+    return shapes
+
+
+def _layer_trace(entry: dict) -> pb.LayerTrace:
+    return pb.LayerTrace(
+        module=str(entry.get("module", "")),
+        type=str(entry.get("type", "")),
+        input_shapes=_tensor_shapes(entry.get("input_shapes", [])),
+        output_shapes=_tensor_shapes(entry.get("output_shapes", [])),
+    )
+
+
 def result_to_pb(result: CheckResult) -> pb.CheckCandidateResponse:
     response = pb.CheckCandidateResponse(
         outcome=outcome_to_pb(result.outcome),
@@ -26,6 +46,9 @@ def result_to_pb(result: CheckResult) -> pb.CheckCandidateResponse:
         ),
         output_shape=result.output_shape,
         wall_time_ms=int(result.wall_time_ms),
+        shape_trace=[_layer_trace(entry) for entry in result.shape_trace],
+        unused_parameters=result.unused_parameters,
+        stage_durations_ms=result.durations_ms,
     )
     if result.error_message:
         response.error.CopyFrom(

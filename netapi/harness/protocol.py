@@ -69,6 +69,31 @@ def _int(value: object, name: str) -> int:
     return value
 
 
+def _shape_list(value: object, depth: int = 0) -> list:
+    """A nested list of non-negative ints (tensor shapes), or [] when it is anything else."""
+    if not isinstance(value, list) or depth > 4:
+        return []
+    if all(isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0 for dim in value):
+        return value[:8]
+    return [_shape_list(item, depth + 1) for item in value[:16] if isinstance(item, list)]
+
+
+def _trace(entries: object) -> list[dict]:
+    """The shape trace with every field type-checked and bounded; malformed entries dropped."""
+    if not isinstance(entries, list):
+        return []
+    return [
+        {
+            "module": sanitise(str(entry.get("module", "")), 200),
+            "type": sanitise(str(entry.get("type", "")), 100),
+            "input_shapes": _shape_list(entry.get("input_shapes", [])),
+            "output_shapes": _shape_list(entry.get("output_shapes", [])),
+        }
+        for entry in entries[:200]
+        if isinstance(entry, dict)
+    ]
+
+
 def parse_result(line: bytes, nonce: str) -> dict:
     """Validate a result line from a container; anything off raises ProtocolError."""
     if len(line) > MAX_RESULT_BYTES:
@@ -101,7 +126,7 @@ def parse_result(line: bytes, nonce: str) -> dict:
             for d in result.get("output_shape", [])
             if not isinstance(d, list)
         ],
-        "shape_trace": result.get("shape_trace", [])[:200],
+        "shape_trace": _trace(result.get("shape_trace")),
         "unused_parameters": [sanitise(str(n), 200) for n in result.get("unused_parameters", [])][
             :20
         ],

@@ -47,6 +47,9 @@ async def test_good_candidate_succeeds_with_scores(stub):
     assert reply.outcome == common_pb2.OUTCOME_SUCCESS
     assert reply.scores.parameter_count > 0 and reply.scores.flops > 0
     assert list(reply.output_shape) == [2, 10]
+    first = reply.shape_trace[0]
+    assert first.type == "Conv2d" and list(first.input_shapes[0].dims) == [2, 3, 32, 32]
+    assert reply.stage_durations_ms["learn"] > 0
     metrics = generate_latest(registry).decode()
     assert 'nasforge_sandbox_checks_total{mode="cold",outcome="success"} 1.0' in metrics
 

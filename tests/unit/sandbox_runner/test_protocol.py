@@ -64,3 +64,30 @@ def test_result_text_is_sanitised():
     )
     assert "\n" not in parsed["error_message"] and "\x00" not in parsed["error_message"]
     assert len(parsed["error_message"]) <= 1200
+
+
+def test_shape_trace_is_type_checked():
+    parsed = parse_result(
+        result_line(
+            shape_trace=[
+                {
+                    "module": "conv1",
+                    "type": "Conv2d",
+                    "input_shapes": [[2, 3, 32, 32]],
+                    "output_shapes": [2, 8, 30, 30],
+                },
+                {"module": {"evil": 1}, "input_shapes": [["x"]], "output_shapes": "nope"},
+                "not a dict",
+            ]
+        ),
+        "n-1",
+    )
+    assert parsed["shape_trace"][0] == {
+        "module": "conv1",
+        "type": "Conv2d",
+        "input_shapes": [[2, 3, 32, 32]],
+        "output_shapes": [2, 8, 30, 30],
+    }
+    assert parsed["shape_trace"][1]["input_shapes"] == [[]]
+    assert parsed["shape_trace"][1]["output_shapes"] == []
+    assert len(parsed["shape_trace"]) == 2
