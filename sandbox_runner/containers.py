@@ -82,7 +82,7 @@ class ContainerSpec:
     lifetime_seconds: float  # the reaper removes the container after this
     labels: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
-    command: list[str] | None = None
+    entrypoint: list[str] | None = None  # None: the image's (the check harness)
     mounts: tuple[Mount, ...] = ()
     gpu: bool = False
 
@@ -260,7 +260,7 @@ class Launcher:
         try:
             container_id = api.create_container(
                 spec.image,
-                command=spec.command,
+                entrypoint=spec.entrypoint,
                 user=CONTAINER_USER,
                 environment=environment,
                 labels=labels,

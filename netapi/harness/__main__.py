@@ -10,17 +10,15 @@ at fd 2 before the candidate runs, and the result is written to a private copy o
 import json
 import os
 import sys
-import warnings
 
 import torch
 
 from netapi.harness.protocol import MAX_JOB_BYTES, READY_KEY, parse_job
-from netapi.harness.runner import run_job, warm_up
+from netapi.harness.runner import quiet_numpy_warning, run_job, warm_up
 
 
 def main() -> int:
-    # The image carries no numpy on purpose; torch warns about it on first use.
-    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+    quiet_numpy_warning()
     threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
     torch.set_num_threads(max(1, threads))
     result_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")

@@ -1,11 +1,17 @@
 """Run one check job in this process: the harness's core, shared with the in-process benchmark."""
 
 import time
+import warnings
 
 import torch
 
 from netapi.harness.stages import Check, StageFailed
 from netapi.outcomes import Outcome
+
+
+def quiet_numpy_warning() -> None:
+    """The image carries no numpy on purpose; torch warns about it on first use."""
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 
 def warm_up() -> None:

@@ -75,15 +75,15 @@ class Check:
         self.report.durations_ms[stage.value] = round((time.perf_counter() - started) * 1000, 1)
 
     def run(self) -> CheckReport:
-        module = self._import()
-        net_class, declared = self._api(module)
-        model = self._instantiate(net_class, declared)
+        module = self.import_module()
+        net_class, declared = self.read_api(module)
+        model = self.instantiate(net_class, declared)
         self._forward(model)
         self._learn(model, declared)
         self.report.peak_memory_bytes = _peak_rss_bytes()
         return self.report
 
-    def _import(self) -> types.ModuleType:
+    def import_module(self) -> types.ModuleType:
         started = time.perf_counter()
         module = types.ModuleType("candidate")
         module.__file__ = CANDIDATE_FILENAME
@@ -95,7 +95,7 @@ class Check:
         self._timed(Stage.IMPORT, started)
         return module
 
-    def _api(self, module: types.ModuleType) -> tuple[type, set[str]]:
+    def read_api(self, module: types.ModuleType) -> tuple[type, set[str]]:
         supported = getattr(module, "supported_hyperparameters", None)
         net_class = getattr(module, "Net", None)
         if not callable(supported):
@@ -123,7 +123,7 @@ class Check:
             )
         return net_class, set(declared)
 
-    def _instantiate(self, net_class: type, declared: set[str]) -> nn.Module:
+    def instantiate(self, net_class: type, declared: set[str]) -> nn.Module:
         started = time.perf_counter()
         prm = synthetic.prm_for(self.spec, declared)
         try:

@@ -45,6 +45,23 @@ def known_transforms() -> tuple[str, ...]:
     return tuple(sorted(TRANSFORMS))
 
 
+def transform_spec(name: str) -> TransformSpec:
+    """What a transform name means; ValueError listing the known names for an unknown one."""
+    spec = TRANSFORMS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown transform {name!r}; known: {', '.join(known_transforms())}")
+    return spec
+
+
+def geometry(spec: TransformSpec) -> list:
+    """The resizing steps of a transform (short side + centre crop for norm, square for echo)."""
+    if spec.size is not None and spec.normalize:
+        return [T.Resize(spec.size), T.CenterCrop(spec.size)]
+    if spec.size is not None:
+        return [T.Resize((spec.size, spec.size))]
+    return []
+
+
 def get_transform(name: str, norm: Norm = IMAGENET_NORM, train: bool = True) -> T.Compose:
     """The torchvision transform a name stands for, applied to PIL images.
 
@@ -53,14 +70,8 @@ def get_transform(name: str, norm: Norm = IMAGENET_NORM, train: bool = True) -> 
     resizes to N x N (`echo_N`). `_flip` adds a random horizontal flip, dropped when
     `train` is False so that evaluation is deterministic.
     """
-    spec = TRANSFORMS.get(name)
-    if spec is None:
-        raise ValueError(f"unknown transform {name!r}; known: {', '.join(known_transforms())}")
-    steps: list = []
-    if spec.size is not None and spec.normalize:
-        steps += [T.Resize(spec.size), T.CenterCrop(spec.size)]
-    elif spec.size is not None:
-        steps.append(T.Resize((spec.size, spec.size)))
+    spec = transform_spec(name)
+    steps = geometry(spec)
     if spec.flip and train:
         steps.append(T.RandomHorizontalFlip())
     steps.append(T.ToTensor())
