@@ -10,10 +10,12 @@ import sys
 import traceback
 
 from cli.candidate_file import CandidateFileError, read_candidate
+from cli.train import UsageError
+from cli.train import add_parser as add_train_parser
 from netapi.findings import Verdict
 from netapi.static_check import check_source
 from netapi.tasks import TASKS
-from sandbox_runner.containers import InfraError
+from rpc.errors import NasforgeError, Unavailable
 
 EXIT_VERDICT, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -47,6 +49,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sandbox_check.add_argument("--task", required=True, choices=TASKS, help="LEMUR task name")
     sandbox_check.add_argument("--json", action="store_true", help="print one JSON object")
     sandbox_check.set_defaults(handler=_run_sandbox_check)
+    add_train_parser(commands)
     return parser
 
 
@@ -79,9 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     except CandidateFileError as exc:
         print(f"nasforge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except InfraError as exc:
+    except Unavailable as exc:  # e.g. the Docker engine does not answer
         print(f"nasforge: error: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
+    except NasforgeError as exc:  # bad values the services would answer INVALID_ARGUMENT
+        print(f"nasforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"nasforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:  # the CLI's last line of defence: one line, status 1
         print(f"nasforge: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         if "--debug" in sys.argv:

@@ -19,6 +19,8 @@ import docker
 import docker.errors
 from docker.types import LogConfig, Mount, Ulimit
 
+from rpc.errors import Unavailable
+
 log = logging.getLogger(__name__)
 
 LABEL_PREFIX = "org.nasforge"
@@ -43,7 +45,7 @@ _STDOUT, _STDERR = 1, 2
 _STDERR_TAIL_BYTES = 4096
 
 
-class InfraError(RuntimeError):
+class InfraError(Unavailable):
     """The container machinery failed (engine down, image missing): not the candidate's fault."""
 
 
@@ -307,6 +309,14 @@ class Launcher:
                 pass
             except docker.errors.DockerException as exc:
                 log.warning("reaper could not remove %s: %s", container_id[:12], exc)
+        if not expired_only:  # volumes of training jobs carry no expiry: only a full sweep
+            for volume in self._client.volumes.list(
+                filters={"label": f"{MANAGED_BY}={self.namespace}"}
+            ):
+                try:
+                    volume.remove(force=True)
+                except docker.errors.DockerException as exc:
+                    log.warning("reaper could not remove volume %s: %s", volume.name, exc)
         if removed:
             log.info("reaped %d leftover containers of %s", removed, self.namespace)
         return removed

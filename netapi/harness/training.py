@@ -26,7 +26,7 @@ from netapi.harness.stages import Check, StageFailed
 from netapi.outcomes import Outcome, Stage
 from netapi.tasks import EOS, PAD, SOS, TaskSpec
 
-DIVERGENCE_FACTOR = 20.0  # an epoch's mean loss this many times the first epoch's: diverged
+DIVERGENCE_FACTOR = 20.0  # an epoch's mean loss this many times the first batch's: diverged
 MAX_GENERATED_TOKENS = 40
 
 
@@ -214,12 +214,14 @@ def train(job: dict, emit: Emitter) -> None:
         elapsed = time.perf_counter() - started
         losses = recorder.values
         mean_loss = sum(losses) / len(losses) if losses else float("nan")
+        if first_loss is None and losses:
+            first_loss = losses[0]  # the untrained model's loss on its first batch
         if (
             not losses
             or not math.isfinite(mean_loss)
-            or (first_loss is not None and mean_loss > DIVERGENCE_FACTOR * max(first_loss, 1e-3))
+            or mean_loss > DIVERGENCE_FACTOR * max(first_loss, 1e-3)
         ):
-            why = "no loss was computed" if not losses else f"loss {mean_loss:.4g}"
+            why = "no loss was computed" if not losses else f"mean loss {mean_loss:.4g}"
             emit(
                 final=True,
                 outcome=Outcome.TRAINING_FAILURE.value,
@@ -227,11 +229,10 @@ def train(job: dict, emit: Emitter) -> None:
                 best_epoch=best_epoch,
                 error={
                     "type": "Divergence",
-                    "message": f"epoch {epoch}: {why} (first epoch {first_loss})",
+                    "message": f"epoch {epoch}: {why}; the first batch's loss was {first_loss}",
                 },
             )
             return
-        first_loss = mean_loss if first_loss is None else first_loss
         if spec.is_captioning:
             metric = corpus_bleu4(
                 generate(model, images["val"], loader), references_of(targets["val"])

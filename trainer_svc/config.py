@@ -1,0 +1,37 @@
+"""Settings of trainer_svc (env prefix NASFORGE_TRAINER_), read once in main."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from rpc.settings import ServerSettings
+
+
+class TrainerSettings(ServerSettings):
+    """Container limits, budgets, queue and data locations of the trainer."""
+
+    model_config = SettingsConfigDict(env_prefix="NASFORGE_TRAINER_", extra="ignore")
+
+    image: str = Field("nasforge-runtime:cpu", description="Runtime image of training jobs.")
+    namespace: str = Field(
+        "nasforge-trainer", description="Label value of this trainer's containers."
+    )
+    gpu: bool = Field(False, description="Give jobs the GPUs (needs the NVIDIA container toolkit).")
+    memory_bytes: int = Field(4 * 1024**3, ge=256 * 1024**2)
+    cpus: float = Field(2.0, gt=0, le=256)
+    pids_limit: int = Field(256, ge=16)
+    output_cap_bytes: int = Field(8 * 1024**2, ge=64 * 1024)
+    data_root: Path = Field(Path("var"), description="Where npm and other dataset files lie.")
+    cache_root: Path = Field(Path("var/prepared"), description="Prepared dataset cache.")
+    weights_root: Path = Field(Path("var/weights"), description="Best-epoch weights kept here.")
+    max_epochs: int = Field(200, ge=1)
+    epoch_budget_seconds: float = Field(900.0, gt=0, description="Default time per epoch.")
+    job_budget_seconds: float = Field(7200.0, gt=0, description="Default time per job.")
+    ready_timeout_seconds: float = Field(60.0, gt=0)
+    max_concurrent_jobs: int = Field(1, ge=1, description="Training containers at once.")
+    max_queued_jobs: int = Field(8, ge=0, description="Jobs waiting before RESOURCE_EXHAUSTED.")
+    train_samples: int = Field(10_000, ge=1)
+    validation_samples: int = Field(1_000, ge=1)
+    test_samples: int = Field(2_000, ge=1)
+    batch_size: int = Field(64, ge=1, le=1024, description="Batch when the task spec has none.")
