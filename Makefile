@@ -12,7 +12,7 @@ IMAGE_STAMP := var/.runtime-image
 IMAGE_INPUTS := compose/runtime/Dockerfile scripts/build_runtime_image.sh \
 	$(shell find netapi -name '*.py')
 
-.PHONY: install proto docker runtime-image test-data test lint bench-sandbox clean demo help
+.PHONY: install proto docker runtime-image test-data test lint bench-sandbox bench-trainer clean demo help
 
 help:
 	@echo "make install  - create $(VENV), install nasforge and its dependencies, generate stubs"
@@ -20,6 +20,7 @@ help:
 	@echo "make runtime-image - build $(RUNTIME_IMAGE) (checks and training) and its torch name index"
 	@echo "make lint     - ruff"
 	@echo "make bench-sandbox - sandbox check: in-process vs cold container vs warm pool"
+	@echo "make bench-trainer - trainer throughput vs a plain PyTorch loop"
 	@echo "make demo     - the main job (not built yet: see README)"
 
 install: $(VENV)/.installed $(STUBS_STAMP)
@@ -66,6 +67,9 @@ test: install docker runtime-image test-data
 
 bench-sandbox: install runtime-image
 	$(BIN)/python -m bench.sandbox_check
+
+bench-trainer: install runtime-image test-data
+	$(BIN)/python -m bench.trainer_throughput
 
 lint: install
 	$(BIN)/ruff check .

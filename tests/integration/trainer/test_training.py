@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from netapi.outcomes import Outcome
+from netapi.tasks import TaskSpec
 from rpc.errors import QuotaExceeded
 from tests.integration.trainer.conftest import classification_job, model, run_job
-from trainer_svc.events import Accepted, EpochDone, Finished
+from trainer_svc.events import Accepted, EpochDone, Finished, TrainJob
 
 
 async def test_small_cnn_learns_fashion_mnist(trainer):
@@ -80,3 +81,28 @@ async def test_broken_candidate_fails_before_training(trainer):
     finished = (await run_job(trainer, classification_job(code)))[-1]
     assert finished.outcome is Outcome.SHAPE_MISMATCH
     assert "fc" in finished.error_message
+
+
+async def test_captioning_baseline_beats_the_image_blind_caption(trainer):
+    """ResNet-style encoder + LSTM on the built Fashion-MNIST caption grids: BLEU-4 at least
+    1.5x that of the most frequent training caption, by both implementations."""
+    spec = TaskSpec(
+        "img-captioning", "fashion-captions", (32, 3, 56, 56), (100,), {"lr": 0.2}, "norm"
+    )
+    job = TrainJob(
+        model("resnet_lstm_captioner"),
+        spec,
+        epochs=3,
+        seed=3,
+        epoch_budget_seconds=300,
+        job_budget_seconds=900,
+        train_samples=2000,
+        validation_samples=100,
+        test_samples=200,
+    )
+    finished = (await run_job(trainer, job))[-1]
+    assert finished.outcome is Outcome.SUCCESS, finished.error_message
+    scores = finished.scores
+    assert scores["bleu4_corpus"] >= 1.5 * scores["bleu4_constant_baseline"]
+    assert scores["bleu4_sentence"] >= 1.5 * scores["bleu4_sentence_constant_baseline"]
+    assert 0.1 < scores["bleu4_constant_baseline"] < 0.6  # the trap is real, and measured
