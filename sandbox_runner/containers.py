@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import docker
 import docker.errors
+import requests
 from docker.types import LogConfig, Mount, Ulimit
 
 from rpc.errors import Unavailable
@@ -65,6 +66,7 @@ class Limits:
     cpus: float = 1.0
     pids: int = 128
     tmpfs_bytes: int = 64 * 1024**2
+    tmpfs_inodes: int = 16_384
     shm_bytes: int = 64 * 1024**2
     nofile: int = 256
     log_bytes: int = 1024**2
@@ -181,23 +183,36 @@ class AttachedContainer:
         self.kill()
         return self.state()
 
-    def kill(self) -> None:
+    def _close_stream(self) -> None:
+        # Closed before a kill: an engine blocked writing a flood into this socket would
+        # otherwise not answer the kill until the client's timeout.
         try:
-            self._client.api.kill(self.id)
-        except docker.errors.APIError:
-            pass  # already stopped
-
-    def destroy(self) -> None:
-        """Kill and remove; never raises (the reaper catches what this misses)."""
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self._sock.close()
         except OSError:
             pass
+
+    def kill(self) -> None:
+        """SIGKILL the container; nothing is read from it afterwards."""
+        self._close_stream()
+        try:
+            self._client.api.kill(self.id)
+        except docker.errors.APIError:
+            pass  # already stopped
+        except requests.exceptions.RequestException as exc:
+            raise InfraError(f"the engine did not kill container {self.id[:12]}: {exc}") from exc
+
+    def destroy(self) -> None:
+        """Kill and remove; never raises (the reaper catches what this misses)."""
+        self._close_stream()
         try:
             self._client.api.remove_container(self.id, force=True, v=True)
         except docker.errors.NotFound:
             pass
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             log.warning("could not remove container %s: %s", self.id[:12], exc)
 
 
@@ -214,7 +229,8 @@ class Launcher:
     def _host_config(self, spec: ContainerSpec) -> dict:
         limits = spec.limits
         tmpfs_options = (
-            f"rw,size={limits.tmpfs_bytes},mode=0700,uid=10001,gid=10001,nosuid,nodev,noexec"
+            f"rw,size={limits.tmpfs_bytes},nr_inodes={limits.tmpfs_inodes},mode=0700,"
+            "uid=10001,gid=10001,nosuid,nodev,noexec"
         )
         device_requests = (
             [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if spec.gpu else None

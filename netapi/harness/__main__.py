@@ -2,37 +2,89 @@
 
     python -m netapi.harness
 
-stdout carries exactly two lines: {"ready": true} once torch is imported and warm, then
-the result. The candidate's own output (print, C++ logging) goes to stderr: fd 1 is pointed
-at fd 2 before the candidate runs, and the result is written to a private copy of stdout.
+The candidate never runs in the process that holds the run's nonce and the result channel.
+After warm-up the harness forks: the child (the candidate's process) gets the job without
+the nonce over a pipe, points its stdout at stderr, runs the check and returns the result
+over another pipe; the parent (made non-dumpable, so the child cannot read its memory)
+adds the nonce and writes the one result line. stdout carries exactly two lines:
+{"ready": true} once torch is imported and warm, then the result. If the child dies without
+a result (OOM-killed, os._exit), the parent exits without one, and the host judges the
+container's state.
 """
 
+import ctypes
 import json
 import os
 import sys
 
 import torch
 
-from netapi.harness.protocol import MAX_JOB_BYTES, READY_KEY, parse_job
+from netapi.harness.protocol import MAX_JOB_BYTES, MAX_RESULT_BYTES, READY_KEY, parse_job
 from netapi.harness.runner import quiet_numpy_warning, run_job, warm_up
+
+_PR_SET_DUMPABLE = 4
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _candidate_process(job_fd: int, result_fd: int) -> None:
+    """The child: run one check on the job from the parent; never returns."""
+    try:
+        os.dup2(2, 1)  # the candidate's prints land on stderr
+        sys.stdout = sys.stderr
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        job = parse_job(_read_all(job_fd, MAX_JOB_BYTES))
+        os.close(job_fd)
+        result = run_job(job)
+        os.write(result_fd, json.dumps(result).encode()[:MAX_RESULT_BYTES])
+    finally:
+        os._exit(0)  # skip interpreter teardown: candidate threads or finalizers cannot delay it
 
 
 def main() -> int:
     quiet_numpy_warning()
-    threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
-    torch.set_num_threads(max(1, threads))
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     result_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
     warm_up()
+    job_read, job_write = os.pipe()
+    result_read, result_write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        result_stream.close()
+        os.close(job_write)
+        os.close(result_read)
+        _candidate_process(job_read, result_write)
+    os.close(job_read)
+    os.close(result_write)
+    ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     result_stream.write(json.dumps({READY_KEY: True, "torch": torch.__version__}) + "\n")
     result_stream.flush()
-    line = sys.stdin.buffer.readline(MAX_JOB_BYTES + 1)
-    job = parse_job(line)
-    os.dup2(2, 1)  # from here on, anything written to stdout lands on stderr
-    sys.stdout = sys.stderr
-    result = run_job(job)
-    result_stream.write(json.dumps(result) + "\n")
+    job = json.loads(sys.stdin.buffer.readline(MAX_JOB_BYTES + 1))
+    nonce = job.pop("nonce")
+    os.write(job_write, json.dumps({**job, "nonce": ""}).encode())
+    os.close(job_write)
+    raw = _read_all(result_read, MAX_RESULT_BYTES)
+    _, status = os.waitpid(child, 0)
+    try:
+        result = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        result = None
+    if not isinstance(result, dict):
+        # No result: end as the child ended; the host reads the container's state (OOM).
+        os._exit(os.waitstatus_to_exitcode(status) % 256 or 1)
+    result_stream.write(json.dumps({**result, "nonce": nonce}) + "\n")
     result_stream.flush()
-    os._exit(0)  # skip interpreter teardown: candidate threads or finalizers cannot delay it
+    os._exit(0)
 
 
 if __name__ == "__main__":
