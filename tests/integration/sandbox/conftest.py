@@ -17,12 +17,6 @@ CORPUS = pathlib.Path(__file__).resolve().parents[2] / "unit" / "netapi" / "corp
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
-def pytest_collection_modifyitems(items):
-    here = pathlib.Path(__file__).parent
-    for item in items:
-        if here in pathlib.Path(item.fspath).parents:
-            item.add_marker(pytest.mark.docker)
-
 
 def corpus(name: str) -> str:
     """Source of a corpus candidate, e.g. corpus('01_good_cnn')."""

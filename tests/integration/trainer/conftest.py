@@ -14,12 +14,6 @@ MODELS = pathlib.Path(__file__).with_name("models")
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
-def pytest_collection_modifyitems(items):
-    here = pathlib.Path(__file__).parent
-    for item in items:
-        if here in pathlib.Path(item.fspath).parents:
-            item.add_marker(pytest.mark.docker)
-
 
 def model(name: str) -> str:
     return (MODELS / f"{name}.py").read_text()
