@@ -6,13 +6,17 @@ warmed up and checked one other model, as a fair baseline should.
 """
 
 import json
+import os
 import sys
+
+import torch
 
 from netapi.harness.protocol import parse_job
 from netapi.harness.runner import run_job, warm_up
 
 
 def main() -> None:
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     warm_up()
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin.buffer:

@@ -12,8 +12,8 @@ The contract (LEMUR's):
 import ast
 from collections.abc import Iterator
 
-from netapi.code_policy import dotted_name, import_aliases
 from netapi.findings import Finding
+from netapi.module_facts import ModuleFacts, dotted_name
 from netapi.outcomes import Outcome
 from netapi.tasks import RESERVED_PRM_KEYS
 
@@ -154,18 +154,18 @@ def declared_hyperparameters(function: Function) -> set[str] | None:
     return names
 
 
-def _string_constants_outside(tree: ast.Module, excluded: ast.AST) -> set[str]:
+def _string_constants_outside(nodes: tuple[ast.AST, ...], excluded: ast.AST) -> set[str]:
     inside = {id(node) for node in ast.walk(excluded)}
     return {
         node.value
-        for node in ast.walk(tree)
+        for node in nodes
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in inside
     }
 
 
-def _prm_subscript_keys(tree: ast.Module) -> Iterator[tuple[str, ast.Subscript]]:
+def _prm_subscript_keys(nodes: tuple[ast.AST, ...]) -> Iterator[tuple[str, ast.Subscript]]:
     """Keys read as prm['key'] or self.prm['key'] (reads that fail on a missing key)."""
-    for node in ast.walk(tree):
+    for node in nodes:
         if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
             continue
         container = node.value
@@ -179,11 +179,11 @@ def _prm_subscript_keys(tree: ast.Module) -> Iterator[tuple[str, ast.Subscript]]
             yield key.value, node
 
 
-def _hyperparameter_findings(tree: ast.Module, function: Function) -> Iterator[Finding]:
+def _hyperparameter_findings(facts: ModuleFacts, function: Function) -> Iterator[Finding]:
     declared = declared_hyperparameters(function)
     if declared is None:
         return
-    used = _string_constants_outside(tree, function)
+    used = _string_constants_outside(facts.nodes, function)
     for name in sorted(declared - used):
         yield Finding(
             "unread-hyperparameter",
@@ -201,7 +201,7 @@ def _hyperparameter_findings(tree: ast.Module, function: Function) -> Iterator[F
             function.lineno,
             function.col_offset,
         )
-    for key, node in _prm_subscript_keys(tree):
+    for key, node in _prm_subscript_keys(facts.nodes):
         if key not in declared and key not in RESERVED_PRM_KEYS:
             yield Finding(
                 "undeclared-hyperparameter",
@@ -334,9 +334,9 @@ def _training_attribute_findings(chain: list[ast.ClassDef], net: ast.ClassDef) -
         )
 
 
-def api_contract_findings(tree: ast.Module, *, captioning: bool) -> list[Finding]:
+def api_contract_findings(facts: ModuleFacts, *, captioning: bool) -> list[Finding]:
     """Every breach of the Net API that can be seen without running the code."""
-    classes, functions = _top_level(tree)
+    classes, functions = _top_level(facts.tree)
     findings: list[Finding] = []
     supported = functions.get("supported_hyperparameters")
     if supported is None:
@@ -359,7 +359,7 @@ def api_contract_findings(tree: ast.Module, *, captioning: bool) -> list[Finding
             )
         )
     else:
-        findings.extend(_hyperparameter_findings(tree, supported))
+        findings.extend(_hyperparameter_findings(facts, supported))
     net = classes.get("Net")
     if net is None:
         findings.append(
@@ -371,7 +371,7 @@ def api_contract_findings(tree: ast.Module, *, captioning: bool) -> list[Finding
         )
         return findings
     chain = _class_chain(net, classes)
-    if not _inherits_module(chain, import_aliases(tree)):
+    if not _inherits_module(chain, facts.aliases):
         findings.append(
             Finding(
                 "net-not-module",

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from netapi.findings import Finding
+from netapi.module_facts import ModuleFacts, dotted_name
 from netapi.name_index import NameIndex
 from netapi.outcomes import Outcome
 from netapi.scopes import Bindings
@@ -171,36 +172,6 @@ def _forbidden_torch_name(dotted: str) -> str | None:
     return None
 
 
-def import_aliases(tree: ast.Module) -> dict[str, str]:
-    """Local name -> fully qualified name, for every import in the module."""
-    aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    aliases[alias.asname] = alias.name
-                else:
-                    root = alias.name.split(".", 1)[0]
-                    aliases[root] = root
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            for alias in node.names:
-                if alias.name != "*":
-                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return aliases
-
-
-def dotted_name(node: ast.AST, aliases: dict[str, str]) -> str | None:
-    """`T.hub.load` -> 'torch.hub.load' through the aliases; None for other expressions."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(aliases.get(node.id, node.id))
-    return ".".join(reversed(parts))
-
-
 def _imported_modules(node: ast.Import | ast.ImportFrom) -> Iterator[str]:
     if isinstance(node, ast.Import):
         for alias in node.names:
@@ -303,13 +274,13 @@ def _format_findings(node: ast.Constant) -> Iterator[Finding]:
             )
 
 
-def code_policy_findings(tree: ast.Module, policy: CodePolicy) -> list[Finding]:
+def code_policy_findings(facts: ModuleFacts, policy: CodePolicy) -> list[Finding]:
     """Every import, name and attribute the policy forbids, and every module that does not exist."""
-    aliases = import_aliases(tree)
-    bindings = Bindings(tree)
-    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    aliases = facts.aliases
+    bindings = Bindings(facts.tree)  # builds its scope map only when a name needs it
+    called = {id(node.func) for node in facts.nodes if isinstance(node, ast.Call)}
     findings: list[Finding] = []
-    for node in ast.walk(tree):
+    for node in facts.nodes:
         if isinstance(node, ast.Import | ast.ImportFrom):
             findings.extend(_import_findings(node, policy))
         elif isinstance(node, ast.Name):

@@ -7,28 +7,27 @@ import aliases, so `import torch.nn as nn; nn.Swish()` is caught as `torch.nn.Sw
 import ast
 from collections.abc import Iterator
 
-from netapi.code_policy import dotted_name, import_aliases
 from netapi.findings import Finding
+from netapi.module_facts import ModuleFacts, dotted_name
 from netapi.name_index import NameIndex, Resolution
 from netapi.outcomes import Outcome
 
 
-def _outermost_attributes(tree: ast.Module) -> Iterator[ast.Attribute]:
-    inner = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and id(node) not in inner:
-            yield node
+def _outermost_attributes(nodes: tuple[ast.AST, ...]) -> Iterator[ast.Attribute]:
+    attributes = [node for node in nodes if isinstance(node, ast.Attribute)]
+    inner = {id(node.value) for node in attributes}
+    return (node for node in attributes if id(node) not in inner)
 
 
 def _missing(index: NameIndex, dotted: str) -> bool:
     return index.resolve(dotted) is Resolution.MISSING
 
 
-def name_findings(tree: ast.Module, index: NameIndex) -> list[Finding]:
+def name_findings(facts: ModuleFacts, index: NameIndex) -> list[Finding]:
     """Every imported, referenced or called torch name, and keyword, that the index lacks."""
-    aliases = import_aliases(tree)
+    aliases = facts.aliases
     findings: list[Finding] = []
-    for node in ast.walk(tree):
+    for node in facts.nodes:
         if isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
                 dotted = f"{node.module}.{alias.name}"
@@ -58,7 +57,7 @@ def name_findings(tree: ast.Module, index: NameIndex) -> list[Finding]:
                         node.col_offset,
                     )
                 )
-    for node in _outermost_attributes(tree):
+    for node in _outermost_attributes(facts.nodes):
         dotted = dotted_name(node, aliases)
         if dotted is not None and _missing(index, dotted):
             findings.append(

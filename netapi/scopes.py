@@ -57,8 +57,14 @@ class Bindings:
 
     def __init__(self, tree: ast.Module) -> None:
         self._tree = tree
-        self._parents = parent_map(tree)
+        self._parents_map: dict[int, ast.AST] | None = None
         self._cache: dict[int, set[str]] = {}
+
+    @property
+    def _parents(self) -> dict[int, ast.AST]:
+        if self._parents_map is None:  # most candidates never ask
+            self._parents_map = parent_map(self._tree)
+        return self._parents_map
 
     def _names_of(self, scope: ast.AST) -> set[str]:
         if id(scope) not in self._cache:

@@ -3,6 +3,7 @@
 from netapi.api_contract import api_contract_findings
 from netapi.code_policy import CodePolicy, code_policy_findings
 from netapi.findings import Finding, Verdict
+from netapi.module_facts import ModuleFacts
 from netapi.name_checks import name_findings
 from netapi.outcomes import MAX_CANDIDATE_BYTES, Outcome
 from netapi.parsing import parse_candidate
@@ -28,8 +29,9 @@ def check_source(source: str, task: str, policy: CodePolicy = DEFAULT_POLICY) ->
     parsed = parse_candidate(source)
     if parsed.tree is None:
         return Verdict.of([parsed.finding])
-    findings = code_policy_findings(parsed.tree, policy)
+    facts = ModuleFacts.of(parsed.tree)
+    findings = code_policy_findings(facts, policy)
     if policy.index is not None:
-        findings += name_findings(parsed.tree, policy.index)
-    findings += api_contract_findings(parsed.tree, captioning=task == IMG_CAPTIONING)
+        findings += name_findings(facts, policy.index)
+    findings += api_contract_findings(facts, captioning=task == IMG_CAPTIONING)
     return Verdict.of(findings)

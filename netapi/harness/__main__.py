@@ -1,14 +1,15 @@
-"""Harness entry point inside a sandbox container: warm up, signal ready, run one check, exit.
+"""Harness entry point inside a sandbox container: signal ready, run one check, exit.
 
     python -m netapi.harness
 
 The candidate never runs in the process that holds the run's nonce and the result channel.
-After warm-up the harness forks: the child (the candidate's process) gets the job without
-the nonce over a pipe, points its stdout at stderr, runs the check and returns the result
-over another pipe; the parent (made non-dumpable, so the child cannot read its memory)
-adds the nonce and writes the one result line. stdout carries exactly two lines:
-{"ready": true} once torch is imported and warm, then the result. If the child dies without
-a result (OOM-killed, os._exit), the parent exits without one, and the host judges the
+The harness forks at once: the child (the candidate's process) imports torch, warms up, says
+it is ready, then gets the job without the nonce over a pipe, runs the check with its
+stdout pointed at stderr, and returns the result over another pipe. The parent never
+imports torch, is made non-dumpable (the child cannot read its memory), relays the ready
+line, adds the nonce and writes the one result line. stdout carries exactly two lines:
+{"ready": true, ...} once the child is warm, then the result. If the child dies without a
+result (OOM-killed, os._exit), the parent ends as it did, and the host judges the
 container's state.
 """
 
@@ -17,10 +18,7 @@ import json
 import os
 import sys
 
-import torch
-
 from netapi.harness.protocol import MAX_JOB_BYTES, MAX_RESULT_BYTES, READY_KEY, parse_job
-from netapi.harness.runner import quiet_numpy_warning, run_job, warm_up
 
 _PR_SET_DUMPABLE = 4
 
@@ -36,13 +34,33 @@ def _read_all(fd: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _read_line(fd: int, limit: int) -> bytes:
+    """One line from a pipe, byte by byte so nothing after it is consumed."""
+    line = bytearray()
+    while len(line) <= limit:
+        byte = os.read(fd, 1)
+        if not byte or byte == b"\n":
+            break
+        line += byte
+    return bytes(line)
+
+
 def _candidate_process(job_fd: int, result_fd: int) -> None:
-    """The child: run one check on the job from the parent; never returns."""
+    """The child: warm torch, say ready, run one check; never returns."""
     try:
+        import torch
+
+        from netapi.harness.runner import quiet_numpy_warning, run_job, warm_up
+
+        quiet_numpy_warning()
+        torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+        warm_up()
+        os.write(
+            result_fd, json.dumps({READY_KEY: True, "torch": torch.__version__}).encode() + b"\n"
+        )
         os.dup2(2, 1)  # the candidate's prints land on stderr
         sys.stdout = sys.stderr
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         job = parse_job(_read_all(job_fd, MAX_JOB_BYTES))
         os.close(job_fd)
         result = run_job(job)
@@ -52,10 +70,7 @@ def _candidate_process(job_fd: int, result_fd: int) -> None:
 
 
 def main() -> int:
-    quiet_numpy_warning()
-    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     result_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    warm_up()
     job_read, job_write = os.pipe()
     result_read, result_write = os.pipe()
     child = os.fork()
@@ -67,7 +82,11 @@ def main() -> int:
     os.close(job_read)
     os.close(result_write)
     ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
-    result_stream.write(json.dumps({READY_KEY: True, "torch": torch.__version__}) + "\n")
+    ready = _read_line(result_read, 4096)
+    if not ready:  # the child died warming up
+        _, status = os.waitpid(child, 0)
+        os._exit(os.waitstatus_to_exitcode(status) % 256 or 1)
+    result_stream.write(ready.decode("utf-8", "replace") + "\n")
     result_stream.flush()
     job = json.loads(sys.stdin.buffer.readline(MAX_JOB_BYTES + 1))
     nonce = job.pop("nonce")

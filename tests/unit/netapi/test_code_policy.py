@@ -5,12 +5,13 @@ import ast
 import pytest
 
 from netapi.code_policy import DEFAULT_ALLOWED_MODULES, CodePolicy, code_policy_findings
+from netapi.module_facts import ModuleFacts
 
 DEFAULT = CodePolicy()
 
 
 def rules(source, policy=DEFAULT):
-    return sorted({f.rule for f in code_policy_findings(ast.parse(source), policy)})
+    return sorted({f.rule for f in code_policy_findings(ModuleFacts.of(ast.parse(source)), policy)})
 
 
 @pytest.mark.parametrize(
