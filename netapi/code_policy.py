@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from netapi.findings import Finding
-from netapi.module_facts import ModuleFacts, dotted_name
+from netapi.module_facts import ModuleFacts, dotted_name, import_aliases  # noqa: F401
 from netapi.name_index import NameIndex
 from netapi.outcomes import Outcome
 from netapi.scopes import Bindings
