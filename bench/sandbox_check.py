@@ -48,15 +48,20 @@ def median_ms(samples: list[float]) -> float:
 def _worker_check(name: str, task: str) -> float:
     """(a) once: a fresh worker imports torch, warms up and checks one other model, then
     the timed check of ``name`` (its first in that process, as in a fresh container)."""
-    worker = subprocess.Popen([sys.executable, "-m", "bench.inprocess_worker"], cwd=REPO_ROOT,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})  # = container quota
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bench.inprocess_worker"],
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # = container quota
 
     def exchange(candidate: str, candidate_task: str) -> float:
         started = time.perf_counter()
-        worker.stdin.write(job_line("bench", source(candidate), default_spec(candidate_task),
-                                    BUDGET))
+        worker.stdin.write(
+            job_line("bench", source(candidate), default_spec(candidate_task), BUDGET)
+        )
         worker.stdin.flush()
         result = json.loads(worker.stdout.readline())
         elapsed = time.perf_counter() - started
@@ -75,8 +80,10 @@ def _worker_check(name: str, task: str) -> float:
 
 def measure_in_process(rounds: int) -> dict[str, list[float]]:
     """(a): no isolation at all, in a warm worker process of the same thread count."""
-    return {label: [_worker_check(name, task) for _ in range(rounds)]
-            for label, (name, task) in MODELS.items()}
+    return {
+        label: [_worker_check(name, task) for _ in range(rounds)]
+        for label, (name, task) in MODELS.items()
+    }
 
 
 async def measure_containers(checker: SandboxChecker, rounds: int, warm: bool):

@@ -57,10 +57,19 @@ for epoch in range({epochs}):
 def plain_loop(trainer, prepared, epochs: int, limits: Limits) -> list[float]:
     training = trainer._training
     spec = ContainerSpec(
-        image=training._settings.image, role="bench", limits=limits, lifetime_seconds=3600,
-        entrypoint=["python3", "-c", PLAIN_LOOP.format(
-            threads=limits.threads, lr=LR, momentum=MOMENTUM, epochs=epochs, batch=BATCH)],
-        mounts=(Mount("/data", str(prepared.directory.resolve()), type="bind", read_only=True),))
+        image=training._settings.image,
+        role="bench",
+        limits=limits,
+        lifetime_seconds=3600,
+        entrypoint=[
+            "python3",
+            "-c",
+            PLAIN_LOOP.format(
+                threads=limits.threads, lr=LR, momentum=MOMENTUM, epochs=epochs, batch=BATCH
+            ),
+        ],
+        mounts=(Mount("/data", str(prepared.directory.resolve()), type="bind", read_only=True),),
+    )
     container = training._launcher.start(spec)
     try:
         container.send_line(MODEL.read_bytes())
@@ -75,15 +84,24 @@ def plain_loop(trainer, prepared, epochs: int, limits: Limits) -> list[float]:
 
 
 async def run(epochs: int, samples: int) -> None:
-    settings = TrainerSettings(namespace=f"nasforge-bench-{uuid.uuid4().hex[:8]}",
-                               data_root=REPO_ROOT / "var",
-                               cache_root=REPO_ROOT / "var" / "prepared",
-                               weights_root=Path("/tmp/nasforge-bench-weights"))
+    settings = TrainerSettings(
+        namespace=f"nasforge-bench-{uuid.uuid4().hex[:8]}",
+        data_root=REPO_ROOT / "var",
+        cache_root=REPO_ROOT / "var" / "prepared",
+        weights_root=Path("/tmp/nasforge-bench-weights"),
+    )
     trainer = build_trainer(settings, ping=True)
-    prepared = prepare("fashion-mnist", "norm", Sizes(samples, 1000, 1000), settings.cache_root,
-                       settings.data_root)
-    spec = TaskSpec("img-classification", "fashion-mnist", (BATCH, *prepared.in_shape), (10,),
-                    {"lr": LR, "momentum": MOMENTUM}, "norm")
+    prepared = prepare(
+        "fashion-mnist", "norm", Sizes(samples, 1000, 1000), settings.cache_root, settings.data_root
+    )
+    spec = TaskSpec(
+        "img-classification",
+        "fashion-mnist",
+        (BATCH, *prepared.in_shape),
+        (10,),
+        {"lr": LR, "momentum": MOMENTUM},
+        "norm",
+    )
     job = TrainJob(MODEL.read_text(), spec, epochs, 1, 600, 3600, samples, 1000, 1000)
     trainer_rates, finished = [], None
     async for event in trainer.train(job, tenant="bench"):
@@ -93,12 +111,15 @@ async def run(epochs: int, samples: int) -> None:
             finished = event
     if finished is None or finished.outcome.value != "success":
         raise RuntimeError(f"trainer run failed: {finished}")
-    limits = Limits(memory_bytes=settings.memory_bytes, cpus=settings.cpus,
-                    pids=settings.pids_limit)
+    limits = Limits(
+        memory_bytes=settings.memory_bytes, cpus=settings.cpus, pids=settings.pids_limit
+    )
     plain_rates = await asyncio.to_thread(plain_loop, trainer, prepared, epochs, limits)
     ours, plain = statistics.median(trainer_rates[1:]), statistics.median(plain_rates[1:])
-    print(f"\ntrainer throughput, small CNN on Fashion-MNIST ({samples} samples, batch {BATCH}, "
-          f"{settings.cpus:g} CPUs, median of epochs 2..{epochs})")
+    print(
+        f"\ntrainer throughput, small CNN on Fashion-MNIST ({samples} samples, batch {BATCH}, "
+        f"{settings.cpus:g} CPUs, median of epochs 2..{epochs})"
+    )
     print(f"  plain hand-written loop: {plain:8.0f} samples/s")
     print(f"  nasforge trainer:        {ours:8.0f} samples/s   ratio {ours / plain:.2f}")
     print(f"  (trainer test accuracy {finished.scores['accuracy']:.3f})")

@@ -2,7 +2,9 @@
 
 Domain errors (rpc.errors) keep their message; TimeoutError is our own deadline; anything
 else is a bug: logged with its traceback under a reference id, and answered INTERNAL with
-only that id, so no internal detail reaches the caller.
+only that id, so no internal detail reaches the caller. A QuotaExceeded that names its
+quotas also carries them as rich details (google.rpc.Status in the trailing metadata, with a
+QuotaFailure and a RetryInfo), which grpcio-status reads on the client.
 """
 
 import asyncio
@@ -11,6 +13,10 @@ import logging
 import uuid
 
 import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from rpc import errors
 from rpc.handlers import guard_handler
@@ -39,6 +45,37 @@ def status_of(error: errors.NasforgeError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+def _packed(message: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def quota_status(error: errors.QuotaExceeded, message: str) -> grpc.Status | None:
+    """The rich RESOURCE_EXHAUSTED status of a quota error, or None when it names no quota."""
+    if not error.violations and error.retry_after_seconds is None:
+        return None
+    details = []
+    if error.violations:
+        violations = [
+            error_details_pb2.QuotaFailure.Violation(
+                subject=violation.subject,
+                description=violation.description,
+                quota_id=violation.quota_id,
+                quota_value=violation.limit,
+            )
+            for violation in error.violations
+        ]
+        details.append(_packed(error_details_pb2.QuotaFailure(violations=violations)))
+    if error.retry_after_seconds is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(max(error.retry_after_seconds, 0.0) * 1e9))
+        details.append(_packed(error_details_pb2.RetryInfo(retry_delay=delay)))
+    return rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=details)
+    )
+
+
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Turns exceptions escaping a handler into one status code each."""
 
@@ -52,7 +89,10 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except errors.NasforgeError as exc:
-            await context.abort(status_of(exc), str(exc)[:MAX_DETAILS_CHARS])
+            message = str(exc)[:MAX_DETAILS_CHARS]
+            if isinstance(exc, errors.QuotaExceeded) and (rich := quota_status(exc, message)):
+                await context.abort(rich.code, rich.details, rich.trailing_metadata)
+            await context.abort(status_of(exc), message)
         except TimeoutError:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "timed out")
         except Exception:

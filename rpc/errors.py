@@ -4,6 +4,8 @@ This module imports nothing from grpc so that core modules can raise these error
 without depending on the transport.
 """
 
+from dataclasses import dataclass
+
 
 class NasforgeError(Exception):
     """Base of the errors a service raises on purpose; the message is shown to the caller."""
@@ -25,8 +27,33 @@ class FailedPrecondition(NasforgeError):
     """The request is valid but the system is not in a state to run it (FAILED_PRECONDITION)."""
 
 
+@dataclass(frozen=True)
+class QuotaViolation:
+    """One quota that a request broke; sent to the caller as a google.rpc.QuotaFailure."""
+
+    subject: str  # whose quota, e.g. "tenant:acme"
+    quota_id: str  # which quota, e.g. "daily_tokens"
+    limit: int  # the quota's value, e.g. 2000000 tokens a day
+    description: str  # what was asked and what is left
+
+
 class QuotaExceeded(NasforgeError):
-    """A quota or queue is full (RESOURCE_EXHAUSTED)."""
+    """A quota or queue is full (RESOURCE_EXHAUSTED).
+
+    ``violations`` and ``retry_after_seconds``, when given, reach the caller as rich error
+    details (google.rpc.QuotaFailure and google.rpc.RetryInfo).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        violations: tuple[QuotaViolation, ...] = (),
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.violations = violations
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Unauthenticated(NasforgeError):

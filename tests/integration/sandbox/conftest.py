@@ -17,7 +17,6 @@ CORPUS = pathlib.Path(__file__).resolve().parents[2] / "unit" / "netapi" / "corp
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
-
 def corpus(name: str) -> str:
     """Source of a corpus candidate, e.g. corpus('01_good_cnn')."""
     return (CORPUS / f"{name}.py").read_text()

@@ -14,7 +14,6 @@ MODELS = pathlib.Path(__file__).with_name("models")
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
-
 def model(name: str) -> str:
     return (MODELS / f"{name}.py").read_text()
 

@@ -8,22 +8,29 @@ from netapi.harness.training import Batches, LossRecorder, corpus_bleu4, referen
 from netapi.tasks import EOS, PAD, SOS
 
 
-@pytest.mark.parametrize(("hypotheses", "references"), [
-    ([[4, 5, 6, 7, 8]], [[[4, 5, 6, 7, 8]]]),
-    ([[4, 5, 6, 7, 9, 10]], [[[4, 5, 6, 7, 8, 10], [4, 5, 6, 7]]]),
-    ([[4, 5, 6, 7, 8, 9], [10, 11, 12, 13, 14]],
-     [[[4, 5, 6, 7, 8, 9, 10]], [[10, 11, 12, 13, 15], [9, 10, 11, 12, 13, 14]]]),
-])
+@pytest.mark.parametrize(
+    ("hypotheses", "references"),
+    [
+        ([[4, 5, 6, 7, 8]], [[[4, 5, 6, 7, 8]]]),
+        ([[4, 5, 6, 7, 9, 10]], [[[4, 5, 6, 7, 8, 10], [4, 5, 6, 7]]]),
+        (
+            [[4, 5, 6, 7, 8, 9], [10, 11, 12, 13, 14]],
+            [[[4, 5, 6, 7, 8, 9, 10]], [[10, 11, 12, 13, 15], [9, 10, 11, 12, 13, 14]]],
+        ),
+    ],
+)
 def test_corpus_bleu4_agrees_with_nltk(hypotheses, references):
     assert corpus_bleu4(hypotheses, references) == pytest.approx(
-        corpus_bleu(references, hypotheses), abs=1e-9)
+        corpus_bleu(references, hypotheses), abs=1e-9
+    )
 
 
 def test_corpus_bleu4_hand_computed():
     # 6-token hypothesis vs one 6-token reference differing in the last token:
     # p1 = 5/6, p2 = 4/5, p3 = 3/4, p4 = 2/3, brevity 1 -> (5/6*4/5*3/4*2/3)^(1/4) = (1/3)^(1/4)
     assert corpus_bleu4([[1 + 3, 5, 6, 7, 8, 9]], [[[4, 5, 6, 7, 8, 10]]]) == pytest.approx(
-        (1 / 3) ** 0.25)
+        (1 / 3) ** 0.25
+    )
     assert corpus_bleu4([[4, 5, 6]], [[[4, 5, 6]]]) == 0.0  # no 4-grams at all
 
 
@@ -42,8 +49,9 @@ def test_loss_recorder_records_and_delegates():
 def test_batches_cover_the_data_once_per_epoch_and_normalise():
     images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 1, 2, 2).clone()
     targets = torch.arange(10)
-    batches = Batches(images, targets, 4, [0.0], [1.0], flip=False, seed=1,
-                      device=torch.device("cpu"))
+    batches = Batches(
+        images, targets, 4, [0.0], [1.0], flip=False, seed=1, device=torch.device("cpu")
+    )
     seen = torch.cat([labels for _, labels in batches])
     assert sorted(seen.tolist()) == list(range(10)) and len(batches) == 3
     first_images, first_labels = next(iter(batches))

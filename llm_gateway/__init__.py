@@ -1,0 +1,1 @@
+"""llm_gateway: the only way nasforge talks to language models."""

@@ -1,0 +1,38 @@
+"""`python -m llm_gateway`: serve LlmGatewayService until SIGTERM/SIGINT."""
+
+import asyncio
+import logging
+
+from prometheus_client import CollectorRegistry
+
+from llm_gateway.config import GatewaySettings
+from llm_gateway.core import LlmGateway, load_policy
+from llm_gateway.metrics import GatewayMetrics
+from llm_gateway.server import gateway_binding
+from rpc.server import serve
+
+
+async def run(settings: GatewaySettings) -> None:
+    registry = CollectorRegistry()
+    metrics = GatewayMetrics.for_settings(registry, settings)
+    gateway = LlmGateway(settings, policy=load_policy(settings), observer=metrics)
+    try:
+        await serve(
+            [gateway_binding(gateway)],
+            settings,
+            registry=registry,
+            on_started=lambda running: print(
+                f"llm_gateway listening on port {running.port}", flush=True
+            ),
+        )
+    finally:
+        await gateway.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run(GatewaySettings()))
+
+
+if __name__ == "__main__":
+    main()

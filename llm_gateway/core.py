@@ -1,0 +1,242 @@
+"""The gateway: validate, admit under the tenant's quotas, generate upstream, analyse the answer.
+
+No transport here: the servicer (llm_gateway.server) converts to and from the wire, and the
+metrics (llm_gateway.metrics) are reached through the GatewayObserver protocol.
+"""
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+from llm_gateway.analysis import AnswerAnalyzer
+from llm_gateway.backends import make_backend
+from llm_gateway.config import GatewaySettings, ModelConfig
+from llm_gateway.domain import (
+    Analysis,
+    Generation,
+    GenerationRequest,
+    ModelDescription,
+    TokenPiece,
+    UpstreamAnswer,
+)
+from llm_gateway.preparation import Prepared, prepare
+from llm_gateway.prompts.library import BUILTIN_DIR, PromptLibrary, PromptTemplate
+from llm_gateway.quotas import Reservation, TenantQuotas
+from llm_gateway.resilience import BreakerState, CircuitBreaker, RetryPolicy
+from llm_gateway.upstream import Attempts, ModelUpstream, UpstreamObserver
+from netapi.code_policy import DEFAULT_ALLOWED_MODULES, CodePolicy
+from netapi.name_index import NameIndex
+from rpc.errors import NotFound, QuotaExceeded
+
+log = logging.getLogger(__name__)
+
+
+class GatewayObserver(UpstreamObserver, Protocol):
+    """Everything the gateway reports (llm_gateway.metrics implements it)."""
+
+    def tokens_counted(self, model: str, prompt_tokens: int, generated_tokens: int) -> None: ...
+
+    def answer_analysed(self, model: str, analysis: Analysis) -> None: ...
+
+    def quota_rejected(self, tenant: str, quota: str) -> None: ...
+
+    def breaker_changed(self, model: str, state: BreakerState) -> None: ...
+
+
+class NoObserver:
+    """Reports nowhere (tests and tools that need no metrics)."""
+
+    def upstream_finished(self, model: str, result: str, seconds: float) -> None:
+        pass
+
+    def in_flight_changed(self, model: str, count: int) -> None:
+        pass
+
+    def tokens_counted(self, model: str, prompt_tokens: int, generated_tokens: int) -> None:
+        pass
+
+    def answer_analysed(self, model: str, analysis: Analysis) -> None:
+        pass
+
+    def quota_rejected(self, tenant: str, quota: str) -> None:
+        pass
+
+    def breaker_changed(self, model: str, state: BreakerState) -> None:
+        pass
+
+
+def load_policy(settings: GatewaySettings) -> CodePolicy:
+    """The sandbox's static policy: its allowlist and its image's torch name index."""
+    index = None
+    if settings.name_index_path.exists():
+        index = NameIndex.load(settings.name_index_path)
+    else:
+        log.warning(
+            "no name index at %s: torch names are not checked (run `make runtime-image`)",
+            settings.name_index_path,
+        )
+    allowed = DEFAULT_ALLOWED_MODULES | frozenset(settings.extra_allowed_modules)
+    return CodePolicy(allowed_modules=allowed, index=index)
+
+
+class LlmGateway:
+    """Every configured model, the prompt library, the answer checks and the tenants' quotas."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        policy: CodePolicy,
+        prompts: PromptLibrary | None = None,
+        observer: GatewayObserver | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._observer = observer or NoObserver()
+        self._clock = clock
+        self._prompts = prompts or PromptLibrary.load(settings.prompts_dir or BUILTIN_DIR)
+        self._analyzer = AnswerAnalyzer(policy)
+        self._quotas = TenantQuotas(settings.default_limits, settings.tenant_limits)
+        retry = RetryPolicy(
+            settings.retry_attempts,
+            settings.retry_initial_backoff_seconds,
+            settings.retry_max_backoff_seconds,
+        )
+        self._models: dict[str, ModelUpstream] = {}
+        for config in settings.models:
+            breaker = CircuitBreaker(
+                settings.breaker_failure_threshold,
+                settings.breaker_reset_seconds,
+                clock=clock,
+                on_change=self._breaker_callback(config),
+            )
+            self._models[config.name] = ModelUpstream(
+                config, make_backend(config), breaker, retry, self._observer, clock=clock, rng=rng
+            )
+
+    def _breaker_callback(self, config: ModelConfig) -> Callable[[BreakerState], None]:
+        def changed(state: BreakerState) -> None:
+            log.warning("circuit of model %s is now %s", config.name, state.name.lower())
+            self._observer.breaker_changed(config.name, state)
+
+        return changed
+
+    def models(self) -> list[ModelDescription]:
+        return [
+            ModelDescription(
+                name=config.name,
+                backend=config.backend,
+                max_total_tokens=config.max_total_tokens,
+                default_max_new_tokens=config.default_max_new_tokens,
+                max_new_tokens_limit=config.max_new_tokens_limit,
+                chat_template=config.chat_template,
+                supports_constraints=config.supports_constraints,
+            )
+            for config in (upstream.config for upstream in self._models.values())
+        ]
+
+    def tokens_used_today(self, tenant: str) -> int:
+        """Tokens charged to ``tenant`` this UTC day (prompt + generated)."""
+        return self._quotas.used_today(tenant)
+
+    def prompt_templates(self) -> list[PromptTemplate]:
+        return self._prompts.templates()
+
+    def _upstream(self, model: str) -> ModelUpstream:
+        try:
+            return self._models[model]
+        except KeyError:
+            raise NotFound(f"no model named {model!r}; ListModels shows the served ones") from None
+
+    def _admit(self, tenant: str, prepared: Prepared) -> Reservation:
+        try:
+            return self._quotas.admit(tenant, prepared.worst_case_tokens)
+        except QuotaExceeded as exc:
+            for violation in exc.violations:
+                self._observer.quota_rejected(tenant, violation.quota_id)
+            raise
+
+    def _finish(
+        self,
+        upstream: ModelUpstream,
+        prepared: Prepared,
+        answer: UpstreamAnswer,
+        reservation: Reservation,
+        started: float,
+        attempts: Attempts,
+    ) -> Generation:
+        model = upstream.config.name
+        estimated = answer.prompt_tokens is None
+        prompt_tokens = prepared.prompt_estimate if estimated else answer.prompt_tokens
+        reservation.settle(prompt_tokens + answer.generated_tokens)
+        self._observer.tokens_counted(model, prompt_tokens, answer.generated_tokens)
+        analysis = self._analyzer.analyse(
+            answer.text,
+            answer.finish_reason,
+            prepared.answer_kind,
+            prepared.task,
+            prepared.json_schema,
+        )
+        self._observer.answer_analysed(model, analysis)
+        return Generation(
+            model=model,
+            text=answer.text,
+            finish_reason=answer.finish_reason,
+            prompt_tokens=prompt_tokens,
+            prompt_tokens_estimated=estimated,
+            generated_tokens=answer.generated_tokens,
+            analysis=analysis,
+            prompt_id=prepared.prompt_id,
+            wall_time_ms=round((self._clock() - started) * 1000),
+            upstream_latency_ms=round(attempts.seconds * 1000),
+            upstream_attempts=attempts.count,
+        )
+
+    async def generate(
+        self, request: GenerationRequest, *, tenant: str, deadline: float | None
+    ) -> Generation:
+        """One complete, analysed answer; ``deadline`` is on time.monotonic's clock."""
+        started = self._clock()
+        upstream = self._upstream(request.model)
+        prepared = prepare(request, upstream.config, self._prompts)
+        reservation = self._admit(tenant, prepared)
+        attempts = Attempts()
+        try:
+            answer = await upstream.generate(prepared.upstream, deadline, attempts)
+            return self._finish(upstream, prepared, answer, reservation, started, attempts)
+        finally:
+            reservation.settle(0)  # a no-op once _finish charged the real count
+
+    async def generate_stream(
+        self, request: GenerationRequest, *, tenant: str, deadline: float | None
+    ) -> AsyncIterator[TokenPiece | Generation]:
+        """Token pieces as they come, then the analysed Generation as the last item."""
+        started = self._clock()
+        upstream = self._upstream(request.model)
+        prepared = prepare(request, upstream.config, self._prompts)
+        reservation = self._admit(tenant, prepared)
+        attempts = Attempts()
+        answer: UpstreamAnswer | None = None
+        streamed = 0
+        try:
+            async with contextlib.aclosing(
+                upstream.generate_stream(prepared.upstream, deadline, attempts)
+            ) as stream:
+                async for item in stream:
+                    if isinstance(item, UpstreamAnswer):
+                        answer = item
+                    else:
+                        streamed += 1
+                        yield item
+            if answer is not None:
+                yield self._finish(upstream, prepared, answer, reservation, started, attempts)
+        finally:
+            # A stream that broke or was abandoned is charged for what it consumed.
+            reservation.settle(prepared.prompt_estimate + streamed if streamed else 0)
+
+    async def close(self) -> None:
+        for upstream in self._models.values():
+            await upstream.backend.close()

@@ -1,0 +1,36 @@
+"""Settings of the embedded model server (env prefix NASFORGE_EMBEDDED_), read once in main."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EmbeddedSettings(BaseSettings):
+    """Which GGUF model to serve, how many threads it gets, and the server's limits."""
+
+    model_config = SettingsConfigDict(env_prefix="NASFORGE_EMBEDDED_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(8090, ge=0, le=65535, description="HTTP port; 0 picks a free one.")
+    model_path: Path = Field(
+        Path("var/models/qwen2.5-coder-0.5b.gguf"),
+        description="GGUF file (scripts/install_llm.sh assembles it).",
+    )
+    model_id: str = Field("", description="Name /info reports; empty: the file's stem.")
+    threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="llama.cpp threads. They spin: beside other work, more threads than free "
+        "cores is far slower (measured here: 2 threads 3 tok/s, 1 thread 13 tok/s, 0.5B).",
+    )
+    max_total_tokens: int = Field(4096, ge=64, description="Context size: prompt + answer.")
+    max_input_tokens: int = Field(3584, ge=16, description="Longest prompt accepted.")
+    default_max_new_tokens: int = Field(
+        20, ge=1, description="max_new_tokens when a request gives none (TGI's default)."
+    )
+    max_concurrent_requests: int = Field(
+        32, ge=1, description="Requests running or queued before answering 429 overloaded."
+    )
+    max_stop_sequences: int = Field(4, ge=0, description="Stop sequences a request may give.")

@@ -1,0 +1,1 @@
+"""The gateway's prompt library: versioned template files and their renderer."""

@@ -1,0 +1,93 @@
+"""Per-tenant token buckets and daily token quotas, on injected clocks."""
+
+import pytest
+
+from llm_gateway.config import TenantLimits
+from llm_gateway.quotas import SECONDS_PER_DAY, TenantQuotas, TokenBucket
+from rpc.errors import QuotaExceeded
+
+
+class Clock:
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clocks():
+    return Clock(100.0), Clock(10 * SECONDS_PER_DAY + 3600.0)  # monotonic, wall (01:00 UTC)
+
+
+def quotas(clocks, **limits):
+    monotonic, wall = clocks
+    defaults = TenantLimits(**{"requests_per_second": 1000, "burst": 1000, **limits})
+    return TenantQuotas(
+        defaults, {"vip": TenantLimits(daily_tokens=10**9)}, monotonic=monotonic, wall_clock=wall
+    )
+
+
+def test_bucket_admits_a_burst_then_one_request_per_interval():
+    bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
+    assert [bucket.take(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.take(0.0) == pytest.approx(0.5)
+    assert bucket.take(0.25) == pytest.approx(0.25)
+    assert bucket.take(0.5) == 0.0
+    assert bucket.take(10.0) == 0.0  # refills, but never beyond the burst
+    assert [bucket.take(10.0) for _ in range(3)][-1] == pytest.approx(0.5)
+
+
+def test_rate_limit_answers_with_the_quota_and_when_to_retry(clocks):
+    limits = quotas(clocks, requests_per_second=0.5, burst=2)
+    limits.admit("acme", 10).settle(10)
+    limits.admit("acme", 10).settle(10)
+    with pytest.raises(QuotaExceeded) as error:
+        limits.admit("acme", 10)
+    (violation,) = error.value.violations
+    assert (violation.subject, violation.quota_id, violation.limit) == (
+        "tenant:acme",
+        "requests_per_minute",
+        30,
+    )
+    assert error.value.retry_after_seconds == pytest.approx(2.0)
+    limits.admit("beta", 10)  # another tenant has its own bucket
+    clocks[0].now += 2.0
+    limits.admit("acme", 10)
+
+
+def test_daily_quota_holds_the_worst_case_then_charges_the_real_count(clocks):
+    limits = quotas(clocks, daily_tokens=1000)
+    first = limits.admit("acme", 600)
+    with pytest.raises(QuotaExceeded, match="daily token quota"):
+        limits.admit("acme", 500)  # 600 are held by the running request
+    first.settle(250)
+    assert limits.used_today("acme") == 250
+    second = limits.admit("acme", 700)
+    second.settle(700)
+    second.settle(5)  # settling twice changes nothing
+    assert limits.used_today("acme") == 950
+    with pytest.raises(QuotaExceeded) as error:
+        limits.admit("acme", 51)
+    (violation,) = error.value.violations
+    assert violation.quota_id == "daily_tokens" and violation.limit == 1000
+    assert "50 left" in violation.description
+    assert error.value.retry_after_seconds == 23 * 3600  # until midnight UTC
+    limits.admit("vip", 10**6)  # a tenant with its own limits
+
+
+def test_the_quota_starts_afresh_each_utc_day(clocks):
+    limits = quotas(clocks, daily_tokens=100)
+    held = limits.admit("acme", 100)
+    clocks[1].now += SECONDS_PER_DAY
+    assert limits.used_today("acme") == 0
+    limits.admit("acme", 100).settle(100)
+    held.settle(100)  # yesterday's request ends: charged to yesterday, not today
+    assert limits.used_today("acme") == 100
+
+
+def test_a_rejected_request_takes_no_request_from_the_bucket(clocks):
+    limits = quotas(clocks, requests_per_second=1, burst=1, daily_tokens=10)
+    with pytest.raises(QuotaExceeded, match="daily"):
+        limits.admit("acme", 11)
+    limits.admit("acme", 10)
