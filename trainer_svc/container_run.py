@@ -240,7 +240,14 @@ class ContainerTraining:
         except OutputFlood as exc:
             container.kill()
             return ended(Outcome.RUNTIME_ERROR, f"output flood: {exc}")
+        except OSError as exc:  # the stream was closed under us: a kill
+            if cancellation.requested:
+                return ended(Outcome.CANCELLED, "cancelled")
+            container.kill()
+            return ended(Outcome.INFRA_ERROR, f"lost the training container's stream: {exc}")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            if cancellation.requested:  # select() on the stream a kill just closed
+                return ended(Outcome.CANCELLED, "cancelled")
             container.kill()
             return ended(Outcome.RUNTIME_ERROR, f"the result channel was corrupted: {exc}")
         if cancellation.requested:

@@ -150,7 +150,17 @@ class Trainer:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
         def run() -> None:
-            finished = self._training.run(job_id, job, prepared, emit, cancellation)
+            try:
+                finished = self._training.run(job_id, job, prepared, emit, cancellation)
+            except Exception as exc:  # the stream must always end with Finished
+                log.exception("training %s failed on our side", job_id)
+                finished = Finished(
+                    job_id,
+                    Outcome.INFRA_ERROR,
+                    job.seed,
+                    error_type=type(exc).__name__,
+                    error_message=f"training failed on our side: {exc}"[:1000],
+                )
             emit(finished)
 
         worker = loop.run_in_executor(None, run)

@@ -30,8 +30,26 @@ async def test_small_cnn_learns_fashion_mnist(trainer):
 
 
 async def test_diverging_model_is_a_training_failure(trainer):
-    """A learning rate a million times too large: the loss goes non-finite."""
-    code = model("small_cnn").replace("lr=prm['lr']", "lr=prm['lr'] * 1e6")
+    """Logits scaled up tenfold at every step: the loss explodes -> training_failure."""
+    code = (
+        model("small_cnn")
+        .replace(
+            "        self.fc = nn.Linear(",
+            "        self.scale = 1.0\n        self.fc = nn.Linear(",
+            1,
+        )
+        .replace(
+            "            self.optimizer.step()\n",
+            "            self.optimizer.step()\n            self.scale *= 10.0\n",
+            1,
+        )
+        .replace(
+            "return self.fc(torch.flatten(self.features(x), 1))",
+            "return self.fc(torch.flatten(self.features(x), 1)) * self.scale",
+            1,
+        )
+    )
+    assert code.count("self.scale") == 3
     finished = (await run_job(trainer, classification_job(code, epochs=3)))[-1]
     assert finished.outcome is Outcome.TRAINING_FAILURE, finished.error_message
     assert "loss" in finished.error_message
