@@ -2,14 +2,10 @@
 
 The static checks and the name resolver are netapi's, with the name index of the sandbox
 image (var/torch_index.json), so the gateway judges torch names exactly as the sandbox's
-torch would, without torch installed here. For each hallucinated_api finding the resolver is
-asked again, at the finding's place in the code, which names it was about; those are the
-`hallucinated_names` of the response (a module, an attribute, or a keyword).
+torch would, without torch installed here. Each hallucinated_api finding names what it is
+about (its subject); those are the `hallucinated_names` of the response (a module, an
+attribute, or a keyword).
 """
-
-import ast
-import warnings
-from collections.abc import Iterator
 
 from llm_gateway.domain import (
     Analysis,
@@ -22,66 +18,27 @@ from llm_gateway.extraction import extract_code, split_reasoning
 from llm_gateway.json_answers import extract_json, schema_findings
 from netapi.code_policy import CodePolicy
 from netapi.findings import Finding, Verdict
-from netapi.module_facts import dotted_name, import_aliases
-from netapi.name_index import Resolution
 from netapi.outcomes import Outcome
 from netapi.static_check import check_source
 from netapi.tasks import TaskSpec
 
-
-def _nodes_at(tree: ast.Module, line: int, column: int) -> list[ast.AST]:
-    return [
-        node
-        for node in ast.walk(tree)
-        if getattr(node, "lineno", None) == line and getattr(node, "col_offset", None) == column
-    ]
-
-
-def _names_of(finding: Finding, tree: ast.Module, policy: CodePolicy) -> Iterator[HallucinatedName]:
-    """The names behind one hallucinated_api finding, asked of the same resolver."""
-    aliases = import_aliases(tree)
-    index = policy.index
-    for node in _nodes_at(tree, finding.line, finding.column):
-        if finding.rule == "unknown-module" and isinstance(node, ast.Import):
-            for alias in node.names:
-                if not policy.module_exists(alias.name):
-                    yield HallucinatedName(HallucinationKind.MODULE, alias.name, finding.line)
-        elif finding.rule == "unknown-module" and isinstance(node, ast.ImportFrom):
-            if node.module and not policy.module_exists(node.module):
-                yield HallucinatedName(HallucinationKind.MODULE, node.module, finding.line)
-        elif finding.rule == "unknown-name" and index is not None:
-            if isinstance(node, ast.ImportFrom) and node.module:
-                for alias in node.names:
-                    dotted = f"{node.module}.{alias.name}"
-                    if index.resolve(dotted) is Resolution.MISSING:
-                        yield HallucinatedName(HallucinationKind.ATTRIBUTE, dotted, finding.line)
-            elif isinstance(node, ast.Attribute):
-                dotted = dotted_name(node, aliases)
-                if dotted and index.resolve(dotted) is Resolution.MISSING:
-                    yield HallucinatedName(HallucinationKind.ATTRIBUTE, dotted, finding.line)
-        elif finding.rule == "unknown-keyword" and index is not None and isinstance(node, ast.Call):
-            callee = dotted_name(node.func, aliases)
-            keywords = [keyword.arg for keyword in node.keywords if keyword.arg]
-            if callee:
-                for keyword in index.rejected_keywords(callee, keywords):
-                    name = f"{callee}({keyword}=)"
-                    yield HallucinatedName(HallucinationKind.KEYWORD, name, finding.line)
+# Which kind of name each hallucinated_api rule of netapi is about.
+_KIND_OF_RULE = {
+    "unknown-module": HallucinationKind.MODULE,
+    "unknown-name": HallucinationKind.ATTRIBUTE,
+    "unknown-keyword": HallucinationKind.KEYWORD,
+}
 
 
-def hallucinated_names(
-    code: str, findings: tuple[Finding, ...], policy: CodePolicy
-) -> tuple[HallucinatedName, ...]:
-    """The distinct names behind the hallucinated_api findings of ``code``."""
-    relevant = [f for f in findings if f.outcome is Outcome.HALLUCINATED_API]
-    if not relevant:
-        return ()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tree = ast.parse(code)  # the checks parsed it already
+def hallucinated_names(findings: tuple[Finding, ...]) -> tuple[HallucinatedName, ...]:
+    """The distinct names behind the hallucinated_api findings (their subjects)."""
     names: dict[tuple[str, str], HallucinatedName] = {}
-    for finding in relevant:
-        for name in _names_of(finding, tree, policy):
-            names.setdefault((name.kind, name.name), name)
+    for finding in findings:
+        kind = _KIND_OF_RULE.get(finding.rule)
+        if finding.outcome is Outcome.HALLUCINATED_API and kind is not None and finding.subject:
+            names.setdefault(
+                (kind, finding.subject), HallucinatedName(kind, finding.subject, finding.line)
+            )
     return tuple(sorted(names.values(), key=lambda name: (name.line, name.name)))
 
 
@@ -113,7 +70,7 @@ class AnswerAnalyzer:
         if extraction.code:
             verdict = check_source(extraction.code, task.task, self.policy)
             findings += verdict.findings
-            names = hallucinated_names(extraction.code, verdict.findings, self.policy)
+            names = hallucinated_names(verdict.findings)
         # Extraction comes first in the pipeline: its findings decide over the static ones.
         outcome = (
             extraction.findings[0].outcome if extraction.failed else Verdict.of(findings).outcome

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from netapi.findings import Finding
-from netapi.module_facts import ModuleFacts, dotted_name, import_aliases  # noqa: F401
+from netapi.module_facts import ModuleFacts, dotted_name
 from netapi.name_index import NameIndex
 from netapi.outcomes import Outcome
 from netapi.scopes import Bindings
@@ -210,6 +210,7 @@ def _import_findings(node: ast.Import | ast.ImportFrom, policy: CodePolicy) -> I
                 "unknown-module",
                 Outcome.HALLUCINATED_API,
                 f"module '{module}' does not exist in the sandbox environment",
+                subject=module,
                 **where,
             )
         else:

@@ -24,12 +24,13 @@ class Finding:
     line: int = 0
     column: int = 0
     stage: Stage = Stage.STATIC
+    subject: str = ""  # the name a finding is about (a module, a dotted name, a keyword)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", sanitise(self.message))
 
     def to_dict(self) -> dict:
-        return {
+        fields = {
             "rule": self.rule,
             "outcome": self.outcome.value,
             "stage": self.stage.value,
@@ -37,6 +38,7 @@ class Finding:
             "column": self.column,
             "message": self.message,
         }
+        return {**fields, "subject": self.subject} if self.subject else fields
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ class ModuleFacts:
         return cls(tree, nodes, import_aliases(nodes))
 
 
-def import_aliases(nodes: Iterable[ast.AST] | ast.AST) -> dict[str, str]:
+def import_aliases(nodes: Iterable[ast.AST]) -> dict[str, str]:
     """Local name -> fully qualified name, for every import in the module."""
     aliases: dict[str, str] = {}
-    for node in ast.walk(nodes) if isinstance(nodes, ast.AST) else nodes:
+    for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:

@@ -23,6 +23,17 @@ def _missing(index: NameIndex, dotted: str) -> bool:
     return index.resolve(dotted) is Resolution.MISSING
 
 
+def _unknown_name(dotted: str, node: ast.AST, index: NameIndex) -> Finding:
+    return Finding(
+        "unknown-name",
+        Outcome.HALLUCINATED_API,
+        f"'{dotted}' does not exist in torch {index.torch_version}",
+        node.lineno,
+        node.col_offset,
+        subject=dotted,
+    )
+
+
 def name_findings(facts: ModuleFacts, index: NameIndex) -> list[Finding]:
     """Every imported, referenced or called torch name, and keyword, that the index lacks."""
     aliases = facts.aliases
@@ -32,15 +43,7 @@ def name_findings(facts: ModuleFacts, index: NameIndex) -> list[Finding]:
             for alias in node.names:
                 dotted = f"{node.module}.{alias.name}"
                 if alias.name != "*" and _missing(index, dotted):
-                    findings.append(
-                        Finding(
-                            "unknown-name",
-                            Outcome.HALLUCINATED_API,
-                            f"'{dotted}' does not exist in torch {index.torch_version}",
-                            node.lineno,
-                            node.col_offset,
-                        )
-                    )
+                    findings.append(_unknown_name(dotted, node, index))
         elif isinstance(node, ast.Call):
             callee = dotted_name(node.func, aliases)
             keywords = [keyword.arg for keyword in node.keywords if keyword.arg]
@@ -55,18 +58,11 @@ def name_findings(facts: ModuleFacts, index: NameIndex) -> list[Finding]:
                         f"{index.torch_version}",
                         node.lineno,
                         node.col_offset,
+                        subject=f"{callee}({keyword}=)",
                     )
                 )
     for node in _outermost_attributes(facts.nodes):
         dotted = dotted_name(node, aliases)
         if dotted is not None and _missing(index, dotted):
-            findings.append(
-                Finding(
-                    "unknown-name",
-                    Outcome.HALLUCINATED_API,
-                    f"'{dotted}' does not exist in torch {index.torch_version}",
-                    node.lineno,
-                    node.col_offset,
-                )
-            )
+            findings.append(_unknown_name(dotted, node, index))
     return findings
