@@ -1,15 +1,12 @@
 """`python -m llm_gateway`: serve LlmGatewayService until SIGTERM/SIGINT."""
 
-import asyncio
-import logging
-
 from prometheus_client import CollectorRegistry
 
 from llm_gateway.config import GatewaySettings
 from llm_gateway.core import LlmGateway, load_policy
 from llm_gateway.metrics import GatewayMetrics
 from llm_gateway.server import gateway_binding
-from rpc.server import serve
+from rpc.server import announce_port, run_main, serve
 
 
 async def run(settings: GatewaySettings) -> None:
@@ -21,17 +18,14 @@ async def run(settings: GatewaySettings) -> None:
             [gateway_binding(gateway)],
             settings,
             registry=registry,
-            on_started=lambda running: print(
-                f"llm_gateway listening on port {running.port}", flush=True
-            ),
+            on_started=announce_port("llm_gateway"),
         )
     finally:
         await gateway.close()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run(GatewaySettings()))
+    run_main(run(GatewaySettings()))
 
 
 if __name__ == "__main__":

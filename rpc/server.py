@@ -5,7 +5,7 @@ explicit keepalive and message-size limits, and graceful shutdown on SIGTERM/SIG
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -157,3 +157,14 @@ async def serve(
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+def announce_port(service: str) -> Callable[[RunningServer], None]:
+    """on_started for `python -m <service>`: print the bound port (tests and scripts read it)."""
+    return lambda running: print(f"{service} listening on port {running.port}", flush=True)
+
+
+def run_main(service: Coroutine) -> None:
+    """The body of every service's main(): log to stderr, run until the server stops."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(service)

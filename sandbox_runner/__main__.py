@@ -1,11 +1,8 @@
 """`python -m sandbox_runner`: serve SandboxService until SIGTERM/SIGINT."""
 
-import asyncio
-import logging
-
 from prometheus_client import CollectorRegistry
 
-from rpc.server import serve
+from rpc.server import announce_port, run_main, serve
 from sandbox_runner.config import SandboxSettings
 from sandbox_runner.containers import Launcher, docker_client
 from sandbox_runner.core import SandboxChecker, load_policy
@@ -27,17 +24,14 @@ async def run(settings: SandboxSettings) -> None:
             [sandbox_binding(checker)],
             settings,
             registry=registry,
-            on_started=lambda running: print(
-                f"sandbox_runner listening on port {running.port}", flush=True
-            ),
+            on_started=announce_port("sandbox_runner"),
         )
     finally:
         await checker.close()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run(SandboxSettings()))
+    run_main(run(SandboxSettings()))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,11 @@
 """`python -m trainer_svc`: serve TrainerService until SIGTERM/SIGINT."""
 
-import asyncio
 import logging
 
 import docker.errors
 from prometheus_client import CollectorRegistry
 
-from rpc.server import serve
+from rpc.server import announce_port, run_main, serve
 from sandbox_runner.containers import Launcher, docker_client
 from trainer_svc.config import TrainerSettings
 from trainer_svc.container_run import ContainerTraining
@@ -33,15 +32,12 @@ async def run(settings: TrainerSettings) -> None:
         [trainer_binding(trainer, settings)],
         settings,
         registry=registry,
-        on_started=lambda running: print(
-            f"trainer_svc listening on port {running.port}", flush=True
-        ),
+        on_started=announce_port("trainer_svc"),
     )
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run(TrainerSettings()))
+    run_main(run(TrainerSettings()))
 
 
 if __name__ == "__main__":
