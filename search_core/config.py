@@ -1,0 +1,43 @@
+"""Settings of search_core (env prefix NASFORGE_SEARCH_), read once in main."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from rpc.settings import ServerSettings
+
+
+class SearchCoreSettings(ServerSettings):
+    """Where the store and the dependencies are, and how much runs at once."""
+
+    model_config = SettingsConfigDict(env_prefix="NASFORGE_SEARCH_", extra="ignore")
+
+    store_url: str = Field("var/nasforge.db", description="SQLite path or postgresql:// URL.")
+    gateway_target: str = Field("127.0.0.1:50051", description="llm_gateway address.")
+    sandbox_target: str = Field("127.0.0.1:50052", description="sandbox_runner address.")
+    trainer_target: str = Field(
+        "127.0.0.1:50053",
+        description="trainer_svc address; a dns:/// name spreads jobs over its replicas.",
+    )
+    service_token_file: Path | None = Field(
+        None, description="File holding the token search_core presents to the other services."
+    )
+    call_timeout_seconds: float = Field(600.0, gt=0, description="Deadline of each call.")
+    max_generations: int = Field(1, ge=1, description="LLM generations at once (all searches).")
+    max_checks: int = Field(2, ge=1, description="Sandbox checks at once (all searches).")
+    max_trainings: int = Field(1, ge=1, description="Training jobs at once (all searches).")
+    separate_llm_and_training: bool = Field(
+        True,
+        description="Never generate while a job trains: llama.cpp threads spin and slow to "
+        "1-2 tokens/s when they share the CPU with training.",
+    )
+    max_in_flight_per_search: int = Field(4, ge=1, description="Candidates under way per search.")
+    max_running_searches: int = Field(8, ge=1, description="Searches running at once.")
+    retry_backoff_max_seconds: float = Field(30.0, gt=0)
+    metrics_tenants: list[str] = Field(default_factory=list, description="Tenant label values.")
+    metrics_models: list[str] = Field(
+        default_factory=lambda: ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"],
+        description="Model label values; other models count as 'other'.",
+    )
+    metrics_prompt_variants: list[str] = Field(default_factory=lambda: ["v1"])

@@ -1,0 +1,1 @@
+"""The search engine: plans candidates, runs them through generate, check, repair and train."""

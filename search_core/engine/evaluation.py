@@ -1,0 +1,384 @@
+"""One candidate's way through the pipeline: generate, deduplicate, check, repair, train.
+
+Every step is saved before the next begins, so a killed process resumes a candidate at
+its last saved status and never evaluates a finished one again.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from netapi.outcomes import Outcome
+from search_core import identity
+from search_core.domain import CandidateRecord, CandidateStatus, EpochMetrics, Generator, now
+from search_core.engine.feedback import repair_feedback, training_hyperparameters
+from search_core.engine.proposals import Proposal
+from search_core.search_config import SearchConfig
+from search_core.services import (
+    CheckVerdict,
+    EpochReport,
+    Generation,
+    PromptRequest,
+    Services,
+    TrainingRequest,
+)
+from search_core.store.base import Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class StageCaller(Protocol):
+    """Runs one dependency call of a stage: bounds, exclusivity, pause-and-retry."""
+
+    async def __call__(self, stage: str, call: Callable[[], Awaitable[T]]) -> T: ...
+
+
+@dataclass
+class CandidateContext:
+    """What evaluating a candidate needs from its search."""
+
+    config: SearchConfig
+    store: Store
+    services: Services
+    call: StageCaller
+    dedup_lock: asyncio.Lock  # per tenant: dedup and saving code happen as one step
+    on_finished: Callable[[CandidateRecord], Awaitable[None]]
+    on_epoch: Callable[[CandidateRecord, EpochMetrics], Awaitable[None]]
+    examples: dict[str, str] = field(default_factory=dict)  # md5 -> what it is, for dedup
+
+
+@dataclass
+class _Attempt:
+    code: str
+    generation: Generation | None = None
+
+
+async def evaluate(ctx: CandidateContext, candidate: CandidateRecord, proposal: Proposal | None):
+    """Bring the candidate to its final outcome from wherever it stopped."""
+    if candidate.status == CandidateStatus.PLANNED:
+        assert proposal is not None, "a planned candidate needs its proposal"
+        _apply_proposal(candidate, proposal)
+        attempt = await _first_code(ctx, candidate, proposal)
+        if candidate.is_done:
+            return
+        verdict = await _static_or_sandbox(ctx, candidate, attempt)
+        verdict = await _repair_loop(ctx, candidate, proposal, verdict)
+        if verdict.outcome is not Outcome.SUCCESS:
+            await _finish_failed(ctx, candidate, verdict)
+            return
+        await _save_checked(ctx, candidate, verdict)
+    elif candidate.status == CandidateStatus.GENERATED:
+        # Deduplicated before it was saved; the check died with the process: check again.
+        verdict = await _check(ctx, candidate)
+        verdict = await _repair_loop(ctx, candidate, proposal, verdict)
+        if verdict.outcome is not Outcome.SUCCESS:
+            await _finish_failed(ctx, candidate, verdict)
+            return
+        await _save_checked(ctx, candidate, verdict)
+    if candidate.status == CandidateStatus.CHECKED:
+        await _train(ctx, candidate)
+
+
+def _apply_proposal(candidate: CandidateRecord, proposal: Proposal) -> None:
+    candidate.generator = proposal.generator
+    candidate.parent = proposal.parent
+    candidate.mutation = proposal.mutation
+    candidate.idea = dict(proposal.idea)
+    candidate.snippets = list(proposal.snippets)
+    candidate.name = proposal.prefix  # completed with the md5 once there is code
+
+
+async def _first_code(ctx: CandidateContext, candidate: CandidateRecord, proposal: Proposal):
+    if proposal.generator == Generator.TEMPLATE:
+        attempt = _Attempt(proposal.code)
+    else:
+        attempt, failure = await _generate(
+            ctx, candidate, proposal.prompt, ctx.config.seed + candidate.slot
+        )
+        if attempt is None:
+            await _finish(
+                ctx,
+                candidate,
+                failure.outcome,
+                "extract",
+                "NoCode",
+                failure.error_message or "no code could be extracted from the answer",
+            )
+            return None
+    await _accept_code(ctx, candidate, proposal, attempt.code, proposal.hyperparameters)
+    return attempt
+
+
+async def _generate(
+    ctx: CandidateContext, candidate: CandidateRecord, prompt: PromptRequest | None, seed: int
+) -> tuple[_Attempt | None, Generation]:
+    """samples_per_step answers; the first that passes the static checks and is new wins.
+
+    Returns (None, the first answer) when no answer held any code.
+    """
+    config = ctx.config
+    spec = config.task.check_spec()
+    answers: list[Generation] = []
+    for sample in range(config.samples_per_step):
+        answer = await ctx.call(
+            "generate",
+            lambda sample=sample: ctx.services.generate(
+                prompt,
+                spec,
+                model=config.model,
+                max_new_tokens=config.max_new_tokens,
+                temperature=config.temperature,
+                seed=seed * 16 + sample,
+            ),
+        )
+        candidate.model = answer.model
+        answers.append(answer)
+        if answer.outcome is Outcome.SUCCESS and not await _is_duplicate(
+            ctx, candidate, answer.code
+        ):
+            return _Attempt(answer.code, answer), answer
+    with_code = [a for a in answers if a.code.strip()]
+    if not with_code:
+        first = answers[0]
+        if first.outcome is Outcome.SUCCESS:
+            first.outcome = Outcome.NO_CODE
+        return None, first
+    return _Attempt(with_code[0].code, with_code[0]), with_code[0]
+
+
+async def _is_duplicate(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> bool:
+    return _duplicate_of(ctx, candidate, code) is not None
+
+
+def _duplicate_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> str | None:
+    md5 = identity.code_md5(code)
+    structure = identity.structure_hash(code)
+    for example_hash, label in ctx.examples.items():
+        if example_hash in (md5, structure):
+            return label
+    for earlier in candidate.history:
+        if earlier.get("code_md5") == md5 or earlier.get("structure_hash") == structure:
+            return f"its own attempt {earlier.get('attempt', 0)}"
+    other = ctx.store.find_duplicate(candidate.tenant_id, md5, structure, candidate.candidate_id)
+    return f"candidate {other.name or other.candidate_id}" if other is not None else None
+
+
+async def _accept_code(
+    ctx: CandidateContext,
+    candidate: CandidateRecord,
+    proposal: Proposal | None,
+    code: str,
+    preferred_hyperparameters: dict[str, float],
+) -> None:
+    """Deduplicate and save the code as one step; a duplicate ends the candidate."""
+    async with ctx.dedup_lock:
+        duplicate = _duplicate_of(ctx, candidate, code)
+        _set_code(candidate, code, preferred_hyperparameters)
+        if duplicate is None:
+            candidate.status = CandidateStatus.GENERATED
+            ctx.store.put_candidate(candidate)
+            return
+    await _finish(
+        ctx,
+        candidate,
+        Outcome.DUPLICATE,
+        "extract",
+        "Duplicate",
+        f"the code or its module structure is the same as {duplicate}",
+    )
+
+
+def _set_code(candidate: CandidateRecord, code: str, preferred: dict[str, float]) -> None:
+    prefix = candidate.name.rsplit("-", 1)[0] if candidate.code else candidate.name
+    candidate.code = code
+    candidate.code_md5 = identity.code_md5(code)
+    candidate.structure_hash = identity.structure_hash(code)
+    candidate.name = f"{prefix}-{candidate.code_md5}"
+    candidate.hyperparameters = training_hyperparameters(code, preferred)
+
+
+async def _static_or_sandbox(
+    ctx: CandidateContext, candidate: CandidateRecord, attempt: _Attempt | None
+) -> CheckVerdict:
+    if candidate.is_done:
+        return CheckVerdict(candidate.outcome or Outcome.DUPLICATE)
+    generation = attempt.generation if attempt else None
+    if generation is not None and generation.outcome is not Outcome.SUCCESS:
+        # The gateway's static checks already failed it: no container needed.
+        return CheckVerdict(
+            generation.outcome,
+            stage="static",
+            error_type="StaticCheck",
+            error_message=generation.error_message,
+            findings=generation.findings,
+        )
+    return await _check(ctx, candidate)
+
+
+async def _check(ctx: CandidateContext, candidate: CandidateRecord) -> CheckVerdict:
+    spec = ctx.config.task.check_spec(candidate.hyperparameters)
+    return await ctx.call(
+        "check",
+        lambda: ctx.services.check(
+            candidate.code,
+            spec,
+            candidate_id=candidate.candidate_id,
+            parameter_budget=ctx.config.parameter_budget,
+        ),
+    )
+
+
+_NOT_REPAIRABLE = frozenset(
+    {Outcome.SUCCESS, Outcome.DUPLICATE, Outcome.INFRA_ERROR, Outcome.CANCELLED}
+)
+
+
+async def _repair_loop(
+    ctx: CandidateContext,
+    candidate: CandidateRecord,
+    proposal: Proposal | None,
+    verdict: CheckVerdict,
+) -> CheckVerdict:
+    config = ctx.config
+    while (
+        not candidate.is_done
+        and verdict.outcome not in _NOT_REPAIRABLE
+        and candidate.generator == Generator.LLM
+        and candidate.repair_attempts < config.repair_attempts
+    ):
+        candidate.repair_attempts += 1
+        _record_attempt(candidate, verdict)
+        feedback = repair_feedback(
+            verdict, style=config.repair_feedback, shape_trace=config.repair_shape_trace
+        )
+        prompt = PromptRequest(
+            "repair",
+            {"code": candidate.code, "error": feedback, "attempt": str(candidate.repair_attempts)},
+        )
+        seed = (config.seed + candidate.slot) * 8 + candidate.repair_attempts
+        attempt, _ = await _generate(ctx, candidate, prompt, seed)
+        if attempt is None:
+            continue  # no code this round: the last verdict stands, the next round may do better
+        async with ctx.dedup_lock:
+            duplicate = _duplicate_of(ctx, candidate, attempt.code)
+            if duplicate is not None and duplicate.startswith("its own attempt"):
+                # An unchanged answer is a failed repair, not a new candidate.
+                verdict = CheckVerdict(
+                    verdict.outcome,
+                    verdict.stage,
+                    verdict.error_type,
+                    verdict.error_message + "\n(The previous answer returned the code unchanged.)",
+                    verdict.findings,
+                    shape_trace=verdict.shape_trace,
+                )
+                continue
+        preferred = proposal.hyperparameters if proposal else {}
+        await _accept_code(ctx, candidate, proposal, attempt.code, preferred)
+        verdict = await _static_or_sandbox(ctx, candidate, attempt)
+    return verdict
+
+
+def _record_attempt(candidate: CandidateRecord, verdict: CheckVerdict) -> None:
+    candidate.history.append(
+        {
+            "attempt": candidate.repair_attempts - 1,
+            "code_md5": candidate.code_md5,
+            "structure_hash": candidate.structure_hash,
+            "outcome": verdict.outcome.value,
+            "stage": verdict.stage,
+            "error": verdict.error_message[:2000],
+        }
+    )
+
+
+async def _save_checked(ctx: CandidateContext, candidate: CandidateRecord, verdict: CheckVerdict):
+    candidate.parameter_count = verdict.parameter_count
+    candidate.flops = verdict.flops
+    candidate.findings = verdict.findings
+    if ctx.config.training.epochs == 0:
+        await _finish(ctx, candidate, Outcome.SUCCESS, "learn", "", "")
+        return
+    candidate.status = CandidateStatus.CHECKED
+    ctx.store.put_candidate(candidate)
+
+
+async def _train(ctx: CandidateContext, candidate: CandidateRecord) -> None:
+    config = ctx.config
+    training = config.training
+    candidate.epochs = []  # a resumed job starts its training again
+
+    async def record_epoch(report: EpochReport) -> None:
+        epoch = EpochMetrics(
+            report.epoch,
+            report.train_loss,
+            report.validation_metric,
+            report.samples_per_second,
+            report.wall_time_ms,
+        )
+        candidate.epochs.append(epoch)
+        ctx.store.put_candidate(candidate)
+        await ctx.on_epoch(candidate, epoch)
+
+    request = TrainingRequest(
+        code=candidate.code,
+        spec=config.task.spec(candidate.hyperparameters),
+        epochs=training.epochs,
+        seed=config.seed + candidate.slot,
+        candidate_id=candidate.candidate_id,
+        train_samples=training.train_samples,
+        validation_samples=training.validation_samples,
+        test_samples=training.test_samples,
+        epoch_time_budget_ms=training.epoch_time_budget_ms,
+        job_time_budget_ms=training.job_time_budget_ms,
+    )
+
+    async def train_once():
+        candidate.epochs = []
+        return await ctx.services.train(request, record_epoch)
+
+    result = await ctx.call("train", train_once)
+    candidate.scores = result.scores
+    candidate.score = result.score if result.outcome is Outcome.SUCCESS else None
+    await _finish(ctx, candidate, result.outcome, "train", result.error_type, result.error_message)
+
+
+async def _finish_failed(ctx: CandidateContext, candidate: CandidateRecord, verdict: CheckVerdict):
+    if candidate.is_done:
+        return
+    candidate.findings = verdict.findings
+    candidate.parameter_count = verdict.parameter_count
+    await _finish(
+        ctx, candidate, verdict.outcome, verdict.stage, verdict.error_type, verdict.error_message
+    )
+
+
+async def _finish(
+    ctx: CandidateContext,
+    candidate: CandidateRecord,
+    outcome: Outcome,
+    stage: str,
+    error_type: str,
+    error_message: str,
+) -> None:
+    candidate.outcome = outcome
+    candidate.stage = stage
+    candidate.error_type = error_type
+    candidate.error_message = error_message[:4000]
+    candidate.status = CandidateStatus.DONE
+    candidate.finished_at = now()
+    ctx.store.put_candidate(candidate)
+    await ctx.on_finished(candidate)
+
+
+async def finish_as(
+    ctx: CandidateContext,
+    candidate: CandidateRecord,
+    outcome: Outcome,
+    error_type: str,
+    message: str,
+) -> None:
+    """End a candidate from outside the pipeline (cancelled, or an error of ours)."""
+    await _finish(ctx, candidate, outcome, candidate.stage, error_type, message)

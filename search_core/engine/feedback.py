@@ -1,0 +1,127 @@
+"""What the LLM gets back: repair feedback, learning curves, proposed hyperparameters."""
+
+import ast
+import math
+
+from search_core.domain import CandidateRecord
+from search_core.services import CheckVerdict
+
+MAX_FEEDBACK_CHARS = 6000
+_TRACE_LAYERS = 24
+
+# Used when the LLM proposes no value (or an invalid one) for a declared hyperparameter.
+DEFAULT_HYPERPARAMETERS = {"lr": 0.01, "momentum": 0.9, "dropout": 0.2, "weight_decay": 0.0}
+FALLBACK_VALUE = 0.5
+
+
+def repair_feedback(verdict: CheckVerdict, *, style: str, shape_trace: bool) -> str:
+    """The error text a repair prompt carries, in the configured style.
+
+    "last_line" is the naive pipeline's feedback (the last line of the error);
+    "full" names the stage, the failing submodule with its shapes, the line and the findings.
+    """
+    message = verdict.error_message.strip() or "; ".join(
+        f.get("message", "") for f in verdict.findings
+    )
+    if style == "last_line":
+        lines = [line for line in message.splitlines() if line.strip()]
+        return (lines[-1] if lines else verdict.outcome.value)[:MAX_FEEDBACK_CHARS]
+    parts = [f"Outcome: {verdict.outcome.value} at stage {verdict.stage or 'static'}."]
+    if verdict.error_type:
+        parts.append(f"Error type: {verdict.error_type}")
+    if message:
+        parts.append(message)
+    extra = [
+        f"- line {f['line']}: {f['message']}" if f.get("line") else f"- {f['message']}"
+        for f in verdict.findings
+        if f.get("message") and f.get("message") not in message
+    ]
+    if extra:
+        parts.append("Other findings:\n" + "\n".join(extra[:8]))
+    if shape_trace and verdict.shape_trace:
+        parts.append("Shapes seen before the failure:\n" + format_shape_trace(verdict.shape_trace))
+    return "\n".join(parts)[:MAX_FEEDBACK_CHARS]
+
+
+def format_shape_trace(trace: list[dict]) -> str:
+    """One line per layer: `module (Type): in [..] -> out [..]`, the last layers kept."""
+    lines = []
+    for layer in trace[-_TRACE_LAYERS:]:
+        ins = ", ".join(str(s) for s in layer.get("input_shapes", []))
+        outs = ", ".join(str(s) for s in layer.get("output_shapes", []))
+        lines.append(
+            f"{layer.get('module', '?')} ({layer.get('type', '?')}): in {ins} -> out {outs}"
+        )
+    return "\n".join(lines)
+
+
+def proposed_hyperparameters(code: str) -> dict[str, float]:
+    """The values the LLM proposed in a module-level `HYPERPARAMETERS = {...}` literal.
+
+    Only names in [0, 1] are kept; the code is parsed, never run.
+    """
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return {}
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == "HYPERPARAMETERS"
+        ):
+            try:
+                value = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                return {}
+            if not isinstance(value, dict):
+                return {}
+            return {
+                str(key): float(number)
+                for key, number in value.items()
+                if isinstance(key, str)
+                and isinstance(number, int | float)
+                and not isinstance(number, bool)
+                and math.isfinite(number)
+                and 0.0 <= number <= 1.0
+            }
+    return {}
+
+
+def declared_hyperparameters(code: str) -> set[str]:
+    """The names returned by `supported_hyperparameters()`, when it returns a literal set."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "supported_hyperparameters":
+            for statement in ast.walk(node):
+                if isinstance(statement, ast.Return) and statement.value is not None:
+                    try:
+                        names = ast.literal_eval(statement.value)
+                    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                        return set()
+                    if isinstance(names, set | frozenset | list | tuple):
+                        return {n for n in names if isinstance(n, str)}
+    return set()
+
+
+def training_hyperparameters(code: str, preferred: dict[str, float]) -> dict[str, float]:
+    """Values for every declared name: the preferred (genome) ones, the LLM's, then defaults."""
+    proposed = {**proposed_hyperparameters(code), **preferred}
+    return {
+        name: proposed.get(name, DEFAULT_HYPERPARAMETERS.get(name, FALLBACK_VALUE))
+        for name in sorted(declared_hyperparameters(code))
+    }
+
+
+def learning_curve(candidate: CandidateRecord) -> str:
+    """`epoch 1: loss 0.61, metric 0.78` lines for a refinement prompt."""
+    if not candidate.epochs:
+        return "not trained"
+    return "\n".join(
+        f"epoch {e.epoch}: train loss {e.train_loss:.4f}, validation {e.validation_metric:.4f}"
+        for e in candidate.epochs
+    )

@@ -1,0 +1,175 @@
+"""A search's configuration: what the CLI reads from a TOML/YAML/JSON file and the API's SearchSpec.
+
+One pydantic model validates both; errors name the field that is wrong.
+"""
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from netapi.tasks import TaskSpec, TaskSpecError, validate
+from search_core.domain import Generator, Method
+
+
+class SearchConfigError(ValueError):
+    """A configuration that cannot describe a search; the message says which field and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(_Strict):
+    """The task every candidate is built for (a netapi TaskSpec)."""
+
+    task: Literal["img-classification", "img-captioning"] = "img-classification"
+    dataset: str = "fashion-mnist"
+    in_shape: tuple[int, int, int, int] = (64, 1, 28, 28)
+    out_shape: tuple[int] = (10,)
+    transform: str = ""
+
+    def spec(self, hyperparameters: dict[str, float] | None = None) -> TaskSpec:
+        try:
+            return validate(
+                TaskSpec(
+                    self.task,
+                    self.dataset,
+                    tuple(self.in_shape),
+                    tuple(self.out_shape),
+                    dict(hyperparameters or {}),
+                    self.transform,
+                )
+            )
+        except TaskSpecError as exc:
+            raise SearchConfigError(f"task: {exc}") from exc
+
+    def check_spec(self, hyperparameters: dict[str, float] | None = None) -> TaskSpec:
+        """The spec of a sandbox check: the same task with a batch of 2."""
+        spec = self.spec(hyperparameters)
+        return validate(
+            TaskSpec(
+                spec.task,
+                spec.dataset,
+                (2, *spec.in_shape[1:]),
+                spec.out_shape,
+                spec.hyperparameters,
+                spec.transform,
+            )
+        )
+
+
+class NnCaptionConfig(_Strict):
+    snippets_per_prompt: Literal[5, 10] = 5
+    baseline: str = ""  # zoo name; empty takes the captioning baselines in turn
+    alternate_k: bool = False  # alternate k = 5 and k = 10 between candidates
+
+
+class FairNadConfig(_Strict):
+    population_size: int = Field(8, ge=2, le=500)
+    knowledge_tree: str = ""  # stored tree name; empty uses the shipped default
+    seed_models: list[str] = Field(default_factory=list)  # zoo names; empty: template seeds
+    refine_every: int = Field(5, ge=0, le=100)  # LLM refinement every n-th slot; 0 never
+    pareto_every: int = Field(3, ge=0, le=100)  # Pareto-aware mutation every n-th slot; 0 never
+
+
+class EvolutionConfig(_Strict):
+    population_size: int = Field(8, ge=2, le=500)
+    sample_size: int = Field(3, ge=1, le=100)
+
+
+class TrainingConfig(_Strict):
+    epochs: int = Field(1, ge=0, le=200)  # 0: check only, no training
+    train_samples: int = Field(2000, ge=1)
+    validation_samples: int = Field(500, ge=1)
+    test_samples: int = Field(500, ge=1)
+    epoch_time_budget_ms: int = Field(300_000, ge=1000)
+    job_time_budget_ms: int = Field(1_800_000, ge=1000)
+
+
+class SearchConfig(_Strict):
+    """Everything a search needs; saved with the search so that it resumes identically."""
+
+    name: str = ""
+    method: Method = Method.FAIRNAD
+    generator: Generator = Generator.TEMPLATE
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    max_candidates: int = Field(20, ge=1, le=10_000)
+    model: str = ""  # gateway model name; empty uses the gateway's default
+    prompt_variant: str = "v1"
+    repair_attempts: int = Field(2, ge=0, le=4)
+    samples_per_step: int = Field(1, ge=1, le=8)  # LLM answers per generation or repair step
+    # What a repair prompt carries: "full" = the failing submodule with its shapes, the line
+    # and the findings; "last_line" = the last line of the error only (the naive baseline).
+    repair_feedback: Literal["full", "last_line"] = "full"
+    repair_shape_trace: bool = True  # add the shape trace of the last check to repair prompts
+    max_new_tokens: int = Field(1536, ge=64, le=16_384)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    seed: int = 0
+    parameter_budget: int = Field(5_000_000, ge=1000)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    nn_caption: NnCaptionConfig = Field(default_factory=NnCaptionConfig)
+    fairnad: FairNadConfig = Field(default_factory=FairNadConfig)
+    evolution: EvolutionConfig = Field(default_factory=EvolutionConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _short_name(cls, value: str) -> str:
+        if len(value) > 200:
+            raise ValueError("at most 200 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SearchConfig":
+        if self.method == Method.NN_CAPTION:
+            if self.task.task != "img-captioning":
+                raise ValueError("method nn_caption needs task img-captioning")
+            if self.generator != Generator.LLM:
+                raise ValueError("method nn_caption composes with the LLM: generator must be llm")
+        elif self.task.task != "img-classification":
+            raise ValueError(f"method {self.method.value} searches img-classification models")
+        if self.method in (Method.RANDOM, Method.REGULARIZED_EVOLUTION):
+            if self.generator != Generator.TEMPLATE:
+                raise ValueError(f"the {self.method.value} baseline uses the template generator")
+        self.task.spec()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def parse_config(data: dict[str, Any]) -> SearchConfig:
+    """Validate a config dict; SearchConfigError names every wrong field."""
+    try:
+        return SearchConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SearchConfigError(problems) from exc
+
+
+def load_config(path: Path) -> SearchConfig:
+    """Read a search config from a .toml, .yaml/.yml or .json file."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SearchConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        elif path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise SearchConfigError(f"{path}: expected a .toml, .yaml or .json file")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise SearchConfigError(f"{path} is not valid {path.suffix[1:]}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SearchConfigError(f"{path}: the top level must be a table of settings")
+    return parse_config(data)

@@ -1,0 +1,1 @@
+"""The store: one interface (base.Store), SQLite by default, PostgreSQL when given a URL."""

@@ -1,0 +1,110 @@
+"""The store interface every backend implements.
+
+Every read that serves a caller takes the tenant and returns nothing for another tenant's
+ids (the API turns that into NOT_FOUND). Writes by the engine are keyed by ids the engine
+already scoped. All methods are synchronous and thread-safe; each is one transaction.
+"""
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from netapi.outcomes import Outcome
+from search_core.domain import (
+    CandidateRecord,
+    KnowledgeTreeRecord,
+    Page,
+    SearchEvent,
+    SearchRecord,
+    SearchState,
+    Tenant,
+    ZooModel,
+)
+
+
+class StoreError(RuntimeError):
+    """The store could not do what was asked (a broken database, a failed migration)."""
+
+
+class Store(Protocol):
+    # -- lifecycle
+    def migrate(self) -> int:
+        """Apply pending schema migrations; return the schema version now in place."""
+
+    def close(self) -> None: ...
+
+    # -- tenants
+    def ensure_tenant(self, tenant: Tenant) -> Tenant:
+        """Create the tenant if it does not exist; return the stored one."""
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+
+    def list_tenants(self) -> list[Tenant]: ...
+
+    # -- searches
+    def create_search(self, search: SearchRecord) -> tuple[SearchRecord, bool]:
+        """Insert the search; if (tenant, client_request_id) exists, return that one.
+
+        Returns (stored search, created). An empty client_request_id never matches.
+        """
+
+    def get_search(self, tenant_id: str, search_id: str) -> SearchRecord | None: ...
+
+    def list_searches(
+        self, tenant_id: str | None = None, states: Iterable[SearchState] | None = None
+    ) -> list[SearchRecord]:
+        """Searches, oldest first; tenant_id None lists every tenant's (engine use only)."""
+
+    def update_search(self, search: SearchRecord) -> None:
+        """Persist state, finished_at, error and status_message."""
+
+    # -- events
+    def append_event(self, search_id: str, kind: str, payload: dict[str, Any]) -> SearchEvent:
+        """Append an event with the next sequence number of its search (atomic)."""
+
+    def events_after(
+        self, tenant_id: str, search_id: str, after_sequence: int, limit: int = 500
+    ) -> list[SearchEvent]: ...
+
+    # -- candidates
+    def put_candidate(self, candidate: CandidateRecord) -> None:
+        """Insert or replace the candidate (by candidate_id); (search_id, slot) is unique."""
+
+    def get_candidate(self, tenant_id: str, candidate_id: str) -> CandidateRecord | None: ...
+
+    def search_candidates(self, search_id: str) -> list[CandidateRecord]:
+        """Every candidate of a search, by slot (engine use)."""
+
+    def list_candidates(
+        self,
+        tenant_id: str,
+        search_id: str,
+        outcomes: Iterable[Outcome] = (),
+        page_size: int = 50,
+        page_token: str = "",
+    ) -> Page:
+        """Finished candidates in the order they finished; page_token is opaque."""
+
+    def leaderboard(
+        self, tenant_id: str, *, search_id: str = "", task: str = "", limit: int = 10
+    ) -> list[CandidateRecord]:
+        """Successful candidates with a score, best first (ties: earliest finished)."""
+
+    def find_duplicate(
+        self, tenant_id: str, code_md5: str, structure_hash: str, exclude_candidate_id: str
+    ) -> CandidateRecord | None:
+        """An earlier candidate of the tenant with the same code hash or module structure."""
+
+    def outcome_counts(self, search_id: str) -> dict[str, int]:
+        """Finished candidates of a search per outcome value."""
+
+    # -- zoo
+    def put_zoo_model(self, model: ZooModel) -> None: ...
+
+    def get_zoo_model(self, name: str) -> ZooModel | None: ...
+
+    def list_zoo_models(self, task: str | None = None) -> list[ZooModel]: ...
+
+    # -- knowledge trees
+    def put_knowledge_tree(self, tree: KnowledgeTreeRecord) -> None: ...
+
+    def get_knowledge_tree(self, name: str) -> KnowledgeTreeRecord | None: ...
