@@ -1,0 +1,67 @@
+"""Stage bounds, and generation never sharing the CPU with training."""
+
+import asyncio
+
+from search_core.engine.scheduling import StageGates
+
+
+async def _occupy(gates, stage, log, seconds=0.02):
+    async with gates.hold(stage):
+        log.append(("start", stage))
+        await asyncio.sleep(seconds)
+        log.append(("end", stage))
+
+
+def _overlaps(log):
+    active, worst = {}, set()
+    for event, stage in log:
+        active[stage] = active.get(stage, 0) + (1 if event == "start" else -1)
+        running = {s for s, n in active.items() if n > 0}
+        if {"generate", "train"} <= running:
+            worst.add(frozenset(running))
+    return worst
+
+
+async def test_generate_and_train_never_overlap_when_exclusive():
+    gates = StageGates({"generate": 2, "check": 2, "train": 2}, exclusive=True)
+    log = []
+    jobs = [_occupy(gates, stage, log) for stage in ["generate", "train"] * 6 + ["check"] * 4]
+    await asyncio.gather(*jobs)
+    assert not _overlaps(log)
+    assert log.count(("start", "train")) == 6 and log.count(("start", "generate")) == 6
+
+
+async def test_without_exclusivity_they_do_overlap():
+    gates = StageGates({"generate": 2, "check": 2, "train": 2}, exclusive=False)
+    log = []
+    await asyncio.gather(*[_occupy(gates, s, log) for s in ["generate", "train"] * 3])
+    assert _overlaps(log)
+
+
+async def test_a_stage_never_exceeds_its_bound():
+    gates = StageGates({"generate": 1, "check": 2, "train": 1}, exclusive=True)
+    running, peak = 0, 0
+
+    async def check():
+        nonlocal running, peak
+        async with gates.hold("check"):
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.01)
+            running -= 1
+
+    await asyncio.gather(*[check() for _ in range(10)])
+    assert peak == 2
+
+
+async def test_a_waiting_group_is_not_starved_by_a_stream_of_the_other():
+    gates = StageGates({"generate": 4, "check": 1, "train": 4}, exclusive=True)
+    log = []
+    trains = [asyncio.create_task(_occupy(gates, "train", log, 0.05)) for _ in range(2)]
+    await asyncio.sleep(0.01)
+    generate = asyncio.create_task(_occupy(gates, "generate", log))
+    await asyncio.sleep(0.01)
+    later_trains = [asyncio.create_task(_occupy(gates, "train", log, 0.05)) for _ in range(2)]
+    await asyncio.gather(*trains, generate, *later_trains)
+    starts = [stage for event, stage in log if event == "start"]
+    assert starts.index("generate") == 2  # before the trains that came after it
