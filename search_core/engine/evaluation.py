@@ -7,7 +7,7 @@ its last saved status and never evaluates a finished one again.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 from netapi.outcomes import Outcome
@@ -47,7 +47,7 @@ class CandidateContext:
     dedup_lock: asyncio.Lock  # per tenant: dedup and saving code happen as one step
     on_finished: Callable[[CandidateRecord], Awaitable[None]]
     on_epoch: Callable[[CandidateRecord, EpochMetrics], Awaitable[None]]
-    examples: dict[str, str] = field(default_factory=dict)  # md5 -> what it is, for dedup
+    examples: dict[str, str] = field(default_factory=dict)  # hashes of prompt examples -> label
 
 
 @dataclass
@@ -56,8 +56,23 @@ class _Attempt:
     generation: Generation | None = None
 
 
+def _example_hashes(proposal: Proposal | None) -> dict[str, str]:
+    """Hashes of the code a prompt showed: an answer that copies one is a duplicate."""
+    if proposal is None:
+        return {}
+    shown = {}
+    for number, code in enumerate(proposal.examples, start=1):
+        shown[identity.code_md5(code)] = f"prompt example {number}"
+        shown[identity.structure_hash(code)] = f"prompt example {number}"
+    if proposal.parent_code:
+        shown[identity.code_md5(proposal.parent_code)] = f"its parent {proposal.parent}"
+        shown[identity.structure_hash(proposal.parent_code)] = f"its parent {proposal.parent}"
+    return shown
+
+
 async def evaluate(ctx: CandidateContext, candidate: CandidateRecord, proposal: Proposal | None):
     """Bring the candidate to its final outcome from wherever it stopped."""
+    ctx = replace(ctx, examples=_example_hashes(proposal))
     if candidate.status == CandidateStatus.PLANNED:
         assert proposal is not None, "a planned candidate needs its proposal"
         _apply_proposal(candidate, proposal)
@@ -266,6 +281,13 @@ async def _repair_loop(
             duplicate = _duplicate_of(ctx, candidate, attempt.code)
             if duplicate is not None and duplicate.startswith("its own attempt"):
                 # An unchanged answer is a failed repair, not a new candidate.
+                candidate.history.append(
+                    {
+                        "attempt": candidate.repair_attempts,
+                        "unchanged": True,
+                        "outcome": verdict.outcome.value,
+                    }
+                )
                 verdict = CheckVerdict(
                     verdict.outcome,
                     verdict.stage,

@@ -125,3 +125,31 @@ def learning_curve(candidate: CandidateRecord) -> str:
         f"epoch {e.epoch}: train loss {e.train_loss:.4f}, validation {e.validation_metric:.4f}"
         for e in candidate.epochs
     )
+
+
+def with_hyperparameters_literal(code: str, values: dict[str, float]) -> str:
+    """The code with its `HYPERPARAMETERS = {...}` literal set to `values` (added if missing)."""
+    literal = "HYPERPARAMETERS = {" + ", ".join(
+        f"{name!r}: {values[name]!r}" for name in sorted(values)
+    ) + "}"
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    lines = code.splitlines()
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == "HYPERPARAMETERS"
+        ):
+            lines[node.lineno - 1 : node.end_lineno] = [literal]
+            return "\n".join(lines) + "\n"
+    after = next(
+        (n.end_lineno for n in tree.body
+         if isinstance(n, ast.FunctionDef) and n.name == "supported_hyperparameters"),
+        0,
+    )
+    lines[after:after] = ["", "", literal] if after else [literal, ""]
+    return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ from dataclasses import asdict
 
 from netapi.outcomes import Outcome
 from rpc.errors import InvalidArgument, NotFound
+from rpc.tenant import set_current_tenant
 from search_core.config import SearchCoreSettings
 from search_core.domain import (
     CandidateRecord,
@@ -162,6 +163,8 @@ class SearchEngine:
         task.add_done_callback(lambda _: self._running.pop(search.search_id, None))
 
     async def _run(self, search: SearchRecord) -> None:
+        # Calls to the other services act for the search's tenant (inherited by its candidates).
+        set_current_tenant(search.tenant_id)
         try:
             async with self._search_slots:
                 await self._run_budget(search)

@@ -1,0 +1,76 @@
+"""A scripted stand-in for the three dependencies, for tests of the engine's own logic.
+
+The engine is tested here without network or containers: which answer, verdict and
+training result each call gets is scripted, so dedup, repair, pause and resume are
+exercised exactly. tests/integration/search runs the same engine against the real services.
+"""
+
+import asyncio
+from collections.abc import Callable
+
+from netapi.outcomes import Outcome
+from search_core.services import (
+    CheckVerdict,
+    DependencyDown,
+    EpochReport,
+    Generation,
+    TrainingResult,
+)
+
+GOOD = """import torch
+from torch import nn
+
+
+def supported_hyperparameters():
+    return {{'lr'}}
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape, prm, device):
+        super().__init__()
+        self.body = nn.Linear({width}, out_shape[0])
+"""
+
+
+def model_code(width: int) -> str:
+    """A distinct well-formed module per width."""
+    return GOOD.format(width=width)
+
+
+class ScriptedServices:
+    def __init__(self) -> None:
+        self.answers: list[str] = []  # generate() pops from the front
+        self.verdict: Callable[[str], CheckVerdict] = lambda code: CheckVerdict(
+            Outcome.SUCCESS, parameter_count=100, flops=1000
+        )
+        self.down: dict[str, int] = {}  # stage -> calls that fail with DependencyDown
+        self.calls: dict[str, int] = {"generate": 0, "check": 0, "train": 0}
+        self.prompts: list = []
+        self.train_delay = 0.0
+        self.score = 0.5
+        self.training_started = asyncio.Event()
+
+    def _maybe_down(self, stage: str, service: str) -> None:
+        self.calls[stage] += 1
+        if self.down.get(stage, 0) > 0:
+            self.down[stage] -= 1
+            raise DependencyDown(service, "UNAVAILABLE: connection refused")
+
+    async def generate(self, prompt, spec, *, model, max_new_tokens, temperature, seed):
+        self._maybe_down("generate", "llm_gateway")
+        self.prompts.append(prompt)
+        code = self.answers.pop(0) if self.answers else ""
+        outcome = Outcome.SUCCESS if code else Outcome.NO_CODE
+        return Generation(code=code, outcome=outcome, model="qwen2.5-coder-0.5b")
+
+    async def check(self, code, spec, *, candidate_id, parameter_budget):
+        self._maybe_down("check", "sandbox_runner")
+        return self.verdict(code)
+
+    async def train(self, request, on_epoch):
+        self._maybe_down("train", "trainer_svc")
+        self.training_started.set()
+        await asyncio.sleep(self.train_delay)
+        for epoch in range(1, request.epochs + 1):
+            await on_epoch(EpochReport(epoch, 1.0 / epoch, self.score, 1000.0, 10))
+        return TrainingResult(Outcome.SUCCESS, self.score, {"accuracy": self.score})
