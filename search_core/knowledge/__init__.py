@@ -1,0 +1,1 @@
+"""FairNAD's design-knowledge tree: the shipped default, merging, fair sampling, LLM extraction."""
