@@ -10,8 +10,10 @@ import sys
 import traceback
 
 from cli.candidate_file import CandidateFileError, read_candidate
+from cli.search import add_parsers as add_search_parsers
 from cli.train import UsageError
 from cli.train import add_parser as add_train_parser
+from cli.zoo import add_parser as add_zoo_parser
 from netapi.findings import Verdict
 from netapi.static_check import check_source
 from netapi.tasks import TASKS
@@ -50,6 +52,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sandbox_check.add_argument("--json", action="store_true", help="print one JSON object")
     sandbox_check.set_defaults(handler=_run_sandbox_check)
     add_train_parser(commands)
+    add_zoo_parser(commands)
+    add_search_parsers(commands)
     return parser
 
 

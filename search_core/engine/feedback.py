@@ -129,9 +129,11 @@ def learning_curve(candidate: CandidateRecord) -> str:
 
 def with_hyperparameters_literal(code: str, values: dict[str, float]) -> str:
     """The code with its `HYPERPARAMETERS = {...}` literal set to `values` (added if missing)."""
-    literal = "HYPERPARAMETERS = {" + ", ".join(
-        f"{name!r}: {values[name]!r}" for name in sorted(values)
-    ) + "}"
+    literal = (
+        "HYPERPARAMETERS = {"
+        + ", ".join(f"{name!r}: {values[name]!r}" for name in sorted(values))
+        + "}"
+    )
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
@@ -147,8 +149,11 @@ def with_hyperparameters_literal(code: str, values: dict[str, float]) -> str:
             lines[node.lineno - 1 : node.end_lineno] = [literal]
             return "\n".join(lines) + "\n"
     after = next(
-        (n.end_lineno for n in tree.body
-         if isinstance(n, ast.FunctionDef) and n.name == "supported_hyperparameters"),
+        (
+            n.end_lineno
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef) and n.name == "supported_hyperparameters"
+        ),
         0,
     )
     lines[after:after] = ["", "", literal] if after else [literal, ""]

@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-DOCKER_SUITES = ("sandbox", "trainer")
+DOCKER_SUITES = ("sandbox", "trainer", "search")
 
 
 def pytest_collection_modifyitems(items):

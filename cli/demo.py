@@ -1,0 +1,55 @@
+"""`nasforge demo` (run by `make demo`): the main job on a local stack.
+
+Starts every service on 127.0.0.1, runs a FairNAD search and the random baseline with the
+same budget on Fashion-MNIST (template generator), then a short NN-Caption campaign with
+the embedded LLM, prints the leaderboards, writes the report and stops the stack.
+"""
+
+import asyncio
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from cli.search_client import SearchClient
+from cli.stack import LocalStack
+from search_core.search_config import load_config
+
+CONFIGS = ("fairnad.toml", "random.toml", "nn_caption.toml")
+
+
+def run_demo(config_dir: Path, *, model: str = "qwen2.5-coder-0.5b") -> int:
+    console = Console()
+    configs = [load_config(config_dir / name) for name in CONFIGS]
+    started = time.monotonic()
+    stack = LocalStack(model=model)
+    stack.start()
+    console.print(
+        f"[bold]local stack up[/] in {time.monotonic() - started:.0f} s (logs in {stack.directory})"
+    )
+    try:
+        search_ids, states = asyncio.run(_run_searches(stack, configs, console))
+    finally:
+        stack.stop()
+    from cli.search import write_search_report
+
+    report = write_search_report(
+        str(stack.directory / "nasforge.db"), search_ids, Path("var/reports/demo")
+    )
+    elapsed = time.monotonic() - started
+    console.print(
+        f"searches finished in {elapsed / 60:.1f} min: {dict(zip(search_ids, states, strict=True))}"
+    )
+    console.print(f"[bold]report:[/] {report.resolve()}")
+    return 0 if all(state == "succeeded" for state in states) else 1
+
+
+async def _run_searches(stack: LocalStack, configs, console: Console):
+    async with SearchClient(stack.target("search_core"), stack.tenant_token, console) as client:
+        search_ids = [await client.submit(config.to_dict()) for config in configs]
+        states = []
+        for config, search_id in zip(configs, search_ids, strict=True):
+            console.rule(f"{config.name or config.method.value} ({search_id})")
+            states.append(await client.watch_with_progress(search_id))
+            await client.print_leaderboard(search_id)
+        return search_ids, states

@@ -1,0 +1,140 @@
+"""A SearchService client: submit, watch with progress bars, leaderboard (protos + a token)."""
+
+import asyncio
+import json
+from pathlib import Path
+
+import grpc
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.train import UsageError
+from nasforge.search_core.v1 import search_core_pb2 as pb
+from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
+from rpc.client import open_channel
+
+STATES = {
+    value: name.removeprefix("SEARCH_STATE_").lower() for name, value in pb.SearchState.items()
+}
+METHODS = {
+    "nn_caption": pb.SEARCH_METHOD_NN_CAPTION,
+    "fairnad": pb.SEARCH_METHOD_FAIRNAD,
+    "random": pb.SEARCH_METHOD_RANDOM,
+    "regularized_evolution": pb.SEARCH_METHOD_REGULARIZED_EVOLUTION,
+}
+
+
+class SearchClient:
+    def __init__(self, target: str, token: str, console: Console | None = None) -> None:
+        self._channel = open_channel(target, token=token, default_timeout_seconds=60)
+        self.stub = pb_grpc.SearchServiceStub(self._channel)
+        self.console = console or Console()
+
+    async def __aenter__(self) -> "SearchClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._channel.close()
+
+    async def submit_file(self, path: Path) -> str:
+        from search_core.search_config import SearchConfigError, load_config
+
+        try:
+            config = load_config(path)
+        except SearchConfigError as exc:
+            raise UsageError(str(exc)) from exc
+        return await self.submit(config.to_dict(), client_request_id="")
+
+    async def submit(self, config: dict, client_request_id: str = "") -> str:
+        spec = pb.SearchSpec(method=METHODS[config["method"]], config_json=json.dumps(config))
+        response = await self.stub.SubmitSearch(
+            pb.SubmitSearchRequest(spec=spec, client_request_id=client_request_id)
+        )
+        return response.search_id
+
+    async def watch_with_progress(self, search_id: str) -> str:
+        """Follow the search's events with a progress bar; return its final state."""
+        search = (await self.stub.GetSearch(pb.GetSearchRequest(search_id=search_id))).search
+        total = search.spec.max_candidates or None
+        counts: dict[str, int] = dict(search.outcome_counts)
+        state = STATES[search.state]
+        best = None
+        with Progress(
+            TextColumn("[bold]{task.fields[name]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=self.console,
+            transient=False,
+        ) as progress:
+            bar = progress.add_task("", total=total, completed=sum(counts.values()), name=search_id)
+            sequence = 0
+            while True:
+                try:
+                    async for event in self.stub.WatchSearch(
+                        pb.WatchSearchRequest(search_id=search_id, after_sequence=sequence),
+                        timeout=24 * 3600,
+                    ):
+                        sequence = event.sequence
+                        kind = event.WhichOneof("event")
+                        if kind == "state_changed":
+                            state = STATES[event.state_changed]
+                        elif kind == "candidate_finished":
+                            summary = event.candidate_finished
+                            outcome = _outcome_name(summary.outcome)
+                            counts[outcome] = counts.get(outcome, 0) + 1
+                            score = _score(summary.scores)
+                            if score is not None and (best is None or score > best):
+                                best = score
+                            progress.advance(bar)
+                        progress.update(bar, description=_describe(state, counts, best))
+                    break
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                        raise
+                    await asyncio.sleep(1)  # search_core restarting: resume after `sequence`
+        return state
+
+    async def print_leaderboard(self, search_id: str, limit: int = 10) -> None:
+        response = await self.stub.GetLeaderboard(
+            pb.GetLeaderboardRequest(search_id=search_id, limit=limit)
+        )
+        table = Table(title=f"leaderboard of {search_id}")
+        for column in ("rank", "name", "score", "parameters", "generator"):
+            table.add_column(column)
+        for entry in response.entries:
+            summary = entry.candidate
+            parameters = (
+                summary.scores.parameter_count if summary.scores.HasField("parameter_count") else ""
+            )
+            table.add_row(
+                str(entry.rank),
+                summary.name,
+                f"{entry.score:.4f}",
+                str(parameters),
+                summary.generator,
+            )
+        self.console.print(table)
+
+
+def _outcome_name(value: int) -> str:
+    from nasforge.common.v1 import common_pb2
+
+    return common_pb2.Outcome.Name(value).removeprefix("OUTCOME_").lower()
+
+
+def _score(scores) -> float | None:
+    for name in ("accuracy", "bleu4_corpus"):
+        if scores.HasField(name):
+            return getattr(scores, name)
+    return None
+
+
+def _describe(state: str, counts: dict[str, int], best: float | None) -> str:
+    parts = [state]
+    if best is not None:
+        parts.append(f"best {best:.4f}")
+    parts.extend(f"{name} {count}" for name, count in sorted(counts.items()))
+    return " · ".join(parts)

@@ -1,0 +1,258 @@
+"""A local nasforge: every service as a process on 127.0.0.1, for `make demo`, the CLI and tests.
+
+`LocalStack` starts the embedded model server, llm_gateway, sandbox_runner, trainer_svc
+and search_core with fresh tokens (only their SHA-256 digests are given to the servers),
+waits until each announces its port, and writes `stack.json` so that `nasforge search`
+finds it. `stop()` sends SIGTERM to all of them (search_core first, so that its searches
+stop cleanly and resume at the next start).
+"""
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rpc.auth import hash_token
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DIR = REPO_ROOT / "var" / "stack"
+READY_TIMEOUT_SECONDS = 120.0
+
+
+class StackError(RuntimeError):
+    """A service of the local stack did not start; the message carries its log's tail."""
+
+
+@dataclass
+class StackProcess:
+    name: str
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+
+@dataclass
+class LocalStack:
+    """The services of one local deployment; `start()` then `stop()`."""
+
+    directory: Path = DEFAULT_DIR
+    model: str = "qwen2.5-coder-0.5b"
+    llm_threads: int = 2
+    tenant: str = "demo"
+    namespace: str = "nasforge-local"
+    store_url: str = ""
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> env
+    processes: dict[str, StackProcess] = field(default_factory=dict)
+    tenant_token: str = ""
+
+    @property
+    def model_path(self) -> Path:
+        return REPO_ROOT / "var" / "models" / f"{self.model}.gguf"
+
+    def target(self, service: str) -> str:
+        return f"127.0.0.1:{self.processes[service].port}"
+
+    def start(self, *, with_llm: bool = True) -> "LocalStack":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.tenant_token = secrets.token_urlsafe(24)
+        service_token = secrets.token_urlsafe(24)
+        tokens = self.directory / "tokens.json"
+        tokens.write_text(
+            json.dumps(
+                {
+                    "tokens": [
+                        {"sha256": hash_token(self.tenant_token), "tenant": self.tenant},
+                        {"sha256": hash_token(service_token), "service": "search-core"},
+                    ]
+                }
+            )
+        )
+        service_token_file = self.directory / "service-token"
+        service_token_file.write_text(service_token)
+        service_token_file.chmod(0o600)
+        common = {"AUTH_TOKENS_FILE": str(tokens), "HOST": "127.0.0.1"}
+        index = str(REPO_ROOT / "var" / "torch_index.json")
+        try:
+            models = []
+            if with_llm:
+                if not self.model_path.is_file():
+                    raise StackError(f"{self.model_path} is missing: run `make llm` first")
+                self._start(
+                    "embedded",
+                    ["-m", "llm_gateway.embedded"],
+                    "NASFORGE_EMBEDDED_",
+                    {
+                        "PORT": "0",
+                        "MODEL_PATH": str(self.model_path),
+                        "MODEL_ID": self.model,
+                        "THREADS": str(self.llm_threads),
+                        "MAX_TOTAL_TOKENS": "4096",
+                        "MAX_INPUT_TOKENS": "3072",
+                        "MAX_CONCURRENT_REQUESTS": "1",
+                    },
+                    "embedded model server listening on port",
+                )
+                models = [
+                    {
+                        "name": self.model,
+                        "backend": "embedded",
+                        "url": f"http://127.0.0.1:{self.processes['embedded'].port}",
+                        "max_total_tokens": 4096,
+                        "default_max_new_tokens": 1024,
+                        "max_new_tokens_limit": 2048,
+                        "timeout_seconds": 900,
+                        "max_concurrent_requests": 1,
+                    }
+                ]
+            self._start(
+                "llm_gateway",
+                ["-m", "llm_gateway"],
+                "NASFORGE_GATEWAY_",
+                {
+                    **common,
+                    "PORT": _free_port(),
+                    "MODELS": json.dumps(models),
+                    "NAME_INDEX_PATH": index,
+                },
+                "llm_gateway listening on port",
+            )
+            self._start(
+                "sandbox_runner",
+                ["-m", "sandbox_runner"],
+                "NASFORGE_SANDBOX_",
+                {
+                    **common,
+                    "PORT": _free_port(),
+                    "NAMESPACE": f"{self.namespace}-sandbox",
+                    "NAME_INDEX_PATH": index,
+                    "POOL_SIZE": "1",
+                },
+                "sandbox_runner listening on port",
+            )
+            self._start(
+                "trainer_svc",
+                ["-m", "trainer_svc"],
+                "NASFORGE_TRAINER_",
+                {**common, "PORT": _free_port(), "NAMESPACE": f"{self.namespace}-trainer"},
+                "trainer_svc listening on port",
+            )
+            self._start(
+                "search_core",
+                ["-m", "search_core"],
+                "NASFORGE_SEARCH_",
+                {
+                    **common,
+                    "PORT": _free_port(),
+                    "STORE_URL": self.store_url or str(self.directory / "nasforge.db"),
+                    "GATEWAY_TARGET": self.target("llm_gateway"),
+                    "SANDBOX_TARGET": self.target("sandbox_runner"),
+                    "TRAINER_TARGET": self.target("trainer_svc"),
+                    "SERVICE_TOKEN_FILE": str(service_token_file),
+                    "METRICS_TENANTS": json.dumps([self.tenant]),
+                    "METRICS_MODELS": json.dumps([self.model]),
+                },
+                "search_core listening on port",
+            )
+        except BaseException:
+            self.stop()
+            raise
+        self._write_description()
+        return self
+
+    def restart(self, service: str) -> None:
+        """Stop one service (if it still runs) and start it again on the same port."""
+        stopped = self.processes.pop(service)
+        _terminate(stopped.process)
+        args, prefix, env, ready = stopped.process.nasforge_launch
+        self._start(service, args, prefix, env, ready)
+        self._write_description()
+
+    def kill(self, service: str) -> None:
+        """SIGKILL one service, as a crash would."""
+        self.processes[service].process.send_signal(signal.SIGKILL)
+        self.processes[service].process.wait(10)
+
+    def stop(self) -> dict[str, int]:
+        """SIGTERM every service, search_core first; return their exit codes."""
+        codes = {}
+        for name in ["search_core", "trainer_svc", "sandbox_runner", "llm_gateway", "embedded"]:
+            if name in self.processes:
+                codes[name] = _terminate(self.processes.pop(name).process)
+        return codes
+
+    def log_tail(self, service: str, chars: int = 3000) -> str:
+        return self.processes[service].log_path.read_text(errors="replace")[-chars:]
+
+    def _start(self, name: str, args: list[str], prefix: str, env: dict[str, str], ready: str):
+        log_path = self.directory / f"{name}.log"
+        log = log_path.open("a")
+        environment = {**os.environ, **{prefix + k: v for k, v in env.items()}}
+        environment.update(self.extra_env.get(name, {}))
+        process = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=REPO_ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        process.nasforge_launch = (args, prefix, env, ready)
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        line = ""
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if line.startswith(ready) or not line:
+                break
+        if not line.startswith(ready):
+            process.kill()
+            process.wait(10)
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise StackError(f"{name} did not start (log {log_path}):\n{tail}")
+        self.processes[name] = StackProcess(name, process, int(line.rsplit(" ", 1)[1]), log_path)
+
+    def _write_description(self) -> None:
+        description = self.directory / "stack.json"
+        description.write_text(
+            json.dumps(
+                {
+                    "search_core": self.target("search_core"),
+                    "tenant": self.tenant,
+                    "token": self.tenant_token,
+                    "pids": {n: p.process.pid for n, p in self.processes.items()},
+                },
+                indent=2,
+            )
+        )
+        description.chmod(0o600)
+
+
+def _free_port() -> str:
+    """A loopback port free now; services keep theirs across restarts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
+
+
+def _terminate(process: subprocess.Popen) -> int:
+    if process.poll() is not None:
+        return process.returncode
+    process.terminate()
+    try:
+        return process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(10)
+
+
+def read_description(directory: Path = DEFAULT_DIR) -> dict:
+    """The target and token of the running local stack (written by LocalStack.start)."""
+    path = directory / "stack.json"
+    if not path.is_file():
+        raise StackError(f"no local stack is running ({path} is missing): start one first")
+    return json.loads(path.read_text())

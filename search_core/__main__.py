@@ -1,0 +1,58 @@
+"""`python -m search_core`: serve SearchService and run searches until SIGTERM/SIGINT."""
+
+from prometheus_client import CollectorRegistry
+
+from rpc.server import announce_port, run_main, serve
+from search_core.config import SearchCoreSettings
+from search_core.engine.runner import SearchEngine
+from search_core.methods import MethodFactory
+from search_core.metrics import SearchMetrics
+from search_core.server import search_binding
+from search_core.services import GrpcServices
+from search_core.store import open_store
+from search_core.zoo import seed_zoo
+
+
+async def run(settings: SearchCoreSettings) -> None:
+    registry = CollectorRegistry()
+    store = open_store(settings.store_url)
+    seed_zoo(store)
+    token = (
+        settings.service_token_file.read_text().strip()
+        if settings.service_token_file is not None
+        else None
+    )
+    services = GrpcServices(
+        gateway_target=settings.gateway_target,
+        sandbox_target=settings.sandbox_target,
+        trainer_target=settings.trainer_target,
+        token=token,
+        call_timeout_seconds=settings.call_timeout_seconds,
+    )
+    metrics = SearchMetrics(
+        registry,
+        tenants=settings.metrics_tenants,
+        models=settings.metrics_models,
+        prompt_variants=settings.metrics_prompt_variants,
+    )
+    engine = SearchEngine(store, services, settings, MethodFactory(store), metrics)
+    await engine.start()
+    try:
+        await serve(
+            [search_binding(engine, store)],
+            settings,
+            registry=registry,
+            on_started=announce_port("search_core"),
+        )
+    finally:
+        await engine.close()
+        await services.close()
+        store.close()
+
+
+def main() -> None:
+    run_main(run(SearchCoreSettings()))
+
+
+if __name__ == "__main__":
+    main()

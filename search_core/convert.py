@@ -1,0 +1,306 @@
+"""search_core's records and configs to and from its wire messages (no grpc here, only pb2)."""
+
+import json
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from nasforge.common.v1 import common_pb2
+from nasforge.search_core.v1 import search_core_pb2 as pb
+from netapi.outcomes import Outcome
+from rpc.convert import outcome_to_pb
+from rpc.errors import InvalidArgument
+from search_core.domain import (
+    CandidateRecord,
+    Generator,
+    Method,
+    SearchEvent,
+    SearchRecord,
+    SearchState,
+)
+from search_core.search_config import SearchConfig, SearchConfigError, parse_config
+
+_METHODS = {
+    pb.SEARCH_METHOD_NN_CAPTION: Method.NN_CAPTION,
+    pb.SEARCH_METHOD_FAIRNAD: Method.FAIRNAD,
+    pb.SEARCH_METHOD_RANDOM: Method.RANDOM,
+    pb.SEARCH_METHOD_REGULARIZED_EVOLUTION: Method.REGULARIZED_EVOLUTION,
+}
+_METHODS_TO_PB = {method: value for value, method in _METHODS.items()}
+_STATES_TO_PB = {
+    SearchState.QUEUED: pb.SEARCH_STATE_QUEUED,
+    SearchState.RUNNING: pb.SEARCH_STATE_RUNNING,
+    SearchState.PAUSED: pb.SEARCH_STATE_PAUSED,
+    SearchState.SUCCEEDED: pb.SEARCH_STATE_SUCCEEDED,
+    SearchState.FAILED: pb.SEARCH_STATE_FAILED,
+    SearchState.CANCELLED: pb.SEARCH_STATE_CANCELLED,
+}
+_SCORE_FIELDS = frozenset(common_pb2.Scores.DESCRIPTOR.fields_by_name)
+
+
+def timestamp(seconds: float | None) -> Timestamp | None:
+    if seconds is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+def state_to_pb(state: SearchState) -> int:
+    return _STATES_TO_PB[state]
+
+
+def config_from_spec(spec: pb.SearchSpec) -> SearchConfig:
+    """A validated SearchConfig from the wire spec; INVALID_ARGUMENT names what is wrong."""
+    if spec.method not in _METHODS:
+        raise InvalidArgument("spec.method must be set to one of the SearchMethod values")
+    method = _METHODS[spec.method]
+    if spec.config_json:
+        return _config_from_json(spec.config_json, method)
+    data: dict = {"method": method.value}
+    if spec.generator:
+        data["generator"] = spec.generator
+    elif method in (Method.NN_CAPTION, Method.FAIRNAD):
+        data["generator"] = "llm"
+    else:
+        data["generator"] = "template"
+    if spec.HasField("task"):
+        task = {"task": spec.task.task or "img-classification"}
+        if spec.task.dataset:
+            task["dataset"] = spec.task.dataset
+        if spec.task.in_shape:
+            task["in_shape"] = list(spec.task.in_shape)
+        if spec.task.out_shape:
+            task["out_shape"] = list(spec.task.out_shape)
+        if spec.task.transform:
+            task["transform"] = spec.task.transform
+        data["task"] = task
+    for name in (
+        "max_candidates",
+        "model",
+        "prompt_variant",
+        "seed",
+        "samples_per_step",
+        "parameter_budget",
+    ):
+        value = getattr(spec, name)
+        if value:
+            data[name] = value
+    data["repair_attempts"] = spec.repair_attempts
+    training = {}
+    if spec.train_epochs:
+        training["epochs"] = spec.train_epochs
+    if spec.train_samples:
+        training["train_samples"] = spec.train_samples
+    if training:
+        data["training"] = training
+    settings = spec.WhichOneof("settings")
+    if settings == "nn_caption":
+        caption = {"baseline": spec.nn_caption.baseline}
+        if spec.nn_caption.snippets_per_prompt:
+            caption["snippets_per_prompt"] = spec.nn_caption.snippets_per_prompt
+        data["nn_caption"] = caption
+    elif settings == "fairnad":
+        fairnad = {"knowledge_tree": spec.fairnad.knowledge_tree}
+        if spec.fairnad.population_size:
+            fairnad["population_size"] = spec.fairnad.population_size
+        data["fairnad"] = fairnad
+    try:
+        return parse_config(data)
+    except SearchConfigError as exc:
+        raise InvalidArgument(f"spec: {exc}") from exc
+
+
+def _config_from_json(text: str, method: Method) -> SearchConfig:
+    if len(text) > 64 * 1024:
+        raise InvalidArgument("spec.config_json is larger than 64 KiB")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"spec.config_json is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidArgument("spec.config_json must be one JSON object")
+    try:
+        config = parse_config(data)
+    except SearchConfigError as exc:
+        raise InvalidArgument(f"spec.config_json: {exc}") from exc
+    if config.method != method:
+        raise InvalidArgument(f"spec.method and config_json's method ({config.method}) differ")
+    return config
+
+
+def spec_from_config(config: dict) -> pb.SearchSpec:
+    """The wire spec of a stored search (the fields the wire carries)."""
+    task = config.get("task", {})
+    spec = pb.SearchSpec(
+        method=_METHODS_TO_PB.get(Method(config.get("method", "fairnad")), 0),
+        task=common_pb2.TaskSpec(
+            task=task.get("task", ""),
+            dataset=task.get("dataset", ""),
+            in_shape=task.get("in_shape", []),
+            out_shape=task.get("out_shape", []),
+            transform=task.get("transform", ""),
+        ),
+        max_candidates=config.get("max_candidates", 0),
+        model=config.get("model", ""),
+        prompt_variant=config.get("prompt_variant", ""),
+        repair_attempts=config.get("repair_attempts", 0),
+        train_epochs=config.get("training", {}).get("epochs", 0),
+        seed=config.get("seed", 0),
+        generator=config.get("generator", ""),
+        samples_per_step=config.get("samples_per_step", 0),
+        train_samples=config.get("training", {}).get("train_samples", 0),
+        parameter_budget=config.get("parameter_budget", 0),
+        config_json=json.dumps(config, sort_keys=True),
+    )
+    if config.get("method") == Method.NN_CAPTION.value:
+        caption = config.get("nn_caption", {})
+        spec.nn_caption.CopyFrom(
+            pb.NnCaptionSettings(
+                snippets_per_prompt=caption.get("snippets_per_prompt", 0),
+                baseline=caption.get("baseline", ""),
+            )
+        )
+    elif config.get("method") == Method.FAIRNAD.value:
+        fairnad = config.get("fairnad", {})
+        spec.fairnad.CopyFrom(
+            pb.FairNadSettings(
+                population_size=fairnad.get("population_size", 0),
+                knowledge_tree=fairnad.get("knowledge_tree", ""),
+            )
+        )
+    return spec
+
+
+def search_to_pb(search: SearchRecord, counts: dict[str, int]) -> pb.Search:
+    message = pb.Search(
+        search_id=search.search_id,
+        spec=spec_from_config(search.config),
+        state=state_to_pb(search.state),
+        candidates_evaluated=sum(counts.values()),
+        outcome_counts=counts,
+        created_at=timestamp(search.created_at),
+        status_message=search.status_message,
+    )
+    if search.finished_at is not None:
+        message.finished_at.CopyFrom(timestamp(search.finished_at))
+    if search.error_message:
+        message.error.CopyFrom(
+            common_pb2.ErrorDetail(type=search.error_type, message=search.error_message)
+        )
+    return message
+
+
+def scores_to_pb(candidate: CandidateRecord) -> common_pb2.Scores:
+    scores = common_pb2.Scores(
+        **{
+            name: value
+            for name, value in candidate.scores.items()
+            if name in _SCORE_FIELDS
+            and name not in ("parameter_count", "flops", "peak_memory_bytes")
+        }
+    )
+    if candidate.parameter_count is not None:
+        scores.parameter_count = candidate.parameter_count
+    if candidate.flops is not None:
+        scores.flops = candidate.flops
+    return scores
+
+
+def summary_to_pb(candidate: CandidateRecord) -> pb.CandidateSummary:
+    message = pb.CandidateSummary(
+        candidate_id=candidate.candidate_id,
+        name=candidate.name,
+        outcome=outcome_to_pb(candidate.outcome or Outcome.INFRA_ERROR),
+        scores=scores_to_pb(candidate),
+        parent=candidate.parent,
+        generator=candidate.generator.value,
+    )
+    if candidate.finished_at is not None:
+        message.finished_at.CopyFrom(timestamp(candidate.finished_at))
+    return message
+
+
+def candidate_to_pb(candidate: CandidateRecord) -> pb.Candidate:
+    message = pb.Candidate(
+        summary=summary_to_pb(candidate),
+        search_id=candidate.search_id,
+        code=candidate.code,
+        code_md5=candidate.code_md5,
+        prompt_variant=candidate.prompt_variant,
+        snippets=candidate.snippets,
+        findings=[
+            common_pb2.Finding(
+                rule=f.get("rule", ""),
+                line=int(f.get("line", 0) or 0),
+                message=f.get("message", ""),
+                outcome=outcome_to_pb(Outcome(f["outcome"]))
+                if f.get("outcome") in Outcome._value2member_map_
+                else 0,
+            )
+            for f in candidate.findings
+        ],
+        epochs=[
+            common_pb2.EpochResult(
+                epoch=e.epoch,
+                train_loss=e.train_loss,
+                validation_metric=e.validation_metric,
+                samples_per_second=e.samples_per_second,
+                wall_time_ms=e.wall_time_ms,
+            )
+            for e in candidate.epochs
+        ],
+        hyperparameters=candidate.hyperparameters,
+        repair_attempts=candidate.repair_attempts,
+        mutation=candidate.mutation,
+        idea=candidate.idea,
+        model=candidate.model,
+        history_json=[json.dumps(entry, sort_keys=True) for entry in candidate.history],
+    )
+    if candidate.error_message:
+        message.error.CopyFrom(
+            common_pb2.ErrorDetail(type=candidate.error_type, message=candidate.error_message)
+        )
+    return message
+
+
+def event_to_pb(event: SearchEvent) -> pb.WatchSearchResponse:
+    message = pb.WatchSearchResponse(sequence=event.sequence, time=timestamp(event.time))
+    payload = event.payload
+    if event.kind == "state_changed":
+        message.state_changed = state_to_pb(SearchState(payload["state"]))
+    elif event.kind == "candidate_finished":
+        message.candidate_finished.CopyFrom(summary_from_payload(payload))
+    elif event.kind == "candidate_epoch":
+        message.candidate_epoch.CopyFrom(
+            pb.CandidateEpoch(
+                candidate_id=payload["candidate_id"],
+                epoch=common_pb2.EpochResult(
+                    epoch=payload["epoch"],
+                    train_loss=payload["train_loss"],
+                    validation_metric=payload["validation_metric"],
+                    samples_per_second=payload.get("samples_per_second", 0.0),
+                    wall_time_ms=payload.get("wall_time_ms", 0),
+                ),
+            )
+        )
+    return message
+
+
+def summary_from_payload(payload: dict) -> pb.CandidateSummary:
+    """The summary carried by a candidate_finished event."""
+    record = CandidateRecord(
+        candidate_id=payload["candidate_id"],
+        search_id="",
+        tenant_id="",
+        slot=0,
+        name=payload.get("name", ""),
+        outcome=Outcome(payload["outcome"]),
+        score=payload.get("score"),
+        scores=payload.get("scores") or {},
+        parameter_count=payload.get("parameter_count"),
+        flops=payload.get("flops"),
+        parent=payload.get("parent", ""),
+        generator=Generator(payload.get("generator", "llm")),
+        finished_at=payload.get("finished_at"),
+    )
+    return summary_to_pb(record)

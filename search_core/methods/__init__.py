@@ -1,0 +1,36 @@
+"""Search methods: NN-Caption, FairNAD and the random and regularized-evolution baselines."""
+
+from search_core.domain import Method
+from search_core.engine.proposals import SearchMethod
+from search_core.knowledge.tree import KnowledgeTree
+from search_core.search_config import SearchConfig
+from search_core.store.base import Store
+
+
+class MethodFactory:
+    """Builds a search's method from its config with the zoo and trees in the store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __call__(self, config: SearchConfig, tenant_id: str) -> SearchMethod:
+        from search_core.methods.baselines import RandomSearch, RegularizedEvolutionSearch
+        from search_core.methods.fairnad import FairNadMethod
+        from search_core.methods.nn_caption import NnCaptionMethod
+
+        if config.method == Method.NN_CAPTION:
+            return NnCaptionMethod(config, self._store.list_zoo_models())
+        if config.method == Method.RANDOM:
+            return RandomSearch(config)
+        if config.method == Method.REGULARIZED_EVOLUTION:
+            return RegularizedEvolutionSearch(config)
+        return FairNadMethod(config, self._tree(config), self._store.list_zoo_models())
+
+    def _tree(self, config: SearchConfig) -> KnowledgeTree:
+        name = config.fairnad.knowledge_tree
+        if not name:
+            return KnowledgeTree.default()
+        record = self._store.get_knowledge_tree(name)
+        if record is None:
+            raise LookupError(f"no knowledge tree {name!r}")
+        return KnowledgeTree.from_dict(record.document)

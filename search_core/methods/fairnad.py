@@ -1,0 +1,214 @@
+"""FairNAD: fair idea sampling, Pareto-aware mutation, LLM refinement and a feedback loop.
+
+Each slot after the initial population is one of the paper's mutation types:
+(I) a fairly sampled knowledge-tree idea applied to a parent chosen by tournament;
+(II) every `pareto_every`-th slot, a member of the accuracy/size front: small models are
+scaled up, large ones get their hyperparameters tuned;
+(III) every `refine_every`-th slot (LLM generator), the best model is refined with the
+feedback of the search so far (errors, learning curves, the delta to its parent).
+With the template generator the same operators act on genomes and no LLM is called.
+"""
+
+import json
+import random
+from collections import Counter
+
+from netapi.outcomes import Outcome
+from search_core.domain import CandidateRecord, Generator, ZooModel
+from search_core.engine.feedback import learning_curve, with_hyperparameters_literal
+from search_core.engine.proposals import Proposal
+from search_core.knowledge.sampling import FairIdeaSampler
+from search_core.knowledge.tree import KnowledgeTree
+from search_core.methods.template_proposals import template_proposal
+from search_core.pareto import ParetoPoint, pareto_front, split_small_large
+from search_core.search_config import SearchConfig
+from search_core.services import PromptRequest
+from search_core.template.genome import genome_from_dict
+from search_core.template.operators import (
+    IdeaNotRealisable,
+    apply_idea,
+    random_genome,
+    scale_up,
+    tune_hyperparameters,
+)
+
+TOURNAMENT = 3
+IDEA_TRIES = 12
+
+
+def _successes(history: list[CandidateRecord]) -> list[CandidateRecord]:
+    return [c for c in history if c.outcome is Outcome.SUCCESS and c.score is not None]
+
+
+class FairNadMethod:
+    def __init__(self, config: SearchConfig, tree: KnowledgeTree, zoo: list[ZooModel]) -> None:
+        self._config = config
+        self._tree = tree
+        self._llm = config.generator == Generator.LLM
+        names = config.fairnad.seed_models
+        seeds = [m for m in zoo if m.task == config.task.task and (not names or m.name in names)]
+        self._seeds = sorted(seeds, key=lambda m: m.name)
+        if self._llm and not self._seeds:
+            raise LookupError(f"no zoo model to seed the search from (asked for {names})")
+
+    def propose(self, slot: int, rng: random.Random, history: list[CandidateRecord]) -> Proposal:
+        fairnad = self._config.fairnad
+        population = sorted(_successes(history), key=lambda c: -c.score)[: fairnad.population_size]
+        if slot < fairnad.population_size or not population:
+            return self._seed(slot, rng)
+        if fairnad.pareto_every and slot % fairnad.pareto_every == 0:
+            return self._pareto(rng, population)
+        if self._llm and fairnad.refine_every and slot % fairnad.refine_every == 0:
+            return self._refine(population[0], history)
+        parent = max(
+            rng.sample(population, min(TOURNAMENT, len(population))), key=lambda c: c.score
+        )
+        return self._apply_idea(rng, parent)
+
+    # -- the initial population
+
+    def _seed(self, slot: int, rng: random.Random) -> Proposal:
+        if not self._llm:
+            return template_proposal(self._config, random_genome(rng), mutation="seed")
+        parent = self._seeds[slot % len(self._seeds)]
+        category, attribute = FairIdeaSampler(self._tree, rng).sample()
+        return self._idea_prompt(parent.name, parent.code, category, attribute)
+
+    # -- (I) fair idea sampling
+
+    def _apply_idea(self, rng: random.Random, parent: CandidateRecord) -> Proposal:
+        sampler = FairIdeaSampler(self._tree, rng)
+        if self._llm or parent.genome is None:
+            category, attribute = sampler.sample()
+            return self._idea_prompt(parent.candidate_id, parent.code, category, attribute, parent)
+        genome = genome_from_dict(parent.genome)
+        for _ in range(IDEA_TRIES):
+            category, attribute = sampler.sample()
+            try:
+                child = apply_idea(genome, attribute, rng)
+            except IdeaNotRealisable:
+                continue
+            idea = {"category": category.name, "attribute": attribute.name}
+            return template_proposal(
+                self._config, child, mutation="fair_idea", parent=parent, idea=idea
+            )
+        return template_proposal(
+            self._config, scale_up(genome, rng), mutation="scale_up", parent=parent
+        )
+
+    def _idea_prompt(self, parent_name, parent_code, category, attribute, parent=None) -> Proposal:
+        task = self._config.task
+        return Proposal(
+            prefix="FairNAD-LLM",
+            generator=Generator.LLM,
+            prompt=PromptRequest(
+                "fairnad_apply_idea",
+                {
+                    "parent_code": parent_code,
+                    "category": category.name,
+                    "idea": attribute.name,
+                    "idea_description": attribute.description,
+                    "dataset": task.dataset,
+                    "image_size": str(task.in_shape[-1]),
+                    "num_classes": str(task.out_shape[0]),
+                },
+            ),
+            parent=parent.candidate_id if parent else parent_name,
+            parent_code=parent_code,
+            mutation="fair_idea",
+            idea={"category": category.name, "attribute": attribute.name},
+        )
+
+    # -- (II) Pareto-aware mutation
+
+    def _pareto(self, rng: random.Random, population: list[CandidateRecord]) -> Proposal:
+        points = [ParetoPoint(c.candidate_id, c.score, c.parameter_count or 0) for c in population]
+        small, large = split_small_large(pareto_front(points))
+        chosen = rng.choice(small + large)
+        parent = next(c for c in population if c.candidate_id == chosen.id)
+        grow = chosen in small
+        if parent.genome is not None and (not self._llm or not grow):
+            genome = genome_from_dict(parent.genome)
+            child = scale_up(genome, rng) if grow else tune_hyperparameters(genome, rng)
+            if child == genome:  # at the size limits: tune instead of growing
+                grow, child = False, tune_hyperparameters(genome, rng)
+            return template_proposal(
+                self._config,
+                child,
+                mutation="scale_up" if grow else "tune_hyperparameters",
+                parent=parent,
+            )
+        if grow:
+            target = max(2 * (parent.parameter_count or 1), 10_000)
+            return Proposal(
+                prefix="FairNAD-LLM",
+                generator=Generator.LLM,
+                prompt=PromptRequest(
+                    "fairnad_scale_up",
+                    {
+                        "parent_code": parent.code,
+                        "parameter_count": str(parent.parameter_count or 1),
+                        "accuracy": f"{parent.score:.4f}",
+                        "target_parameters": str(min(target, self._config.parameter_budget)),
+                    },
+                ),
+                parent=parent.candidate_id,
+                parent_code=parent.code,
+                mutation="scale_up",
+            )
+        # Tuning keeps the architecture: new values go into the HYPERPARAMETERS literal.
+        values = {
+            name: min(1.0, max(0.0, round(value * rng.uniform(0.5, 1.5), 6)))
+            for name, value in parent.hyperparameters.items()
+        }
+        return Proposal(
+            prefix="FairNAD-Tuned",
+            generator=Generator.TEMPLATE,
+            code=with_hyperparameters_literal(parent.code, values),
+            parent=parent.candidate_id,
+            parent_code=parent.code,
+            mutation="tune_hyperparameters",
+            hyperparameters=values,
+        )
+
+    # -- (III) LLM-driven refinement with the feedback loop
+
+    def _refine(self, best: CandidateRecord, history: list[CandidateRecord]) -> Proposal:
+        parent = next((c for c in history if c.candidate_id == best.parent), None)
+        delta = (
+            f"{best.score - parent.score:+.4f} against its parent"
+            if parent is not None and parent.score is not None
+            else "no scored parent"
+        )
+        recent = history[-20:]
+        failures = Counter(c.outcome.value for c in recent if c.outcome is not Outcome.SUCCESS)
+        errors = [
+            f"- {c.outcome.value}: {c.error_message.splitlines()[0][:200]}"
+            for c in recent
+            if c.outcome is not Outcome.SUCCESS and c.error_message
+        ][-5:]
+        feedback = (
+            f"Outcomes of the last {len(recent)} candidates: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(failures.items())) or "all succeeded")
+            + ("\nRecent errors:\n" + "\n".join(errors) if errors else "")
+        )
+        curves = json.dumps({best.name: learning_curve(best).splitlines()})
+        idea = best.idea.get("attribute") or best.mutation or "the model as a whole"
+        return Proposal(
+            prefix="FairNAD-LLM",
+            generator=Generator.LLM,
+            prompt=PromptRequest(
+                "fairnad_refine",
+                {
+                    "code": best.code,
+                    "idea": idea,
+                    "feedback": feedback,
+                    "learning_curves": curves,
+                    "delta": delta,
+                },
+            ),
+            parent=best.candidate_id,
+            parent_code=best.code,
+            mutation="refine",
+            idea=dict(best.idea),
+        )

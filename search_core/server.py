@@ -1,0 +1,113 @@
+"""The SearchService servicer: pb -> domain, await the engine and the store, domain -> pb.
+
+Every RPC acts for the caller's tenant; another tenant's ids answer NOT_FOUND.
+"""
+
+from nasforge.search_core.v1 import search_core_pb2 as pb
+from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
+from netapi.tasks import TASKS
+from rpc.convert import outcome_from_pb
+from rpc.errors import InvalidArgument, NotFound
+from rpc.server import ServiceBinding, bind
+from rpc.tenant import current_tenant
+from search_core import convert
+from search_core.engine.runner import SearchEngine
+from search_core.store.base import Store
+
+MAX_PAGE = 500
+MAX_LEADERBOARD = 100
+MAX_ID_CHARS = 200
+
+
+def _id(value: str, what: str) -> str:
+    if not value:
+        raise InvalidArgument(f"{what} is empty")
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidArgument(f"{what} is longer than {MAX_ID_CHARS} characters")
+    return value
+
+
+class SearchServicer(pb_grpc.SearchServiceServicer):
+    def __init__(self, engine: SearchEngine, store: Store) -> None:
+        self._engine = engine
+        self._store = store
+
+    async def SubmitSearch(self, request, context):
+        if len(request.client_request_id) > MAX_ID_CHARS:
+            raise InvalidArgument(f"client_request_id is longer than {MAX_ID_CHARS} characters")
+        config = convert.config_from_spec(request.spec)
+        search = self._engine.submit(current_tenant(), config, request.client_request_id)
+        return pb.SubmitSearchResponse(search_id=search.search_id)
+
+    async def GetSearch(self, request, context):
+        search = self._engine.get(current_tenant(), _id(request.search_id, "search_id"))
+        counts = self._store.outcome_counts(search.search_id)
+        return pb.GetSearchResponse(search=convert.search_to_pb(search, counts))
+
+    async def WatchSearch(self, request, context):
+        if request.after_sequence < 0:
+            raise InvalidArgument("after_sequence must not be negative")
+        events = self._engine.watch(
+            current_tenant(), _id(request.search_id, "search_id"), request.after_sequence
+        )
+        async for event in events:
+            yield convert.event_to_pb(event)
+
+    async def CancelSearch(self, request, context):
+        state = await self._engine.cancel(current_tenant(), _id(request.search_id, "search_id"))
+        return pb.CancelSearchResponse(state=convert.state_to_pb(state))
+
+    async def ListCandidates(self, request, context):
+        tenant = current_tenant()
+        search_id = _id(request.search_id, "search_id")
+        self._engine.get(tenant, search_id)
+        if not 0 <= request.page_size <= MAX_PAGE:
+            raise InvalidArgument(f"page_size must be in 0..{MAX_PAGE}")
+        if len(request.page_token) > 500:
+            raise InvalidArgument("page_token is not one this service issued")
+        outcomes = [outcome_from_pb(value) for value in request.outcomes]
+        try:
+            page = self._store.list_candidates(
+                tenant, search_id, outcomes, request.page_size or 50, request.page_token
+            )
+        except ValueError as exc:
+            raise InvalidArgument(f"page_token is not one this service issued: {exc}") from exc
+        return pb.ListCandidatesResponse(
+            candidates=[convert.summary_to_pb(c) for c in page.items],
+            next_page_token=page.next_token,
+        )
+
+    async def GetCandidate(self, request, context):
+        candidate_id = _id(request.candidate_id, "candidate_id")
+        candidate = self._store.get_candidate(current_tenant(), candidate_id)
+        if candidate is None:
+            raise NotFound(f"no candidate {candidate_id!r}")
+        return pb.GetCandidateResponse(candidate=convert.candidate_to_pb(candidate))
+
+    async def GetLeaderboard(self, request, context):
+        tenant = current_tenant()
+        if not 0 <= request.limit <= MAX_LEADERBOARD:
+            raise InvalidArgument(f"limit must be in 0..{MAX_LEADERBOARD}")
+        if request.search_id:
+            self._engine.get(tenant, _id(request.search_id, "search_id"))
+        elif request.task not in TASKS:
+            raise InvalidArgument(f"give a search_id, or a task among {', '.join(TASKS)}")
+        ranked = self._store.leaderboard(
+            tenant, search_id=request.search_id, task=request.task, limit=request.limit or 10
+        )
+        return pb.GetLeaderboardResponse(
+            entries=[
+                pb.LeaderboardEntry(
+                    rank=rank, candidate=convert.summary_to_pb(c), score=c.score or 0.0
+                )
+                for rank, c in enumerate(ranked, start=1)
+            ]
+        )
+
+
+def search_binding(engine: SearchEngine, store: Store) -> ServiceBinding:
+    return bind(
+        pb_grpc.add_SearchServiceServicer_to_server,
+        SearchServicer(engine, store),
+        pb.DESCRIPTOR.services_by_name["SearchService"],
+    )

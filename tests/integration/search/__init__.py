@@ -1,0 +1,1 @@
+"""A real local stack: search_core with the real gateway, sandbox and trainer."""
