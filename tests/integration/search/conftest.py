@@ -46,9 +46,9 @@ def small_config(method: str = "random", candidates: int = 3, **overrides) -> di
         },
         "training": {
             "epochs": 1,
-            "train_samples": 256,
+            "train_samples": 1024,
             "validation_samples": 64,
-            "test_samples": 128,
+            "test_samples": 256,
         },
     }
     config.update(overrides)
