@@ -22,7 +22,10 @@ def run_demo(config_dir: Path, *, model: str = "qwen2.5-coder-0.5b") -> int:
     console = Console()
     configs = [load_config(config_dir / name) for name in CONFIGS]
     started = time.monotonic()
-    stack = LocalStack(model=model)
+    # Each run has its own store: duplicates are judged per tenant across searches, so a
+    # rerun in the first run's store would find every candidate already made.
+    run = Path("var/demo") / time.strftime("run-%Y%m%d-%H%M%S", time.gmtime())
+    stack = LocalStack(directory=run, model=model)
     stack.start()
     console.print(
         f"[bold]local stack up[/] in {time.monotonic() - started:.0f} s (logs in {stack.directory})"
@@ -33,9 +36,7 @@ def run_demo(config_dir: Path, *, model: str = "qwen2.5-coder-0.5b") -> int:
         stack.stop()
     from cli.search import write_search_report
 
-    report = write_search_report(
-        str(stack.directory / "nasforge.db"), search_ids, Path("var/reports/demo")
-    )
+    report = write_search_report(str(stack.directory / "nasforge.db"), search_ids, run / "report")
     elapsed = time.monotonic() - started
     console.print(
         f"searches finished in {elapsed / 60:.1f} min: {dict(zip(search_ids, states, strict=True))}"

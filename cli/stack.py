@@ -23,6 +23,8 @@ from rpc.auth import hash_token
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = REPO_ROOT / "var" / "stack"
 READY_TIMEOUT_SECONDS = 120.0
+# An NN-Caption prompt (a baseline and 5 zoo classifiers) is about 6,500 tokens.
+CONTEXT_TOKENS = 12288
 
 
 class StackError(RuntimeError):
@@ -92,8 +94,8 @@ class LocalStack:
                         "MODEL_PATH": str(self.model_path),
                         "MODEL_ID": self.model,
                         "THREADS": str(self.llm_threads),
-                        "MAX_TOTAL_TOKENS": "4096",
-                        "MAX_INPUT_TOKENS": "3072",
+                        "MAX_TOTAL_TOKENS": str(CONTEXT_TOKENS),
+                        "MAX_INPUT_TOKENS": str(CONTEXT_TOKENS - 1024),
                         "MAX_CONCURRENT_REQUESTS": "1",
                     },
                     "embedded model server listening on port",
@@ -103,7 +105,7 @@ class LocalStack:
                         "name": self.model,
                         "backend": "embedded",
                         "url": f"http://127.0.0.1:{self.processes['embedded'].port}",
-                        "max_total_tokens": 4096,
+                        "max_total_tokens": CONTEXT_TOKENS,
                         "default_max_new_tokens": 1024,
                         "max_new_tokens_limit": 2048,
                         "timeout_seconds": 900,
@@ -156,6 +158,7 @@ class LocalStack:
                     "SERVICE_TOKEN_FILE": str(service_token_file),
                     "METRICS_TENANTS": json.dumps([self.tenant]),
                     "METRICS_MODELS": json.dumps([self.model]),
+                    "DEFAULT_MODEL": self.model,
                 },
                 "search_core listening on port",
             )

@@ -20,6 +20,9 @@ class SearchCoreSettings(ServerSettings):
         "127.0.0.1:50053",
         description="trainer_svc address; a dns:/// name spreads jobs over its replicas.",
     )
+    default_model: str = Field(
+        "qwen2.5-coder-0.5b", description="Gateway model of searches whose config names none."
+    )
     service_token_file: Path | None = Field(
         None, description="File holding the token search_core presents to the other services."
     )

@@ -48,6 +48,7 @@ class CandidateContext:
     on_finished: Callable[[CandidateRecord], Awaitable[None]]
     on_epoch: Callable[[CandidateRecord, EpochMetrics], Awaitable[None]]
     examples: dict[str, str] = field(default_factory=dict)  # hashes of prompt examples -> label
+    default_model: str = ""  # the gateway model used when the config names none
 
 
 @dataclass
@@ -143,7 +144,7 @@ async def _generate(
             lambda sample=sample: ctx.services.generate(
                 prompt,
                 spec,
-                model=config.model,
+                model=config.model or ctx.default_model,
                 max_new_tokens=config.max_new_tokens,
                 temperature=config.temperature,
                 seed=seed * 16 + sample,

@@ -40,5 +40,6 @@ class SearchMethod(Protocol):
 
 
 def slot_rng(config: SearchConfig, slot: int) -> random.Random:
-    """The random source of one slot: independent of the order slots run in."""
-    return random.Random(f"{config.seed}:{slot}")
+    """The random source of one slot: independent of the order slots run in, and of other
+    methods' (a baseline with the same seed must not draw the same models)."""
+    return random.Random(f"{config.method.value}:{config.seed}:{slot}")

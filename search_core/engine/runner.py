@@ -263,6 +263,7 @@ class SearchEngine:
             dedup_lock=self._dedup_locks.setdefault(search.tenant_id, asyncio.Lock()),
             on_finished=no_op,
             on_epoch=on_epoch,
+            default_model=self._settings.default_model,
         )
 
     def _finished_callback(self, search: SearchRecord, config: SearchConfig, history: list):
