@@ -9,7 +9,10 @@ import json
 import sys
 import traceback
 
+import grpc
+
 from cli.candidate_file import CandidateFileError, read_candidate
+from cli.knowledge import add_parser as add_knowledge_parser
 from cli.search import add_parsers as add_search_parsers
 from cli.train import UsageError
 from cli.train import add_parser as add_train_parser
@@ -54,6 +57,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_train_parser(commands)
     add_zoo_parser(commands)
     add_search_parsers(commands)
+    add_knowledge_parser(commands)
     return parser
 
 
@@ -95,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"nasforge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except grpc.aio.AioRpcError as exc:  # a service refused or could not answer
+        print(f"nasforge: error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return EXIT_USAGE if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else EXIT_INTERNAL
     except Exception as exc:  # the CLI's last line of defence: one line, status 1
         print(f"nasforge: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         if "--debug" in sys.argv:

@@ -36,7 +36,7 @@ def add_parsers(commands) -> None:
     report = commands.add_parser("report", help="write a Markdown report with plots")
     report.add_argument("search_ids", nargs="+", metavar="SEARCH")
     report.add_argument(
-        "--store", help="store URL (default: NASFORGE_SEARCH_STORE_URL or the local stack's)"
+        "--store", help="store URL (default: $NASFORGE_SEARCH_STORE_URL, else var/nasforge.db)"
     )
     report.add_argument("--out", type=Path, default=Path("var/reports"))
     report.set_defaults(handler=_run_report)
@@ -94,12 +94,6 @@ def _run_search_command(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
-def _default_store_url() -> str:
-    from cli.stack import DEFAULT_DIR
-
-    return os.environ.get("NASFORGE_SEARCH_STORE_URL", str(DEFAULT_DIR / "nasforge.db"))
-
-
 def write_search_report(store_url: str, search_ids: list[str], out: Path) -> Path:
     """Read the searches from the store and write the report; the Markdown's path."""
     from search_core.report import write_report
@@ -125,7 +119,9 @@ def write_search_report(store_url: str, search_ids: list[str], out: Path) -> Pat
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    path = write_search_report(args.store or _default_store_url(), args.search_ids, args.out)
+    from cli.zoo import store_url
+
+    path = write_search_report(store_url(args), args.search_ids, args.out)
     print(f"report: {path}")
     return 0
 
@@ -134,8 +130,10 @@ def _run_stack(args: argparse.Namespace) -> int:
     import signal
 
     from cli.stack import LocalStack
+    from cli.zoo import DEFAULT_STORE_URL
 
-    stack = LocalStack(model=args.model).start(with_llm=not args.no_llm)
+    url = os.environ.get("NASFORGE_SEARCH_STORE_URL", DEFAULT_STORE_URL)
+    stack = LocalStack(model=args.model, store_url=url).start(with_llm=not args.no_llm)
     print(json.dumps({n: p.port for n, p in stack.processes.items()}), flush=True)
     print("local stack up; Ctrl-C stops it", flush=True)
     try:

@@ -225,6 +225,7 @@ class LocalStack:
             json.dumps(
                 {
                     "search_core": self.target("search_core"),
+                    "llm_gateway": self.target("llm_gateway"),
                     "tenant": self.tenant,
                     "token": self.tenant_token,
                     "pids": {n: p.process.pid for n, p in self.processes.items()},

@@ -8,20 +8,21 @@ from cli.train import UsageError
 from netapi.tasks import TASKS
 
 DEFAULT_STORE_URL = "var/nasforge.db"
-STORE_URL_ENV = "NASFORGE_STORE_URL"
+STORE_URL_ENV = "NASFORGE_SEARCH_STORE_URL"  # the same store search_core uses
 
 # The store (sqlite3/psycopg) and the LEMUR reader load only when a zoo command runs.
 
 
-def _store_url(args: argparse.Namespace) -> str:
+def store_url(args: argparse.Namespace) -> str:
+    """--store, else $NASFORGE_SEARCH_STORE_URL, else var/nasforge.db (search_core's default)."""
     return args.store or os.environ.get(STORE_URL_ENV) or DEFAULT_STORE_URL
 
 
-def _open_store(args: argparse.Namespace):
+def open_store_for(args: argparse.Namespace):
     from search_core.store import open_store
 
     try:
-        return open_store(_store_url(args))
+        return open_store(store_url(args))
     except ValueError as exc:  # a URL of no known kind
         raise UsageError(str(exc)) from exc
 
@@ -68,7 +69,7 @@ def run_list(args: argparse.Namespace) -> int:
 
         models = builtin_models(args.task)
     else:
-        store = _open_store(args)
+        store = open_store_for(args)
         try:
             models = store.list_zoo_models(args.task)
         finally:
@@ -82,7 +83,7 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"{model.name:24} {model.task:20} {model.source:24} {model.code_md5[:8]}{score}")
     if not models and not args.builtin:
         print(
-            f"the zoo in {_store_url(args)} is empty: `nasforge zoo seed` adds the built-in models"
+            f"the zoo in {store_url(args)} is empty: `nasforge zoo seed` adds the built-in models"
         )
     return 0
 
@@ -90,13 +91,13 @@ def run_list(args: argparse.Namespace) -> int:
 def run_seed(args: argparse.Namespace) -> int:
     from search_core.zoo import builtin_models, seed_zoo
 
-    store = _open_store(args)
+    store = open_store_for(args)
     try:
         put = seed_zoo(store)
     finally:
         store.close()
     kept = sorted({model.name for model in builtin_models()} - set(put))
-    print(f"seeded {len(put)} built-in models into {_store_url(args)}")
+    print(f"seeded {len(put)} built-in models into {store_url(args)}")
     if kept:
         print(f"kept the store's own models of the same name: {', '.join(kept)}")
     return 0
@@ -109,7 +110,7 @@ def run_import_lemur(args: argparse.Namespace) -> int:
         report = read_lemur(args.file)
     except LemurFormatError as exc:
         raise UsageError(str(exc)) from exc
-    store = _open_store(args)
+    store = open_store_for(args)
     try:
         for model in report.models:
             store.put_zoo_model(model)
@@ -120,7 +121,7 @@ def run_import_lemur(args: argparse.Namespace) -> int:
         return 0
     print(
         f"imported {report.imported} of {report.rows} models from {args.file} "
-        f"into {_store_url(args)}"
+        f"into {store_url(args)}"
     )
     for skipped in report.skipped:
         print(f"  skipped {skipped.name}: {skipped.reason}")
