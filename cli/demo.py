@@ -6,6 +6,7 @@ the embedded LLM, prints the leaderboards, writes the report and stops the stack
 """
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def run_demo(config_dir: Path, *, model: str = "qwen2.5-coder-0.5b") -> int:
     # rerun in the first run's store would find every candidate already made.
     run = Path("var/demo") / time.strftime("run-%Y%m%d-%H%M%S", time.gmtime())
     stack = LocalStack(directory=run, model=model)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the stack on SIGTERM too, not only Ctrl-C
     stack.start()
     console.print(
         f"[bold]local stack up[/] in {time.monotonic() - started:.0f} s (logs in {stack.directory})"
@@ -43,6 +45,10 @@ def run_demo(config_dir: Path, *, model: str = "qwen2.5-coder-0.5b") -> int:
     )
     console.print(f"[bold]report:[/] {report.resolve()}")
     return 0 if all(state == "succeeded" for state in states) else 1
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 async def _run_searches(stack: LocalStack, configs, console: Console):

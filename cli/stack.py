@@ -7,6 +7,7 @@ finds it. `stop()` sends SIGTERM to all of them (search_core first, so that its 
 stop cleanly and resume at the next start).
 """
 
+import ctypes
 import json
 import os
 import secrets
@@ -25,6 +26,7 @@ DEFAULT_DIR = REPO_ROOT / "var" / "stack"
 READY_TIMEOUT_SECONDS = 120.0
 # An NN-Caption prompt (a baseline and 5 zoo classifiers) is about 6,500 tokens.
 CONTEXT_TOKENS = 12288
+PR_SET_PDEATHSIG = 1
 
 
 class StackError(RuntimeError):
@@ -199,6 +201,7 @@ class LocalStack:
         environment.update(self.extra_env.get(name, {}))
         process = subprocess.Popen(
             [sys.executable, *args],
+            preexec_fn=_die_with_parent,
             cwd=REPO_ROOT,
             env=environment,
             stdout=subprocess.PIPE,
@@ -234,6 +237,13 @@ class LocalStack:
             )
         )
         description.chmod(0o600)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the process that started the stack dies,
+    even by SIGKILL, so that no service (and none of its containers) outlives it."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _free_port() -> str:

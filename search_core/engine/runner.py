@@ -281,11 +281,23 @@ class SearchEngine:
             while True:
                 started = time.monotonic()
                 async with self._gates.hold(stage):
+                    log.info(
+                        "search %s: %s started after %.1f s waiting",
+                        search.search_id,
+                        stage,
+                        time.monotonic() - started,
+                    )
                     try:
                         result = await make_call()
                     except DependencyDown as down:
                         failure = down
                     else:
+                        log.info(
+                            "search %s: %s done in %.1f s",
+                            search.search_id,
+                            stage,
+                            time.monotonic() - started,
+                        )
                         if self._metrics is not None:
                             self._metrics.stage_call(stage, time.monotonic() - started)
                         if search.state == SearchState.PAUSED:
