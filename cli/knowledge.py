@@ -85,7 +85,9 @@ async def _ask(args: argparse.Namespace) -> str:
         text = args.paper.read_text(errors="replace")[:MAX_PAPER_CHARS]
     except OSError as exc:
         raise UsageError(f"cannot read {args.paper}: {exc.strerror}") from exc
-    target, token = _gateway(args)
+    from cli.stack import connection
+
+    target, token = connection("llm_gateway", args.gateway, args.token_file)
     model = args.model
     channel = open_channel(target, token=token, default_timeout_seconds=1800)
     try:
@@ -107,17 +109,3 @@ async def _ask(args: argparse.Namespace) -> str:
     finally:
         await channel.close()
     return response.analysis.content or response.text
-
-
-def _gateway(args: argparse.Namespace) -> tuple[str, str]:
-    if args.gateway:
-        if not args.token_file:
-            raise UsageError("--gateway needs --token-file")
-        return args.gateway, args.token_file.read_text().strip()
-    from cli.stack import StackError, read_description
-
-    try:
-        description = read_description()
-    except StackError as exc:
-        raise UsageError(str(exc)) from exc
-    return description["llm_gateway"], description["token"]

@@ -14,6 +14,7 @@ import grpc
 from cli.candidate_file import CandidateFileError, read_candidate
 from cli.knowledge import add_parser as add_knowledge_parser
 from cli.search import add_parsers as add_search_parsers
+from cli.stack import StackError
 from cli.train import UsageError
 from cli.train import add_parser as add_train_parser
 from cli.zoo import add_parser as add_zoo_parser
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     except NasforgeError as exc:  # bad values the services would answer INVALID_ARGUMENT
         print(f"nasforge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, StackError) as exc:
         print(f"nasforge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except grpc.aio.AioRpcError as exc:  # a service refused or could not answer

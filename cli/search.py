@@ -55,25 +55,11 @@ def add_parsers(commands) -> None:
     demo.set_defaults(handler=_run_demo)
 
 
-def _connection(args) -> tuple[str, str]:
-    if args.target:
-        if not args.token_file:
-            raise UsageError("--target needs --token-file")
-        return args.target, args.token_file.read_text().strip()
-    from cli.stack import StackError, read_description
-
-    try:
-        description = read_description()
-    except StackError as exc:
-        raise UsageError(str(exc)) from exc
-    token = args.token_file.read_text().strip() if args.token_file else description["token"]
-    return description["search_core"], token
-
-
 def _run_search_command(args: argparse.Namespace) -> int:
     from cli.search_client import SearchClient
+    from cli.stack import connection
 
-    target, token = _connection(args)
+    target, token = connection("search_core", args.target, args.token_file)
 
     async def go() -> int:
         async with SearchClient(target, token) as client:

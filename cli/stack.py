@@ -270,3 +270,14 @@ def read_description(directory: Path = DEFAULT_DIR) -> dict:
     if not path.is_file():
         raise StackError(f"no local stack is running ({path} is missing): start one first")
     return json.loads(path.read_text())
+
+
+def connection(service: str, target: str | None, token_file: Path | None) -> tuple[str, str]:
+    """(address, token) of a service: the ones given, else the running local stack's."""
+    if target:
+        if not token_file:
+            raise StackError(f"an address for {service} needs --token-file")
+        return target, token_file.read_text().strip()
+    description = read_description()
+    token = token_file.read_text().strip() if token_file else description["token"]
+    return description[service], token

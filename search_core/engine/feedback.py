@@ -61,31 +61,25 @@ def proposed_hyperparameters(code: str) -> dict[str, float]:
     Only names in [0, 1] are kept; the code is parsed, never run.
     """
     try:
-        tree = ast.parse(code)
+        node = _literal_assignment(ast.parse(code))
     except (SyntaxError, ValueError):
         return {}
-    for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
-            and node.targets[0].id == "HYPERPARAMETERS"
-        ):
-            try:
-                value = ast.literal_eval(node.value)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                return {}
-            if not isinstance(value, dict):
-                return {}
-            return {
-                str(key): float(number)
-                for key, number in value.items()
-                if isinstance(key, str)
-                and isinstance(number, int | float)
-                and not isinstance(number, bool)
-                and math.isfinite(number)
-                and 0.0 <= number <= 1.0
-            }
+    if node is not None:
+        try:
+            value = ast.literal_eval(node.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return {}
+        if not isinstance(value, dict):
+            return {}
+        return {
+            str(key): float(number)
+            for key, number in value.items()
+            if isinstance(key, str)
+            and isinstance(number, int | float)
+            and not isinstance(number, bool)
+            and math.isfinite(number)
+            and 0.0 <= number <= 1.0
+        }
     return {}
 
 
@@ -139,15 +133,10 @@ def with_hyperparameters_literal(code: str, values: dict[str, float]) -> str:
     except (SyntaxError, ValueError):
         return code
     lines = code.splitlines()
-    for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
-            and node.targets[0].id == "HYPERPARAMETERS"
-        ):
-            lines[node.lineno - 1 : node.end_lineno] = [literal]
-            return "\n".join(lines) + "\n"
+    node = _literal_assignment(tree)
+    if node is not None:
+        lines[node.lineno - 1 : node.end_lineno] = [literal]
+        return "\n".join(lines) + "\n"
     after = next(
         (
             n.end_lineno
@@ -158,3 +147,16 @@ def with_hyperparameters_literal(code: str, values: dict[str, float]) -> str:
     )
     lines[after:after] = ["", "", literal] if after else [literal, ""]
     return "\n".join(lines) + "\n"
+
+
+def _literal_assignment(tree: ast.Module) -> ast.Assign | None:
+    """The module-level `HYPERPARAMETERS = ...` statement, if there is one."""
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == "HYPERPARAMETERS"
+        ):
+            return node
+    return None
