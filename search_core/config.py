@@ -35,6 +35,12 @@ class SearchCoreSettings(ServerSettings):
         description="Never generate while a job trains: llama.cpp threads spin and slow to "
         "1-2 tokens/s when they share the CPU with training.",
     )
+    cpu_slice_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How long generation or training keeps the CPU while the "
+        "other waits (with separate_llm_and_training).",
+    )
     max_in_flight_per_search: int = Field(4, ge=1, description="Candidates under way per search.")
     max_running_searches: int = Field(8, ge=1, description="Searches running at once.")
     retry_backoff_max_seconds: float = Field(30.0, gt=0)

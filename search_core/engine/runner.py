@@ -62,6 +62,7 @@ class SearchEngine:
                 "train": settings.max_trainings,
             },
             exclusive=settings.separate_llm_and_training,
+            slice_seconds=settings.cpu_slice_seconds,
         )
         self._running: dict[str, asyncio.Task] = {}
         self._search_slots = asyncio.Semaphore(settings.max_running_searches)

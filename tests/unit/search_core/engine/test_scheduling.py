@@ -54,14 +54,36 @@ async def test_a_stage_never_exceeds_its_bound():
     assert peak == 2
 
 
-async def test_a_waiting_group_is_not_starved_by_a_stream_of_the_other():
-    gates = StageGates({"generate": 4, "check": 1, "train": 4}, exclusive=True)
+async def test_the_active_group_runs_its_queue_as_a_batch_within_its_slice():
+    gates = StageGates({"generate": 1, "check": 1, "train": 1}, exclusive=True, slice_seconds=10)
     log = []
-    trains = [asyncio.create_task(_occupy(gates, "train", log, 0.05)) for _ in range(2)]
+    first = asyncio.create_task(_occupy(gates, "train", log, 0.05))
     await asyncio.sleep(0.01)
     generate = asyncio.create_task(_occupy(gates, "generate", log))
-    await asyncio.sleep(0.01)
-    later_trains = [asyncio.create_task(_occupy(gates, "train", log, 0.05)) for _ in range(2)]
-    await asyncio.gather(*trains, generate, *later_trains)
+    trains = [asyncio.create_task(_occupy(gates, "train", log, 0.02)) for _ in range(3)]
+    await asyncio.gather(first, generate, *trains)
     starts = [stage for event, stage in log if event == "start"]
-    assert starts.index("generate") == 2  # before the trains that came after it
+    assert starts == ["train"] * 4 + ["generate"]  # one switch, not one per training
+
+
+async def test_a_waiting_group_takes_over_once_the_slice_is_used_up():
+    gates = StageGates({"generate": 1, "check": 1, "train": 1}, exclusive=True, slice_seconds=0.1)
+    log = []
+    trains = [asyncio.create_task(_occupy(gates, "train", log, 0.04)) for _ in range(8)]
+    await asyncio.sleep(0.01)
+    generate = asyncio.create_task(_occupy(gates, "generate", log))
+    await asyncio.gather(*trains, generate)
+    starts = [stage for event, stage in log if event == "start"]
+    assert 2 <= starts.index("generate") <= 5  # after about a slice of trainings, not the end
+    assert not _overlaps(log)
+
+
+async def test_a_group_with_nothing_left_hands_over_without_waiting_out_its_slice():
+    gates = StageGates({"generate": 1, "check": 1, "train": 1}, exclusive=True, slice_seconds=30)
+    log = []
+    train = asyncio.create_task(_occupy(gates, "train", log, 0.02))
+    await asyncio.sleep(0.005)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.gather(train, _occupy(gates, "generate", log))
+    assert loop.time() - started < 2  # the grace, not the 30 s slice
