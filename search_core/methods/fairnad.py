@@ -12,6 +12,7 @@ With the template generator the same operators act on genomes and no LLM is call
 import json
 import random
 from collections import Counter
+from dataclasses import replace
 
 from netapi.outcomes import Outcome
 from search_core.domain import CandidateRecord, Generator, ZooModel
@@ -23,7 +24,7 @@ from search_core.methods.template_proposals import template_proposal
 from search_core.pareto import ParetoPoint, pareto_front, split_small_large
 from search_core.search_config import SearchConfig
 from search_core.services import PromptRequest
-from search_core.template.genome import genome_from_dict
+from search_core.template.genome import Genome, genome_from_dict
 from search_core.template.operators import (
     IdeaNotRealisable,
     apply_idea,
@@ -69,7 +70,10 @@ class FairNadMethod:
 
     def _seed(self, slot: int, rng: random.Random) -> Proposal:
         if not self._llm:
-            return template_proposal(self._config, random_genome(rng), mutation="seed")
+            # A random architecture with the standard training recipe: the search tunes the
+            # recipe later (Pareto-aware mutation); the random baseline samples both.
+            genome = replace(random_genome(rng), **Genome().hyperparameters)
+            return template_proposal(self._config, genome, mutation="seed")
         parent = self._seeds[slot % len(self._seeds)]
         category, attribute = FairIdeaSampler(self._tree, rng).sample()
         return self._idea_prompt(parent.name, parent.code, category, attribute)
