@@ -57,7 +57,7 @@ class SearchClient:
         """Follow the search's events with a progress bar; return its final state."""
         search = (await self.stub.GetSearch(pb.GetSearchRequest(search_id=search_id))).search
         total = search.spec.max_candidates or None
-        counts: dict[str, int] = dict(search.outcome_counts)
+        counts: dict[str, int] = {}  # counted from the events, which replay from the start
         state = STATES[search.state]
         best = None
         with Progress(
@@ -69,7 +69,7 @@ class SearchClient:
             console=self.console,
             transient=False,
         ) as progress:
-            bar = progress.add_task("", total=total, completed=sum(counts.values()), name=search_id)
+            bar = progress.add_task("", total=total, name=search_id)
             sequence = 0
             while True:
                 try:
