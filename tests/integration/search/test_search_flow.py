@@ -40,7 +40,9 @@ async def test_fairnad_search_runs_to_the_end_with_scores_and_a_leaderboard(clie
     board = await client.stub.GetLeaderboard(pb.GetLeaderboardRequest(search_id=search_id))
     scores = [entry.score for entry in board.entries]
     assert len(scores) == successes and scores == sorted(scores, reverse=True)
-    assert 0.3 < scores[0] <= 1.0  # one epoch on 1024 Fashion-MNIST images beats chance (0.1)
+    # One epoch on 1,024 images: the best of 4 untuned models is well above chance (0.1 on
+    # 256 test images, standard deviation 0.02), not necessarily good.
+    assert 0.15 < scores[0] <= 1.0
 
     best = board.entries[0].candidate
     candidate = (
