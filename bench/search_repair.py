@@ -2,7 +2,8 @@
 
     make bench-repair   (or: .venv/bin/python -m bench.search_repair --ideas 20)
 
-Runs the real local stack with the embedded Qwen2.5-Coder (1.5B by default) and, for each
+Runs the real local stack (a fresh one per strategy) with the embedded Qwen2.5-Coder (1.5B by
+default) and, for each
 repair strategy, one FairNAD search of `--ideas` candidates that only checks (no training):
 every slot applies a fairly sampled design idea to the same zoo parent, so both strategies
 see the same 20 ideas in the same order (the search seed fixes them). Strategies:
@@ -78,15 +79,29 @@ def _rates(candidates) -> dict:
     }
 
 
-async def _run(stack: LocalStack, configs: dict[str, dict]) -> dict[str, str]:
+async def _run(stack: LocalStack, config: dict) -> str:
     async with SearchClient(stack.target("search_core"), stack.tenant_token) as client:
-        ids = {}
-        for strategy, config in configs.items():  # one after the other: same CPU for each
-            started = time.monotonic()
-            ids[strategy] = await client.submit(config)
-            await client.watch_with_progress(ids[strategy])
-            print(f"{strategy}: {time.monotonic() - started:.0f} s")
-        return ids
+        started = time.monotonic()
+        search_id = await client.submit(config)
+        await client.watch_with_progress(search_id)
+        print(f"{config['name']}: {time.monotonic() - started:.0f} s")
+        return search_id
+
+
+def _measure(name: str, config: dict, model: str) -> dict:
+    """One strategy on a stack of its own: duplicates are judged per store and tenant, and
+    both strategies' first answers are the same (same prompts, same seeds)."""
+    stack = LocalStack(directory=REPO_ROOT / "var" / "bench" / f"repair-{name}", model=model)
+    stack.start()
+    try:
+        search_id = asyncio.run(_run(stack, config))
+    finally:
+        stack.stop()
+    store = open_store(str(stack.directory / "nasforge.db"))
+    try:
+        return _rates(store.search_candidates(search_id))
+    finally:
+        store.close()
 
 
 def main() -> None:
@@ -101,17 +116,7 @@ def main() -> None:
         name: _config(name, args.ideas, args.samples, args.parent)
         for name in args.strategies.split(",")
     }
-    stack = LocalStack(directory=REPO_ROOT / "var" / "bench" / "repair-stack", model=args.model)
-    stack.start()
-    try:
-        ids = asyncio.run(_run(stack, configs))
-    finally:
-        stack.stop()
-    store = open_store(str(stack.directory / "nasforge.db"))
-    try:
-        results = {name: _rates(store.search_candidates(i)) for name, i in ids.items()}
-    finally:
-        store.close()
+    results = {name: _measure(name, config, args.model) for name, config in configs.items()}
     print(f"\nvalid and novel, {args.ideas} ideas, {args.model}")
     print("strategy  " + "  ".join(f"round {r}" for r in range(ROUNDS + 1)))
     for name, result in results.items():
