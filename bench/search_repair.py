@@ -3,8 +3,8 @@
     make bench-repair   (or: .venv/bin/python -m bench.search_repair --ideas 20)
 
 Runs the real local stack (a fresh one per strategy) with the embedded Qwen2.5-Coder (1.5B by
-default) and, for each
-repair strategy, one FairNAD search of `--ideas` candidates that only checks (no training):
+default) and, for each repair strategy, one FairNAD search of `--ideas` candidates that only
+checks (no training):
 every slot applies a fairly sampled design idea to the same zoo parent, so both strategies
 see the same 20 ideas in the same order (the search seed fixes them). Strategies:
 
