@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netapi.outcomes import Outcome
+from search_core import pareto
 from search_core.domain import CandidateRecord, Method, SearchRecord
 
 Search = tuple[SearchRecord, list[CandidateRecord]]
@@ -203,22 +204,27 @@ def running_best(candidates: Iterable[CandidateRecord]) -> list[float | None]:
 def pareto_front(candidates: Iterable[CandidateRecord]) -> list[CandidateRecord]:
     """Successful candidates not dominated in (maximise score, minimise parameter_count).
 
-    Sweep by parameter count ascending (best score first among equals): a point is on
-    the front when it scores strictly higher than every smaller-or-equal model before it.
-    Exact ties keep one representative (the first by name). Sorted by parameter count.
+    The front is search_core.pareto's; exact ties keep one representative (the first by
+    name), and the front is sorted by parameter count.
     """
-    points = [c for c in scored_successes(candidates) if c.parameter_count is not None]
-    points.sort(
-        key=lambda c: (c.parameter_count, -(finite_score(c) or 0.0), c.name, c.candidate_id)
+    points = {
+        c.candidate_id: c for c in scored_successes(candidates) if c.parameter_count is not None
+    }
+    front = pareto.pareto_front(
+        pareto.ParetoPoint(c.candidate_id, finite_score(c), c.parameter_count)
+        for c in points.values()
     )
-    front: list[CandidateRecord] = []
-    best = -math.inf
-    for candidate in points:
-        score = finite_score(candidate)
-        if score is not None and score > best:
-            front.append(candidate)
-            best = score
-    return front
+    representatives: dict[tuple[float, float], CandidateRecord] = {}
+    for point in front:
+        candidate = points[point.id]
+        key = (point.size, point.score)
+        kept = representatives.get(key)
+        if kept is None or (candidate.name, candidate.candidate_id) < (
+            kept.name,
+            kept.candidate_id,
+        ):
+            representatives[key] = candidate
+    return [representatives[key] for key in sorted(representatives, key=lambda k: (k[0], -k[1]))]
 
 
 def leaderboard(candidates: Iterable[CandidateRecord], n: int = 10) -> list[CandidateRecord]:
