@@ -88,12 +88,12 @@ def write_search_report(store_url: str, search_ids: list[str], out: Path) -> Pat
 
     store = open_store(store_url)
     try:
+        known = {search.search_id: search for search in store.list_searches(None)}
         searches = []
         for search_id in search_ids:
-            matches = [s for s in store.list_searches(None) if s.search_id == search_id]
-            if not matches:
+            if search_id not in known:
                 raise UsageError(f"no search {search_id!r} in {store_url}")
-            searches.append((matches[0], store.search_candidates(search_id)))
+            searches.append((known[search_id], store.search_candidates(search_id)))
         baselines = {
             m.name: m.metrics["bleu4_corpus"]
             for m in builtin_models()

@@ -124,7 +124,7 @@ async def _first_code(ctx: CandidateContext, candidate: CandidateRecord, proposa
                 failure.error_message or "no code could be extracted from the answer",
             )
             return None
-    await _accept_code(ctx, candidate, proposal, attempt.code, proposal.hyperparameters)
+    await _accept_code(ctx, candidate, attempt.code, proposal.hyperparameters)
     return attempt
 
 
@@ -152,9 +152,7 @@ async def _generate(
         )
         candidate.model = answer.model
         answers.append(answer)
-        if answer.outcome is Outcome.SUCCESS and not await _is_duplicate(
-            ctx, candidate, answer.code
-        ):
+        if answer.outcome is Outcome.SUCCESS and _duplicate_of(ctx, candidate, answer.code) is None:
             return _Attempt(answer.code, answer), answer
     with_code = [a for a in answers if a.code.strip()]
     if not with_code:
@@ -163,10 +161,6 @@ async def _generate(
             first.outcome = Outcome.NO_CODE
         return None, first
     return _Attempt(with_code[0].code, with_code[0]), with_code[0]
-
-
-async def _is_duplicate(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> bool:
-    return _duplicate_of(ctx, candidate, code) is not None
 
 
 def _duplicate_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> str | None:
@@ -185,7 +179,6 @@ def _duplicate_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) 
 async def _accept_code(
     ctx: CandidateContext,
     candidate: CandidateRecord,
-    proposal: Proposal | None,
     code: str,
     preferred_hyperparameters: dict[str, float],
 ) -> None:
@@ -299,7 +292,7 @@ async def _repair_loop(
                 )
                 continue
         preferred = proposal.hyperparameters if proposal else {}
-        await _accept_code(ctx, candidate, proposal, attempt.code, preferred)
+        await _accept_code(ctx, candidate, attempt.code, preferred)
         verdict = await _static_or_sandbox(ctx, candidate, attempt)
     return verdict
 

@@ -20,7 +20,6 @@ from search_core.domain import (
     CandidateRecord,
     CandidateStatus,
     EpochMetrics,
-    Method,
     SearchEvent,
     SearchRecord,
     SearchState,
@@ -171,7 +170,7 @@ class SearchEngine:
                 await self._run_budget(search)
         except asyncio.CancelledError:
             if search.search_id in self._cancelling and not self._closing:
-                await self._end_cancelled(search)
+                self._set_state(search, SearchState.CANCELLED)
             raise
         except (SearchConfigError, InvalidArgument, ValueError, LookupError) as exc:
             log.warning("search %s cannot run: %s", search.search_id, exc)
@@ -318,9 +317,6 @@ class SearchEngine:
             log.warning("search %s paused: %s", search.search_id, message)
             self._set_state(search, SearchState.PAUSED, status_message=message)
 
-    async def _end_cancelled(self, search: SearchRecord) -> None:
-        self._set_state(search, SearchState.CANCELLED)
-
     # -- state and events
 
     def _set_state(
@@ -372,6 +368,3 @@ def candidate_summary(candidate: CandidateRecord) -> dict:
         "generator": candidate.generator.value,
         "finished_at": candidate.finished_at,
     }
-
-
-__all__ = ["Method", "SearchEngine", "candidate_summary"]

@@ -1,6 +1,7 @@
 """One database connection behind a lock, and a transaction per call, for either backend."""
 
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, ClassVar, Self
@@ -9,7 +10,7 @@ from search_core.store.base import StoreError
 from search_core.store.dialect import Dialect, Tx
 
 
-class Connector:
+class Connector(ABC):
     """Opens the connection on first use and runs each transaction under the lock.
 
     A subclass sets `dialect` and implements `_connect()`; `_usable()` lets it replace a
@@ -23,8 +24,9 @@ class Connector:
         self._conn: Any = None
         self._closed = False
 
+    @abstractmethod
     def _connect(self) -> Any:
-        raise NotImplementedError
+        """A new driver connection (each backend opens its own)."""
 
     def _usable(self, conn: Any) -> bool:
         return True
