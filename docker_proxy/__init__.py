@@ -1,0 +1,1 @@
+"""A restricting Docker API proxy: only the calls the launcher, reaper and trainer make."""

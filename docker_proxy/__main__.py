@@ -1,0 +1,58 @@
+"""`python -m docker_proxy`: serve the restricting Docker API proxy until SIGTERM/SIGINT."""
+
+import asyncio
+import logging
+import signal
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from docker_proxy.config import ProxySettings
+from docker_proxy.metrics import ProxyMetrics
+from docker_proxy.policy import Policy
+from docker_proxy.server import DockerProxy
+
+log = logging.getLogger("docker_proxy")
+
+
+def build_proxy(settings: ProxySettings, registry: CollectorRegistry) -> DockerProxy:
+    policy = Policy(tuple(settings.images), settings.volume_rules, settings.allow_gpus)
+    return DockerProxy(settings, policy, ProxyMetrics(registry))
+
+
+async def run(settings: ProxySettings) -> None:
+    registry = CollectorRegistry()
+    if settings.metrics_port is not None:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+    proxy = build_proxy(settings, registry)
+    port = await proxy.start()
+    log.info(
+        "forwarding to %s; images %s; volumes %s; GPUs %s",
+        settings.docker_socket,
+        settings.images,
+        settings.volumes,
+        "allowed" if settings.allow_gpus else "refused",
+    )
+    print(f"docker_proxy listening on port {port}", flush=True)
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_requested.set)
+    try:
+        await stop_requested.wait()
+        log.info("shutting down; open streams get %.1fs", settings.shutdown_grace_seconds)
+        await proxy.close(settings.shutdown_grace_seconds)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def main() -> None:
+    settings = ProxySettings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""The policy: which (method, path) the proxy forwards, and what their bodies may ask for.
+
+Pure: a request in, a Decision out. The allowlist holds exactly the calls of
+sandbox_runner's launcher, warm pool and reaper and of trainer_svc's container runs
+(docker-py 7), each under an optional /v1.NN version prefix. Paths are matched raw and
+whole: no percent-encoding, no dot segments, no doubled slashes, no trailing slash, so
+the engine's router sees the very path that was checked.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from docker_proxy.bodies import MANAGED_BY, ContainerRules, Refused, check_volume_create
+from docker_proxy.config import VolumeRule
+
+_VERSION = r"(?:/v1\.\d{1,3})?"
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"  # container ids/names, volume names
+_SAFE_PATH = re.compile(r"(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One allowed call; ``owned`` ones act on a container the proxy must find managed."""
+
+    name: str
+    method: str
+    path: re.Pattern
+    owned: bool = False
+
+
+def _endpoint(name: str, method: str, path: str, owned: bool = False) -> Endpoint:
+    return Endpoint(name, method, re.compile(_VERSION + path), owned)
+
+
+_ID = f"/containers/(?P<container>{_NAME})"
+ENDPOINTS = (
+    _endpoint("ping", "GET", "/_ping"),
+    _endpoint("ping_head", "HEAD", "/_ping"),
+    _endpoint("version", "GET", "/version"),
+    _endpoint("container_create", "POST", "/containers/create"),
+    _endpoint("container_list", "GET", "/containers/json"),
+    _endpoint("container_inspect", "GET", f"{_ID}/json", owned=True),
+    _endpoint("container_attach", "POST", f"{_ID}/attach", owned=True),
+    _endpoint("container_start", "POST", f"{_ID}/start", owned=True),
+    _endpoint("container_kill", "POST", f"{_ID}/kill", owned=True),
+    _endpoint("container_remove", "DELETE", _ID, owned=True),
+    _endpoint("container_archive_get", "GET", f"{_ID}/archive", owned=True),
+    _endpoint("volume_create", "POST", "/volumes/create"),
+    _endpoint("volume_list", "GET", "/volumes"),
+    _endpoint("volume_remove", "DELETE", f"/volumes/(?P<volume>{_NAME})"),
+)
+OTHER = "other"
+ENDPOINT_NAMES = (*(e.name for e in ENDPOINTS), OTHER)
+_LISTS = frozenset({"container_list", "volume_list"})
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to forward; ``container`` must then be checked to carry the managed-by label."""
+
+    allowed: bool
+    endpoint: str
+    reason: str = ""
+    container: str | None = None
+
+
+def _deny(endpoint: str, reason: str) -> Decision:
+    return Decision(False, endpoint, reason)
+
+
+def _query(text: str) -> dict[str, list[str]] | None:
+    try:
+        return parse_qs(text, keep_blank_values=True, strict_parsing=bool(text))
+    except ValueError:
+        return None
+
+
+def _label_filtered(query: dict[str, list[str]]) -> bool:
+    """The list call filters on the managed-by label, as the reaper's do."""
+    if len(query.get("filters", [])) != 1:
+        return False
+    try:
+        filters = json.loads(query["filters"][0])
+    except json.JSONDecodeError:
+        return False
+    labels = filters.get("label") if isinstance(filters, dict) else None
+    if isinstance(labels, dict):  # the engine's older map form {"k=v": true}
+        labels = [k for k, v in labels.items() if v is True]
+    return isinstance(labels, list) and any(
+        isinstance(label, str) and label.split("=", 1)[0] == MANAGED_BY for label in labels
+    )
+
+
+class Policy:
+    """The allowlist plus body rules, configured with images, volumes and GPU permission."""
+
+    def __init__(
+        self, images: tuple[str, ...], volumes: tuple[VolumeRule, ...], allow_gpus: bool
+    ) -> None:
+        self.rules = ContainerRules(images, volumes, allow_gpus)
+
+    def check(self, method: str, target: str, body: bytes = b"") -> Decision:
+        path, _, query_text = target.partition("?")
+        if not _SAFE_PATH.fullmatch(path):
+            return _deny(OTHER, f"path {path!r} is not a plain path (encoded or dot segments)")
+        endpoint, match = self._match(method, path)
+        if endpoint is None:
+            return _deny(OTHER, f"{method} {path} is not an allowed Docker API call")
+        query = _query(query_text)
+        if query is None:
+            return _deny(endpoint.name, "malformed query string")
+        if endpoint.name in _LISTS and not _label_filtered(query):
+            return _deny(endpoint.name, f"list calls must filter on the {MANAGED_BY} label")
+        try:
+            if endpoint.name == "container_create":
+                self.rules.check_create(body)
+            elif endpoint.name == "volume_create":
+                check_volume_create(body, self.rules)
+        except Refused as exc:
+            return _deny(endpoint.name, str(exc))
+        if endpoint.name == "volume_remove" and self.rules.volume_rule(match["volume"]) is None:
+            return _deny(endpoint.name, f"volume {match['volume']!r} is not allowed")
+        container = match["container"] if endpoint.owned else None
+        return Decision(True, endpoint.name, container=container)
+
+    @staticmethod
+    def _match(method: str, path: str) -> tuple[Endpoint | None, re.Match | None]:
+        for endpoint in ENDPOINTS:
+            if endpoint.method == method and (match := endpoint.path.fullmatch(path)):
+                return endpoint, match
+        return None, None
