@@ -12,7 +12,8 @@ IMAGE_STAMP := var/.runtime-image
 IMAGE_INPUTS := compose/runtime/Dockerfile scripts/build_runtime_image.sh \
 	$(shell find netapi -name '*.py')
 
-.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair clean demo help
+.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair clean demo help \
+	compose images up down logs ps
 
 help:
 	@echo "make install  - create $(VENV), install nasforge and its dependencies, generate stubs"
@@ -25,6 +26,8 @@ help:
 	@echo "make bench-gateway - the gateway vs the text-generation client straight to TGI"
 	@echo "make demo     - the main job: FairNAD + random baseline + NN-Caption campaign, report"
 	@echo "make bench-repair - valid and novel candidates per repair round, naive vs full feedback"
+	@echo "make up       - build the images and start the compose deployment (compose/compose.yaml)"
+	@echo "make down / logs / ps - stop it (and sweep its sandbox leftovers) / follow logs / list"
 
 install: $(VENV)/.installed $(STUBS_STAMP)
 
@@ -34,7 +37,7 @@ install: $(VENV)/.installed $(STUBS_STAMP)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --editable '.[test]'
+	$(BIN)/pip install --quiet --editable '.[dev,test]'
 	echo "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/nasforge-repo.pth"
 	touch $@
 
@@ -70,7 +73,7 @@ test-data: install
 llm: install
 	bash scripts/install_llm.sh
 
-test: install docker runtime-image test-data llm
+test: install docker runtime-image test-data llm images compose
 	$(BIN)/python -m pytest
 
 bench-sandbox: install runtime-image
@@ -102,3 +105,45 @@ bench-repair: install runtime-image test-data
 
 clean:
 	rm -rf $(VENV) nasforge .pytest_cache .ruff_cache *.egg-info build $(IMAGE_STAMP)
+
+# --- The compose deployment (compose/compose.yaml) ---
+# COMPOSE_ARGS adds options, e.g. `make up COMPOSE_ARGS="--scale trainer_svc=3"`.
+COMPOSE := docker compose -f compose/compose.yaml
+COMPOSE_ARGS ?=
+UP_TIMEOUT ?= 600
+
+compose: install docker
+	bash scripts/ensure_compose.sh
+
+# Every service image, built locally (scripts/build_service_images.sh; no registry needed),
+# again when a source file changes or an image is missing.
+SERVICE_IMAGES := search-core llm-gateway sandbox-runner trainer model-server docker-proxy prometheus
+IMAGES_STAMP := var/.service-images
+IMAGES_INPUTS := pyproject.toml $(STUBS_STAMP) $(wildcard compose/images/*/Dockerfile) \
+	compose/images/install_wheelhouse.sh scripts/build_service_images.sh scripts/lib/base_image.sh \
+	$(shell find rpc netapi cli llm_gateway sandbox_runner trainer_svc search_core docker_proxy \
+		-name '*.py' -o -name '*.toml' -o -name '*.json' -o -name '*.sql' -o -name '*.md' 2>/dev/null)
+
+images: install docker runtime-image test-data llm
+	@for image in $(SERVICE_IMAGES); do docker image inspect nasforge-$$image:dev >/dev/null 2>&1 \
+		|| rm -f $(IMAGES_STAMP); done
+	@$(MAKE) --no-print-directory $(IMAGES_STAMP)
+
+$(IMAGES_STAMP): $(IMAGES_INPUTS) $(IMAGE_STAMP)
+	bash scripts/build_service_images.sh
+	touch $@
+
+up: compose images
+	$(BIN)/nasforge deploy secrets --tenant demo
+	$(COMPOSE) up --detach --wait --wait-timeout $(UP_TIMEOUT) $(COMPOSE_ARGS)
+	@echo "search_core on 127.0.0.1:$${NASFORGE_PUBLIC_PORT:-50051}, Prometheus on http://127.0.0.1:$${NASFORGE_PROMETHEUS_PORT:-9090}"
+
+down: compose
+	$(COMPOSE) --profile grafana --profile scale --profile tgi down --remove-orphans --timeout 30
+	bash scripts/compose_sweep.sh
+
+logs: compose
+	$(COMPOSE) logs --follow --tail 100
+
+ps: compose
+	$(COMPOSE) ps --all

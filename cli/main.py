@@ -14,6 +14,7 @@ import grpc
 from cli.candidate_file import CandidateFileError, read_candidate
 from cli.knowledge import add_parser as add_knowledge_parser
 from cli.search import add_parsers as add_search_parsers
+from cli.secrets import add_parser as add_deploy_parser
 from cli.stack import StackError
 from cli.train import UsageError
 from cli.train import add_parser as add_train_parser
@@ -59,6 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_zoo_parser(commands)
     add_search_parsers(commands)
     add_knowledge_parser(commands)
+    add_deploy_parser(commands)
     return parser
 
 

@@ -10,7 +10,6 @@ stop cleanly and resume at the next start).
 import ctypes
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -19,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rpc.auth import hash_token
+from cli.secrets import SEARCH_CORE_PRINCIPAL, new_token, write_token_table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = REPO_ROOT / "var" / "stack"
@@ -64,18 +63,11 @@ class LocalStack:
 
     def start(self, *, with_llm: bool = True) -> "LocalStack":
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.tenant_token = secrets.token_urlsafe(24)
-        service_token = secrets.token_urlsafe(24)
+        self.tenant_token = new_token()
+        service_token = new_token()
         tokens = self.directory / "tokens.json"
-        tokens.write_text(
-            json.dumps(
-                {
-                    "tokens": [
-                        {"sha256": hash_token(self.tenant_token), "tenant": self.tenant},
-                        {"sha256": hash_token(service_token), "service": "search-core"},
-                    ]
-                }
-            )
+        write_token_table(
+            tokens, {self.tenant: self.tenant_token}, {SEARCH_CORE_PRINCIPAL: service_token}
         )
         service_token_file = self.directory / "service-token"
         service_token_file.write_text(service_token)

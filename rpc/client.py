@@ -2,6 +2,8 @@
 and carries the tenant on whose behalf it is made.
 """
 
+import json
+
 import grpc
 
 from rpc import tenant as tenant_context
@@ -58,12 +60,18 @@ def open_channel(
     default_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     max_message_bytes: int = 4 * 1024 * 1024,
 ) -> grpc.aio.Channel:
-    """An insecure aio channel to ``target`` whose calls always carry a deadline and the token."""
+    """An insecure aio channel to ``target`` whose calls always carry a deadline and the token.
+
+    ``target`` may be ``dns:///name:port``: calls go round robin over every address of name.
+    """
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
+        # A name that resolves to several addresses (compose's `--scale trainer_svc=N`, a
+        # Kubernetes headless service) gets its calls spread over all of them.
+        ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
     ]
     return grpc.aio.insecure_channel(
         target,

@@ -17,23 +17,8 @@ python=${PYTHON:-.venv/bin/python}
 context=build/runtime-context
 t0=$(date +%s)
 
-if [ "$base" = "nasforge-base:bookworm" ] && ! docker image inspect "$base" >/dev/null 2>&1; then
-    command -v debootstrap >/dev/null || {
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-    }
-    rootfs=$(mktemp -d /tmp/nasforge-rootfs.XXXXXX)
-    echo "debootstrap bookworm into $rootfs"
-    debootstrap --variant=minbase --include=python3,python3-venv bookworm "$rootfs" \
-        >/tmp/nasforge-debootstrap.log 2>&1 || {
-        tail -20 /tmp/nasforge-debootstrap.log >&2
-        exit 1
-    }
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    tar -C "$rootfs" -c . | docker import - "$base" >/dev/null
-    rm -rf "$rootfs"
-    echo "base image $base imported ($(( $(date +%s) - t0 ))s)"
-fi
+source scripts/lib/base_image.sh
+ensure_base_image "$base"
 
 rm -rf "$context"
 mkdir -p "$context/wheelhouse"

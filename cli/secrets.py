@@ -1,0 +1,109 @@
+"""Secrets of a deployment: bearer tokens (servers only see their SHA-256 digests) and the
+store's database password. `nasforge deploy secrets` writes them for compose; LocalStack
+writes its token table with the same function.
+"""
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from rpc.auth import hash_token, is_valid_tenant_name
+
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "var" / "compose" / "secrets"
+SEARCH_CORE_PRINCIPAL = "search-core"
+CONTAINER_UID = 10001  # the user every nasforge service image runs as
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def write_token_table(path: Path, tenants: dict[str, str], services: dict[str, str]) -> None:
+    """The JSON token table rpc.auth reads: {tenant or service name: token}, digests only."""
+    rows = [{"sha256": hash_token(token), "tenant": name} for name, token in tenants.items()]
+    rows += [{"sha256": hash_token(token), "service": name} for name, token in services.items()]
+    path.write_text(json.dumps({"tokens": rows}, indent=1) + "\n")
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o600)
+
+
+def _write_container_secret(path: Path, text: str) -> None:
+    """A file mounted into the service containers: owned by their user, 0600, where we may
+    chown (root); world-readable inside the 0700 secrets directory where we may not."""
+    path.write_text(text)
+    if os.geteuid() == 0:
+        os.chown(path, CONTAINER_UID, CONTAINER_UID)
+        path.chmod(0o600)
+    else:
+        path.chmod(0o644)
+
+
+def tenant_token_path(directory: Path, tenant: str) -> Path:
+    return directory / f"tenant-{tenant}.token"
+
+
+def write_deployment_secrets(directory: Path, tenants: list[str]) -> dict[str, Path]:
+    """Create the compose secrets in ``directory`` and a token for each tenant that has
+    none (existing ones are kept); {tenant: token file}.
+
+    Files mounted into containers (tokens.json, with digests only; service-token; pgpass;
+    postgres-password) belong to the services' user. The tenants' own tokens are never
+    mounted anywhere.
+    """
+    for tenant in tenants:
+        if not is_valid_tenant_name(tenant):
+            raise ValueError(f"invalid tenant name {tenant!r}")
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    table = directory / "tokens.json"
+    if not table.exists():
+        service_token = new_token()
+        _write_container_secret(directory / "service-token", service_token)
+        write_token_table(table, {}, {SEARCH_CORE_PRINCIPAL: service_token})
+    missing = [t for t in tenants if not tenant_token_path(directory, t).exists()]
+    if missing:  # new tenants join the table; existing tokens stay valid
+        rows = json.loads(table.read_text())["tokens"]
+        for tenant in missing:
+            token = new_token()
+            _write_private(tenant_token_path(directory, tenant), token + "\n")
+            rows.append({"sha256": hash_token(token), "tenant": tenant})
+        _write_container_secret(table, json.dumps({"tokens": rows}, indent=1) + "\n")
+    password = directory / "postgres-password"
+    if not password.exists():
+        secret = new_token()
+        _write_container_secret(password, secret)
+        _write_container_secret(directory / "pgpass", f"postgres:5432:nasforge:nasforge:{secret}\n")
+    return {tenant: tenant_token_path(directory, tenant) for tenant in tenants}
+
+
+def read_tenant_token(directory: Path, tenant: str) -> str:
+    return tenant_token_path(directory, tenant).read_text().strip()
+
+
+def add_parser(commands) -> None:
+    deploy = commands.add_parser("deploy", help="what a compose deployment needs")
+    deploy_commands = deploy.add_subparsers(
+        dest="deploy_command", required=True, parser_class=type(deploy)
+    )
+    make = deploy_commands.add_parser(
+        "secrets", help="create tokens and the database password (kept when they exist)"
+    )
+    make.add_argument(
+        "--dir", type=Path, default=Path(os.environ.get("NASFORGE_SECRETS_DIR", DEFAULT_DIR))
+    )
+    make.add_argument(
+        "--tenant", action="append", default=None, help="a tenant to issue a token for (repeat)"
+    )
+    make.set_defaults(handler=_run_secrets)
+
+
+def _run_secrets(args) -> int:
+    files = write_deployment_secrets(args.dir, args.tenant or ["demo"])
+    print(f"secrets in {args.dir}")
+    for tenant, path in files.items():
+        print(f"  tenant {tenant}: token in {path}")
+    return 0
