@@ -8,7 +8,7 @@ from cli.candidate_file import read_candidate
 from netapi.outcomes import Outcome
 from netapi.tasks import TaskSpec, TaskSpecError
 
-# trainer_svc (torch, torchvision, docker) is imported when a training runs, so that the
+# trainer_svc (torch, docker) is imported when a training runs, so that the
 # rest of the CLI starts fast.
 
 

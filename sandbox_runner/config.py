@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from rpc.settings import ServerSettings
+from sandbox_runner.namespace import expand_namespace
 
 
 class SandboxSettings(ServerSettings):
@@ -15,7 +16,9 @@ class SandboxSettings(ServerSettings):
 
     image: str = Field("nasforge-runtime:cpu", description="Runtime image of checks.")
     namespace: str = Field(
-        "nasforge-sandbox", description="Label value that marks this runner's containers."
+        "nasforge-sandbox",
+        description="Label value that marks this runner's containers; {hostname} is "
+        "replaced by this host's name, so that replicas do not reap each other's.",
     )
     name_index_path: Path = Field(
         Path("var/torch_index.json"), description="Torch name index extracted from the image."
@@ -40,3 +43,8 @@ class SandboxSettings(ServerSettings):
     extra_allowed_modules: list[str] = Field(
         default_factory=list, description="Widen the import allowlist."
     )
+
+    @field_validator("namespace")
+    @classmethod
+    def _expand_namespace(cls, value: str) -> str:
+        return expand_namespace(value)

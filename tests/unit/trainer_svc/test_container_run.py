@@ -1,0 +1,109 @@
+"""How a training container is given the prepared data: bind mount, or the named volume."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from netapi.tasks import TaskSpec
+from sandbox_runner.containers import InfraError
+from trainer_svc.config import TrainerSettings
+from trainer_svc.container_run import ContainerTraining
+from trainer_svc.events import TrainJob
+from trainer_svc.prepare import PreparedData
+
+JOB = TrainJob(
+    code="class Net: ...",
+    spec=TaskSpec("img-classification", "fashion-mnist", (64, 1, 28, 28), (10,), {}, "norm"),
+    epochs=2,
+    seed=7,
+    epoch_budget_seconds=60,
+    job_budget_seconds=120,
+    train_samples=100,
+    validation_samples=10,
+    test_samples=10,
+)
+
+
+class _Started(Exception):
+    pass
+
+
+class _RecordingLauncher:
+    """Keeps the spec of the container it was asked to start, then stops the test there."""
+
+    namespace = "nasforge-test"
+
+    def __init__(self) -> None:
+        self.specs = []
+
+    def start(self, spec):
+        self.specs.append(spec)
+        raise _Started
+
+
+def _prepared(directory: Path) -> PreparedData:
+    directory.mkdir(parents=True)
+    return PreparedData(directory, (1, 28, 28), 10, {})
+
+
+def _training(**settings) -> tuple[ContainerTraining, _RecordingLauncher]:
+    launcher = _RecordingLauncher()
+    return ContainerTraining(TrainerSettings(**settings), launcher, client=None), launcher
+
+
+def _data_mount(training, launcher, prepared):
+    with pytest.raises(_Started):
+        training._start("job1", JOB, prepared, "nasforge-out-job1")
+    (spec,) = launcher.specs
+    mounts = {mount["Target"]: mount for mount in spec.mounts}
+    assert set(mounts) == {"/data", "/out"}
+    assert mounts["/out"]["Type"] == "volume" and not mounts["/out"]["ReadOnly"]
+    return mounts["/data"]
+
+
+def _data_path(training, prepared) -> str:
+    return json.loads(training.job_document(JOB, prepared, "n" * 32))["data_path"]
+
+
+def test_without_a_volume_the_prepared_folder_is_bind_mounted(tmp_path):
+    training, launcher = _training(cache_root=tmp_path / "cache")
+    prepared = _prepared(tmp_path / "cache" / "fashion-mnist-0123456789abcdef")
+    mount = _data_mount(training, launcher, prepared)
+    assert mount["Type"] == "bind"
+    assert mount["Source"] == str(prepared.directory.resolve())
+    assert mount["ReadOnly"] is True
+    assert _data_path(training, prepared) == "/data/data.pt"
+
+
+def test_with_a_volume_the_whole_volume_is_mounted_read_only(tmp_path):
+    training, launcher = _training(cache_root=tmp_path / "cache", prepared_volume="nf_prepared")
+    prepared = _prepared(tmp_path / "cache" / "fashion-mnist-0123456789abcdef")
+    mount = _data_mount(training, launcher, prepared)
+    assert mount["Type"] == "volume"
+    assert mount["Source"] == "nf_prepared"
+    assert mount["ReadOnly"] is True
+    assert _data_path(training, prepared) == "/data/fashion-mnist-0123456789abcdef/data.pt"
+
+
+def test_the_data_path_follows_the_folder_below_the_mount_point(tmp_path, monkeypatch):
+    """A relative cache_root (resolved against the working directory), a nested folder."""
+    monkeypatch.chdir(tmp_path)
+    training, _ = _training(cache_root=Path("mnt/prepared"), prepared_volume="nf_prepared")
+    prepared = _prepared(tmp_path / "mnt" / "prepared" / "v2" / "mnist-feed")
+    assert _data_path(training, prepared) == "/data/v2/mnist-feed/data.pt"
+
+
+def test_the_rest_of_the_job_document_is_unchanged(tmp_path):
+    training, _ = _training(cache_root=tmp_path, prepared_volume="nf_prepared")
+    document = json.loads(training.job_document(JOB, _prepared(tmp_path / "d"), "n" * 32))
+    assert document["out_dir"] == "/out"
+    assert (document["epochs"], document["seed"], document["nonce"]) == (2, 7, "n" * 32)
+
+
+def test_prepared_data_outside_the_volume_is_an_infra_error(tmp_path):
+    training, launcher = _training(cache_root=tmp_path / "cache", prepared_volume="nf_prepared")
+    prepared = _prepared(tmp_path / "elsewhere" / "fashion-mnist-0123456789abcdef")
+    with pytest.raises(InfraError, match="outside cache_root"):
+        training._start("job1", JOB, prepared, "nasforge-out-job1")
+    assert launcher.specs == []
