@@ -1,0 +1,1 @@
+"""Helpers shared by test suites (imported as tests.support.<module>)."""
