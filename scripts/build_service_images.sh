@@ -83,12 +83,9 @@ for image in "${images[@]}"; do
         echo "$model" >"$dir/model-id" ;;
     docker-proxy) context "$image" "" ;;
     prometheus)
-        command -v prometheus >/dev/null || {
-            apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-        }
+        need /usr/bin/prometheus "run make test-data (Debian package prometheus)"
         rm -rf "$dir" && mkdir -p "$dir"
-        cp "$(command -v prometheus)" "$(command -v promtool)" "$dir/" ;;
+        cp /usr/bin/prometheus /usr/bin/promtool "$dir/" ;;
     *) echo "build_service_images: unknown image '$image'" >&2; exit 2 ;;
     esac
     log "context of $image ready"

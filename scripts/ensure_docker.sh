@@ -14,7 +14,9 @@ if docker info >/dev/null 2>&1; then
 fi
 echo "starting dockerd"
 mkdir -p /var/log
-nohup dockerd >/var/log/nasforge-dockerd.log 2>&1 &
+# In a session of its own: a job runner that ends the caller's process group (a CI step,
+# a tool's shell) must not take the engine down with it.
+setsid nohup dockerd >>/var/log/nasforge-dockerd.log 2>&1 </dev/null &
 for _ in $(seq 60); do
     if docker info >/dev/null 2>&1; then
         echo "docker engine running: $(docker version --format '{{.Server.Version}}')"

