@@ -1,0 +1,793 @@
+"""The Kubernetes manifests of deploy/kubernetes/, checked without a cluster.
+
+No cluster exists here, so these tests keep the manifests from rotting against the code and
+the compose deployment: images, ports and users come from compose/compose.yaml and the
+Dockerfiles it builds; every NASFORGE_* variable must be a field of that service's settings
+class (and its value must validate); selectors, network paths, secrets and the Prometheus
+configuration are cross-checked. `kubectl kustomize` and `promtool` run where installed.
+"""
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from docker_proxy.config import ProxySettings, VolumeRule
+from llm_gateway.config import GatewaySettings
+from sandbox_runner.config import SandboxSettings
+from search_core.config import SearchCoreSettings
+from trainer_svc.config import TrainerSettings
+
+ROOT = Path(__file__).resolve().parents[3]
+K8S = ROOT / "deploy" / "kubernetes"
+COMPOSE_DIR = ROOT / "compose"
+NAMESPACE = "nasforge"
+NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "nasforge.dev/component"  # the compose service name = Prometheus job
+SANDBOX_NODES = {"nasforge.dev/sandbox": "true"}
+EXAMPLE_SECRETS = "secrets.example.yaml"
+WORKLOAD_KINDS = {"Deployment", "DaemonSet", "StatefulSet"}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+
+# Settings class of each nasforge service, by compose service name.
+SETTINGS = {
+    "search_core": SearchCoreSettings,
+    "llm_gateway": GatewaySettings,
+    "sandbox_runner": SandboxSettings,
+    "trainer_svc": TrainerSettings,
+    "docker_proxy": ProxySettings,
+}
+GRPC_SERVICES = {"search_core", "llm_gateway", "sandbox_runner", "trainer_svc"}
+# Variables a manifest may set that are no NASFORGE_ setting.
+OTHER_ENV = {"DOCKER_HOST", "PGPASSFILE"}
+PUBLIC = "anyone"
+# Who may reach which pod port: (workload, container port) -> allowed source workloads.
+# Every other pod port is reachable by nobody.
+EXPECTED_INGRESS = {
+    ("search-core", 50051): {PUBLIC},
+    ("llm-gateway", 50052): {"search-core"},
+    ("sandbox-runner", 50053): {"search-core"},
+    ("trainer-svc", 50054): {"search-core"},
+    ("docker-proxy", 2375): {"sandbox-runner", "trainer-svc"},
+    ("tgi", 8080): {"llm-gateway"},
+    ("postgres", 5432): {"search-core"},
+}
+METRICS_PORT = 9100
+# Compose's nasforge-prometheus carries Debian's Prometheus, built without Kubernetes
+# discovery; the cluster runs upstream's (test_promtool_accepts_the_configuration).
+UPSTREAM_PROMETHEUS = "prom/prometheus:v2.55.1"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _load(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def _manifest_files() -> list[Path]:
+    return sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+KUSTOMIZATION = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+RESOURCE_FILES = [p for p in _manifest_files() if p.name != EXAMPLE_SECRETS]
+DOCS = [doc for path in RESOURCE_FILES for doc in _load(path)]
+EXAMPLE_SECRET_DOCS = _load(K8S / EXAMPLE_SECRETS)
+COMPOSE = yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text())
+
+
+def _of_kind(kind: str) -> list[dict]:
+    return [doc for doc in DOCS if doc["kind"] == kind]
+
+
+def _one(kind: str, name: str) -> dict:
+    found = [doc for doc in _of_kind(kind) if doc["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} found"
+    return found[0]
+
+
+WORKLOADS = {doc["metadata"]["name"]: doc for doc in DOCS if doc["kind"] in WORKLOAD_KINDS}
+
+
+def _pod(workload: str) -> dict:
+    return WORKLOADS[workload]["spec"]["template"]
+
+
+def _pod_labels(workload: str) -> dict:
+    return _pod(workload)["metadata"]["labels"]
+
+
+def _containers(workload: str, *, init: bool = True) -> list[dict]:
+    spec = _pod(workload)["spec"]
+    return spec["containers"] + (spec.get("initContainers", []) if init else [])
+
+
+def _main(workload: str) -> dict:
+    containers = _containers(workload, init=False)
+    assert len(containers) == 1, f"{workload}: one container expected"
+    return containers[0]
+
+
+def _env(container: dict) -> dict[str, str]:
+    """The literal env values of a container (valueFrom entries are left out)."""
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def _component(workload: str) -> str:
+    return _pod_labels(workload)[COMPONENT_LABEL]
+
+
+def _compose_default(text: str) -> str:
+    """A compose value with every ${VAR:-default} replaced by its default."""
+    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}", r"\1", text)
+
+
+def _compose_image(service: str) -> str:
+    return _compose_default(COMPOSE["services"][service]["image"])
+
+
+def _dockerfile(service: str) -> str:
+    """The Dockerfile compose builds the service's image from."""
+    dockerfile = Path(COMPOSE["services"][service]["build"]["dockerfile"])
+    return (COMPOSE_DIR / "images" / dockerfile.parent.name / "Dockerfile").read_text()
+
+
+def _dockerfile_env(service: str) -> dict[str, str]:
+    text = _dockerfile(service).replace("\\\n", " ")
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            env.update(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=(\S+)", line))
+    return env
+
+
+def _dockerfile_uid(service: str) -> int:
+    """The image's user: the uid of its useradd, or root where it adds none."""
+    found = re.search(r"useradd [^\n]*--uid (\d+)", _dockerfile(service))
+    return int(found.group(1)) if found else 0
+
+
+def _prefix(settings_class) -> str:
+    return settings_class.model_config["env_prefix"]
+
+
+def _nasforge_workloads() -> list[str]:
+    return sorted(w for w in WORKLOADS if _component(w) in SETTINGS)
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    match = selector.get("matchLabels", {})
+    assert not selector.get("matchExpressions"), "matchExpressions: extend this test"
+    return all(labels.get(key) == value for key, value in match.items())
+
+
+def _selected(selector: dict) -> set[str]:
+    return {w for w in WORKLOADS if _selects(selector, _pod_labels(w))}
+
+
+def _service_pods(service: dict) -> set[str]:
+    """The workloads a Service sends to (its selector is a plain label map)."""
+    return _selected({"matchLabels": service["spec"]["selector"]})
+
+
+def _container_ports(workload: str) -> dict[str, int]:
+    return {
+        port["name"]: port["containerPort"]
+        for container in _containers(workload, init=False)
+        for port in container.get("ports", [])
+    }
+
+
+def _resolve_port(workload: str, port: int | str) -> int:
+    ports = _container_ports(workload)
+    if isinstance(port, str):
+        assert port in ports, f"{workload} has no container port named {port!r}"
+        return ports[port]
+    assert port in ports.values(), f"{workload} has no container port {port}"
+    return port
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def test_every_document_is_well_formed_and_in_the_namespace():
+    assert DOCS
+    for doc in DOCS + EXAMPLE_SECRET_DOCS:
+        assert {"apiVersion", "kind", "metadata"} <= doc.keys(), doc
+        where = f"{doc['kind']}/{doc['metadata'].get('name')}"
+        if doc["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in doc["metadata"], where
+        else:
+            assert doc["metadata"].get("namespace") == NAMESPACE, where
+    assert _one("Namespace", NAMESPACE)
+    assert KUSTOMIZATION["namespace"] == NAMESPACE
+    names = [(doc["kind"], doc["metadata"]["name"]) for doc in DOCS]
+    assert len(names) == len(set(names)), "duplicate objects"
+
+
+def test_kustomization_lists_every_manifest_but_the_secrets_example():
+    listed = KUSTOMIZATION["resources"]
+    assert len(listed) == len(set(listed))
+    assert set(listed) == {p.name for p in RESOURCE_FILES}
+    assert EXAMPLE_SECRETS not in listed
+    assert not _of_kind("Secret"), "real Secrets are created by the operator, not applied"
+
+
+def test_kustomization_images_point_every_nasforge_image_at_a_registry():
+    repos = {
+        container["image"].split(":")[0]
+        for w in WORKLOADS
+        for container in _containers(w)
+        if container["image"].startswith("nasforge-")
+    }
+    assert {image["name"] for image in KUSTOMIZATION["images"]} == repos
+    for image in KUSTOMIZATION["images"]:
+        assert image["newName"].endswith("/" + image["name"]) and image["newTag"]
+
+
+def test_kubectl_kustomize_renders_every_object():
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is missing (these machines carry it with the Google Cloud SDK)"
+    result = subprocess.run(
+        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    key = lambda doc: (doc["kind"], doc["metadata"]["name"])  # noqa: E731
+    assert sorted(map(key, rendered)) == sorted(map(key, DOCS))
+    new_names = {image["newName"] for image in KUSTOMIZATION["images"]}
+    for doc in rendered:
+        if doc["kind"] in WORKLOAD_KINDS:
+            spec = doc["spec"]["template"]["spec"]
+            for container in spec["containers"] + spec.get("initContainers", []):
+                image = container["image"]
+                assert not image.startswith("nasforge-"), f"{image} was not rewritten"
+                if "/nasforge-" in image:
+                    assert image.rsplit(":", 1)[0] in new_names
+
+
+def test_manifests_validate_against_the_kubernetes_schemas():
+    import kubernetes_validate as validate  # the `test` extra installs it
+
+    for doc in DOCS + EXAMPLE_SECRET_DOCS:
+        validate.validate(doc, "1.30.0", strict=True)
+
+
+# --------------------------------------------------------------------------- images, pods
+
+
+def test_every_workload_is_a_compose_service_with_its_image():
+    assert set(WORKLOADS) == {
+        "search-core",
+        "llm-gateway",
+        "sandbox-runner",
+        "trainer-svc",
+        "docker-proxy",
+        "tgi",
+        "postgres",
+        "prometheus",
+    }
+    for workload in WORKLOADS:
+        service = _component(workload)
+        assert service in COMPOSE["services"], f"{workload}: {service} is no compose service"
+        expected = _compose_image(service)
+        if workload == "prometheus":  # see prometheus.yaml and the promtool test
+            expected = UPSTREAM_PROMETHEUS
+        for container in _containers(workload):
+            if expected.startswith("nasforge-"):  # ours: same repository, any tag
+                assert container["image"].split(":")[0] == expected.split(":")[0], workload
+            else:  # third-party: the very image and tag compose runs
+                assert container["image"] == expected, workload
+            assert container.get("imagePullPolicy") == "IfNotPresent", workload
+
+
+def test_every_container_has_requests_and_limits():
+    for workload in WORKLOADS:
+        for container in _containers(workload):
+            resources = container.get("resources", {})
+            where = f"{workload}/{container['name']}"
+            for part in ("requests", "limits"):
+                assert {"cpu", "memory"} <= resources.get(part, {}).keys(), f"{where}: {part}"
+            gpus = resources["limits"].get("nvidia.com/gpu")
+            assert resources["requests"].get("nvidia.com/gpu") == gpus, where
+
+
+def test_every_main_container_has_readiness_and_liveness_probes():
+    for workload in WORKLOADS:
+        container = _main(workload)
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert probe in container, f"{workload}: no {probe}"
+
+
+def test_grpc_services_use_native_grpc_probes_on_their_image_port():
+    for workload in _nasforge_workloads():
+        service = _component(workload)
+        if service not in GRPC_SERVICES:
+            continue
+        prefix = _prefix(SETTINGS[service])
+        image_env = _dockerfile_env(service)
+        port = int(image_env[f"{prefix}PORT"])
+        container = _main(workload)
+        assert _env(container).get(f"{prefix}PORT", str(port)) == str(port)
+        assert _container_ports(workload)["grpc"] == port
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": port}, f"{workload} {probe}"
+
+
+def test_metrics_are_annotated_served_on_9100_and_labelled_with_the_compose_job():
+    scraped = set()
+    for workload in WORKLOADS:
+        annotations = _pod(workload)["metadata"].get("annotations", {})
+        if annotations.get("prometheus.io/scrape") != "true":
+            continue
+        scraped.add(workload)
+        assert annotations["prometheus.io/port"] == str(METRICS_PORT), workload
+        assert _container_ports(workload).get("metrics") == METRICS_PORT, workload
+    assert scraped == set(_nasforge_workloads())
+    for workload in _nasforge_workloads():
+        service = _component(workload)
+        prefix = _prefix(SETTINGS[service])
+        assert _dockerfile_env(service)[f"{prefix}METRICS_PORT"] == str(METRICS_PORT)
+        assert _dockerfile_env(service)[f"{prefix}METRICS_HOST"] == "0.0.0.0"
+
+
+def _effective(container: dict, pod_context: dict, key: str):
+    return container.get("securityContext", {}).get(key, pod_context.get(key))
+
+
+def test_every_pod_is_locked_down():
+    for workload in WORKLOADS:
+        spec = _pod(workload)["spec"]
+        pod_context = spec.get("securityContext", {})
+        service = _component(workload)
+        assert pod_context.get("seccompProfile") == {"type": "RuntimeDefault"}, workload
+        assert not spec.get("hostNetwork") and not spec.get("hostPID"), workload
+        assert spec.get("enableServiceLinks") is False, workload
+        # Only Prometheus talks to the API server.
+        assert spec.get("automountServiceAccountToken") is (workload == "prometheus"), workload
+        if _main(workload)["image"].startswith("nasforge-"):
+            uid = _dockerfile_uid(service)  # the image's own user
+        else:
+            uid = 10001
+        for container in _containers(workload):
+            where = f"{workload}/{container['name']}"
+            context = container.get("securityContext", {})
+            assert context.get("allowPrivilegeEscalation") is False, where
+            assert context.get("readOnlyRootFilesystem") is True, where
+            assert context.get("capabilities") == {"drop": ["ALL"]}, where
+            assert not context.get("privileged"), where
+            assert _effective(container, pod_context, "runAsUser") == uid, where
+            if workload == "docker-proxy":  # root, only to open the Docker socket
+                assert uid == 0
+                assert _effective(container, pod_context, "runAsNonRoot") is False, where
+            else:
+                assert uid != 0
+                assert _effective(container, pod_context, "runAsNonRoot") is True, where
+    assert _dockerfile_uid("search_core") == 10001
+
+
+def test_writable_paths_are_volumes():
+    for workload in WORKLOADS:
+        volumes = {v["name"] for v in _pod(workload)["spec"].get("volumes", [])}
+        for template in WORKLOADS[workload]["spec"].get("volumeClaimTemplates", []):
+            volumes.add(template["metadata"]["name"])
+        for container in _containers(workload):
+            mounts = container.get("volumeMounts", [])
+            assert {m["name"] for m in mounts} <= volumes, workload
+            if container in _containers(workload, init=False):
+                assert "/tmp" in {m["mountPath"] for m in mounts}, f"{workload}: /tmp"
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@pytest.fixture
+def clean_environment(monkeypatch):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("NASFORGE_") or name in OTHER_ENV:
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_every_nasforge_variable_is_a_field_of_the_services_settings():
+    prefixes = sorted((_prefix(c) for c in SETTINGS.values()), key=len, reverse=True)
+    for workload in WORKLOADS:
+        service = _component(workload)
+        for container in _containers(workload):
+            for entry in container.get("env", []):
+                name = entry["name"]
+                if not name.startswith("NASFORGE_"):
+                    if service in SETTINGS:
+                        assert name in OTHER_ENV, f"{workload}: unexpected {name}"
+                    continue
+                assert service in SETTINGS, f"{workload} sets {name}"
+                settings_class = SETTINGS[service]
+                prefix = next(p for p in prefixes if name.startswith(p))
+                assert prefix == _prefix(settings_class), f"{workload}: {name} is another's"
+                field = name[len(prefix) :].lower()
+                assert field in settings_class.model_fields, f"{workload}: {name} is no field"
+
+
+def _settings(workload: str, monkeypatch):
+    """The service's settings as its container would read them (image ENV, then manifest)."""
+    service = _component(workload)
+    environment = {**_dockerfile_env(service), **_env(_main(workload))}
+    for name, value in environment.items():
+        if name.startswith("NASFORGE_"):
+            monkeypatch.setenv(name, value)
+    return SETTINGS[service]()
+
+
+def test_the_manifests_values_validate(clean_environment):
+    for workload in _nasforge_workloads():
+        _settings(workload, clean_environment)  # raises on a bad value
+
+
+def test_tokens_file_is_set_for_every_grpc_service():
+    for workload in _nasforge_workloads():
+        service = _component(workload)
+        if service in GRPC_SERVICES:
+            variable = f"{_prefix(SETTINGS[service])}AUTH_TOKENS_FILE"
+            assert _env(_main(workload))[variable] == "/run/secrets/tokens/tokens.json"
+
+
+def _secret_keys() -> dict[str, set[str]]:
+    return {
+        doc["metadata"]["name"]: set(doc["stringData"])
+        for doc in EXAMPLE_SECRET_DOCS
+        if doc["kind"] == "Secret"
+    }
+
+
+def test_secret_files_named_in_env_are_mounted_from_the_example_secrets():
+    secrets = _secret_keys()
+    for workload in WORKLOADS:
+        spec = _pod(workload)["spec"]
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for container in _containers(workload, init=False):
+            mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+            for name, value in _env(container).items():
+                if not value.startswith("/run/"):
+                    continue
+                path = Path(value)
+                mount = mounts.get(str(path.parent))
+                assert mount, f"{workload}: {name}={value} lies in no volume"
+                volume = volumes[mount["name"]]
+                if "secret" in volume:
+                    assert path.name in secrets[volume["secret"]["secretName"]], value
+        for volume in volumes.values():
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in secrets, workload
+        for container in _containers(workload):
+            for entry in container.get("env", []):
+                ref = entry.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["key"] in secrets[ref["name"]], entry["name"]
+    for doc in EXAMPLE_SECRET_DOCS:
+        assert all("<" in value for value in doc["stringData"].values()), "placeholders only"
+
+
+def test_search_core_shares_searches_through_postgres(clean_environment):
+    deployment = WORKLOADS["search-core"]
+    assert deployment["spec"]["replicas"] == 2
+    settings = _settings("search-core", clean_environment)
+    store = urlsplit(settings.store_url)
+    assert (store.scheme, store.username, store.password) == ("postgresql", "nasforge", None)
+    service = _one("Service", store.hostname)
+    assert _service_pods(service) == {"postgres"}
+    assert store.port in {p["port"] for p in service["spec"]["ports"]}
+    # The password comes from the pgpass file, copied as 0600 (libpq ignores a looser one).
+    pgpass_file = _env(_main("search-core"))["PGPASSFILE"]
+    init = _pod("search-core")["spec"]["initContainers"][0]
+    assert init["command"][:3] == ["install", "-m", "0600"]
+    assert init["command"][-1] == pgpass_file
+    example = next(d for d in EXAMPLE_SECRET_DOCS if d["metadata"]["name"] == "nasforge-pgpass")
+    host, port, database, user, _ = example["stringData"]["pgpass"].strip().split(":")
+    assert (host, int(port), database, user) == (
+        store.hostname,
+        store.port,
+        store.path.lstrip("/"),
+        store.username,
+    )
+    budget = _one("PodDisruptionBudget", "search-core")
+    assert _selected(budget["spec"]["selector"]) == {"search-core"}
+    public = _one("Service", "search-core")
+    assert public["spec"]["type"] == "ClusterIP"
+    assert [p["port"] for p in public["spec"]["ports"]] == [50051]
+
+
+def test_search_core_targets_name_services_and_replicated_ones_are_headless(
+    clean_environment,
+):
+    settings = _settings("search-core", clean_environment)
+    assert settings.trainer_target == "dns:///trainer-svc.nasforge.svc.cluster.local:50054"
+    targets = {
+        "llm-gateway": settings.gateway_target,
+        "sandbox-runner": settings.sandbox_target,
+        "trainer-svc": settings.trainer_target,
+    }
+    for workload, target in targets.items():
+        host, port = target.removeprefix("dns:///").rsplit(":", 1)
+        name = host.split(".")[0]
+        if "." in host:
+            assert host == f"{name}.{NAMESPACE}.svc.cluster.local", target
+        service = _one("Service", name)
+        assert _service_pods(service) == {workload}
+        assert int(port) in {p["port"] for p in service["spec"]["ports"]}
+        if WORKLOADS[workload]["spec"]["replicas"] > 1:  # round robin needs every address
+            assert target.startswith("dns:///"), target
+            assert service["spec"].get("clusterIP") == "None", f"{name} is not headless"
+
+
+# --------------------------------------------------------------------------- services
+
+
+def test_every_service_selects_a_workload_and_its_ports():
+    for service in _of_kind("Service"):
+        selected = _service_pods(service)
+        assert len(selected) == 1, f"Service {service['metadata']['name']}: {selected}"
+        (workload,) = selected
+        for port in service["spec"]["ports"]:
+            _resolve_port(workload, port.get("targetPort", port["port"]))
+    for workload in WORKLOADS:
+        selector = WORKLOADS[workload]["spec"]["selector"]
+        assert _selected(selector) == {workload}, f"{workload}'s selector"
+        assert _pod_labels(workload)[NAME_LABEL] == workload
+
+
+def test_trainers_are_gpu_replicas_behind_a_headless_service(clean_environment):
+    deployment = WORKLOADS["trainer-svc"]
+    assert deployment["kind"] == "Deployment" and deployment["spec"]["replicas"] == 3
+    service = _one("Service", "trainer-svc")
+    assert service["spec"]["clusterIP"] == "None"
+    container = _main("trainer-svc")
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    settings = _settings("trainer-svc", clean_environment)
+    assert settings.gpu is True
+    assert _env(container)["NASFORGE_TRAINER_NAMESPACE"] == "nasforge-k8s-trainer-{hostname}"
+    assert _env(_main("sandbox-runner"))["NASFORGE_SANDBOX_NAMESPACE"].endswith("{hostname}")
+
+
+def test_trainer_shares_the_prepared_volume_of_its_nodes_engine(clean_environment):
+    settings = _settings("trainer-svc", clean_environment)
+    assert settings.prepared_volume == "nasforge-prepared"
+    volumes = {v["name"]: v for v in _pod("trainer-svc")["spec"]["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in _main("trainer-svc")["volumeMounts"]}
+    volume = volumes[mounts[str(settings.cache_root)]]
+    assert volume["hostPath"] == {
+        "path": f"/var/lib/docker/volumes/{settings.prepared_volume}/_data",
+        "type": "Directory",
+    }
+    proxy = _settings("docker-proxy", clean_environment)
+    rule = next(r for r in proxy.volume_rules if r.matches(settings.prepared_volume))
+    assert rule == VolumeRule(settings.prepared_volume, writable=False)
+
+
+def test_runners_reach_the_docker_proxy_on_their_own_node(clean_environment):
+    proxy = WORKLOADS["docker-proxy"]
+    assert proxy["kind"] == "DaemonSet"
+    pod = proxy["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == SANDBOX_NODES
+    proxy_settings = _settings("docker-proxy", clean_environment)
+    socket = next(v for v in pod["volumes"] if "hostPath" in v)
+    assert socket["hostPath"] == {"path": "/var/run/docker.sock", "type": "Socket"}
+    mount = next(m for m in _main("docker-proxy")["volumeMounts"] if m["name"] == socket["name"])
+    assert mount["mountPath"] == str(proxy_settings.docker_socket)
+    assert proxy_settings.allow_gpus is True
+    service = _one("Service", "docker-proxy")
+    assert service["spec"]["internalTrafficPolicy"] == "Local"
+    for workload, image_field in (("sandbox-runner", "image"), ("trainer-svc", "image")):
+        assert _pod(workload)["spec"]["nodeSelector"] == SANDBOX_NODES, workload
+        docker_host = urlsplit(_env(_main(workload))["DOCKER_HOST"])
+        assert docker_host.scheme == "tcp"
+        assert _one("Service", docker_host.hostname) is service
+        assert docker_host.port in {p["port"] for p in service["spec"]["ports"]}
+        image = getattr(_settings(workload, clean_environment), image_field)
+        assert image in proxy_settings.images, f"the proxy refuses {workload}'s {image}"
+
+
+def test_tgi_serves_the_gateways_model_on_a_gpu(clean_environment):
+    container = _main("tgi")
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    compose_command = [_compose_default(arg) for arg in COMPOSE["services"]["tgi"]["command"]]
+    model_id = compose_command[compose_command.index("--model-id") + 1]
+    config = _one("ConfigMap", "tgi")["data"]
+    assert config["model-id"] == model_id == "deepseek-ai/DeepSeek-R1-0528-Qwen3-8B"
+    env = {e["name"]: e for e in container["env"]}
+    args = container["args"]
+    variable = re.fullmatch(r"\$\((\w+)\)", args[args.index("--model-id") + 1]).group(1)
+    assert env[variable]["valueFrom"]["configMapKeyRef"] == {"name": "tgi", "key": "model-id"}
+    port = int(args[args.index("--port") + 1])
+    assert _container_ports("tgi")["http"] == port
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    volumes = {v["name"]: v for v in _pod("tgi")["spec"]["volumes"]}
+    data = next(m for m in container["volumeMounts"] if m["mountPath"] == "/data")
+    claim = volumes[data["name"]]["persistentVolumeClaim"]["claimName"]
+    assert _one("PersistentVolumeClaim", claim)
+    gateway = _settings("llm-gateway", clean_environment)
+    (model,) = gateway.models
+    assert (model.backend, model.chat_template) == ("tgi", "deepseek-r1")
+    url = urlsplit(model.url)
+    service = _one("Service", url.hostname)
+    assert _service_pods(service) == {"tgi"}
+    (service_port,) = service["spec"]["ports"]
+    assert service_port["port"] == url.port == 80
+    assert _resolve_port("tgi", service_port["targetPort"]) == port
+    search = _settings("search-core", clean_environment)
+    assert search.default_model == model.name
+    assert model.name in search.metrics_models
+
+
+def test_postgres_keeps_its_data_on_a_claim_and_its_password_in_a_secret():
+    statefulset = WORKLOADS["postgres"]
+    assert statefulset["kind"] == "StatefulSet"
+    (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+    mounts = {m["name"]: m["mountPath"] for m in _main("postgres")["volumeMounts"]}
+    env = _env(_main("postgres"))
+    assert env["PGDATA"].startswith(mounts[claim["metadata"]["name"]] + "/")
+    assert env["POSTGRES_PASSWORD_FILE"].startswith("/run/secrets/")
+    assert "POSTGRES_PASSWORD" not in env
+
+
+# --------------------------------------------------------------------------- network
+
+
+def _ingress_sources() -> dict[tuple[str, int], set[str]]:
+    """Who each workload's container ports admit, from the NetworkPolicies."""
+    allowed: dict[tuple[str, int], set[str]] = {}
+    for policy in _of_kind("NetworkPolicy"):
+        spec = policy["spec"]
+        assert spec["policyTypes"] == ["Ingress"], policy["metadata"]["name"]
+        for workload in _selected(spec["podSelector"]):
+            for rule in spec.get("ingress", []):
+                if "from" in rule:
+                    sources: set[str] = set()
+                    for peer in rule["from"]:
+                        assert set(peer) == {"podSelector"}, "extend this test"
+                        sources |= _selected(peer["podSelector"])
+                else:
+                    sources = {PUBLIC}
+                ports = _container_ports(workload)
+                for port in rule["ports"]:
+                    number = ports.get(port["port"], port["port"])
+                    if number in ports.values():  # podSelector {} also selects pods without it
+                        allowed.setdefault((workload, number), set()).update(sources)
+    return allowed
+
+
+def test_ingress_is_denied_by_default():
+    deny = _one("NetworkPolicy", "default-deny-ingress")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+
+
+def test_every_network_policy_selects_pods_and_names_their_ports():
+    for policy in _of_kind("NetworkPolicy"):
+        spec = policy["spec"]
+        selected = _selected(spec["podSelector"])
+        assert selected, f"{policy['metadata']['name']} selects no pod"
+        for rule in spec.get("ingress", []):
+            for peer in rule.get("from", []):
+                assert _selected(peer["podSelector"]), policy["metadata"]["name"]
+            for port in rule["ports"]:
+                assert any(port["port"] in _container_ports(w).values() for w in selected), (
+                    f"{policy['metadata']['name']}: no selected pod has port {port['port']}"
+                )
+
+
+def test_network_paths_are_exactly_the_architectures():
+    expected = dict(EXPECTED_INGRESS)
+    for workload in WORKLOADS:
+        if _container_ports(workload).get("metrics") == METRICS_PORT:
+            expected[(workload, METRICS_PORT)] = {"prometheus"}
+    actual = _ingress_sources()
+    assert actual == expected  # and every other pod port admits nobody
+
+
+# --------------------------------------------------------------------------- prometheus
+
+
+def _prometheus_config() -> dict:
+    return yaml.safe_load(_one("ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location(
+        "generate_prometheus_rules", K8S / "generate_prometheus_rules.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_prometheus_rules_are_compose_rules_verbatim():
+    rules = _one("ConfigMap", "prometheus-rules")["data"]
+    compose_rules = {
+        p.name: p.read_text() for p in (COMPOSE_DIR / "prometheus" / "rules").glob("*.yml")
+    }
+    assert rules == compose_rules, (
+        "prometheus-rules.yaml is stale: run .venv/bin/python "
+        "deploy/kubernetes/generate_prometheus_rules.py"
+    )
+    assert (K8S / "prometheus-rules.yaml").read_text() == _generator().render()
+    # Every rule file is mounted where rule_files finds it.
+    volume = next(v for v in _pod("prometheus")["spec"]["volumes"] if v["name"] == "config")
+    items = {
+        item["key"]: item["path"]
+        for source in volume["projected"]["sources"]
+        if source["configMap"]["name"] == "prometheus-rules"
+        for item in source["configMap"]["items"]
+    }
+    assert items == {name: f"rules/{name}" for name in rules}
+    mount = next(m for m in _main("prometheus")["volumeMounts"] if m["name"] == "config")
+    assert _prometheus_config()["rule_files"] == [f"{mount['mountPath']}/rules/*.yml"]
+
+
+def test_prometheus_discovers_annotated_pods_and_names_jobs_as_compose_does():
+    config = _prometheus_config()
+    (pods,) = [job for job in config["scrape_configs"] if "kubernetes_sd_configs" in job]
+    (sd,) = pods["kubernetes_sd_configs"]
+    assert sd["role"] == "pod" and sd["namespaces"]["names"] == [NAMESPACE]
+    relabel = pods["relabel_configs"]
+    assert {
+        "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+        "regex": "true",
+        "action": "keep",
+    } in relabel
+    job = next(r for r in relabel if r.get("target_label") == "job")
+    assert job["source_labels"] == ["__meta_kubernetes_pod_label_nasforge_dev_component"]
+    # Every job the rules name exists as a scraped pod's component (or a static job).
+    jobs = {_component(w) for w in _nasforge_workloads()}
+    jobs |= {j["job_name"] for j in config["scrape_configs"] if "static_configs" in j}
+    rules_text = "".join(_one("ConfigMap", "prometheus-rules")["data"].values())
+    named = set(re.findall(r'job[=:] *"?([a-z_]+)"?', rules_text))
+    assert named and named <= jobs, named - jobs
+
+
+def test_prometheus_reads_pods_with_a_namespaced_role():
+    role = _one("Role", "prometheus-discovery")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
+    ]
+    binding = _one("RoleBinding", "prometheus-discovery")
+    assert binding["roleRef"]["name"] == "prometheus-discovery"
+    account = _pod("prometheus")["spec"]["serviceAccountName"]
+    assert _one("ServiceAccount", account)
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
+    ]
+
+
+def _promtool_check_config(promtool: str, config: dict, directory: Path):
+    path = directory / "prometheus.yml"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [promtool, "check", "config", str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_promtool_accepts_the_configuration(tmp_path):
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: make test-data installs Debian's prometheus"
+    config = _prometheus_config()
+    (tmp_path / "rules").mkdir()
+    for name, text in _one("ConfigMap", "prometheus-rules")["data"].items():
+        (tmp_path / "rules" / name).write_text(text)
+    config["rule_files"] = [str(tmp_path / "rules" / "*.yml")]
+    result = _promtool_check_config(promtool, config, tmp_path)
+    if "field kubernetes_sd_configs not found" in result.stdout + result.stderr:
+        # Debian's build (the one compose's image carries) has no Kubernetes discovery:
+        # check everything else with a static target in its place.
+        for job in config["scrape_configs"]:
+            if job.pop("kubernetes_sd_configs", None) is not None:
+                job["static_configs"] = [{"targets": ["10.0.0.1:9100"]}]
+        result = _promtool_check_config(promtool, config, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
