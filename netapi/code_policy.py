@@ -105,6 +105,44 @@ FORBIDDEN_ATTRIBUTES = frozenset(
     }
 )
 
+# Modules an allowed module imported for itself (`torch.os`, `typing.sys`,
+# `collections._sys`, `from torch import importlib`): reaching one of them through an
+# attribute or a from-import is forbidden code, whatever the owner and with or without
+# leading underscores. Only names no model has a reason to use as an attribute.
+FORBIDDEN_MODULE_ATTRIBUTES = frozenset(
+    {
+        "os",
+        "sys",
+        "subprocess",
+        "importlib",
+        "imp",
+        "socket",
+        "ssl",
+        "shutil",
+        "ctypes",
+        "builtins",
+        "pathlib",
+        "pickle",
+        "marshal",
+        "multiprocessing",
+        "threading",
+        "thread",
+        "posix",
+        "nt",
+        "pty",
+        "fcntl",
+        "mmap",
+        "runpy",
+        "zipimport",
+        "pkgutil",
+        "sysconfig",
+        "tempfile",
+        "urllib",
+        "http",
+        "asyncio",
+    }
+)
+
 _REFLECTION_CALLS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
 # Attribute traversal inside a str.format template: '{0.__globals__}'.format(f).
 _FORMAT_TRAVERSAL = re.compile(r"\{[^{}]*\.(\w+)[^{}]*\}")
@@ -164,6 +202,12 @@ class CodePolicy:
         )
 
 
+def _reached_module(name: str) -> str | None:
+    """The forbidden module an attribute or imported name stands for, if any."""
+    module = name.lstrip("_")
+    return module if module in FORBIDDEN_MODULE_ATTRIBUTES else None
+
+
 def _forbidden_torch_name(dotted: str) -> str | None:
     """The forbidden name that ``dotted`` is or lies under, if any."""
     for name in FORBIDDEN_TORCH_NAMES:
@@ -202,6 +246,16 @@ def _import_findings(node: ast.Import | ast.ImportFrom, policy: CodePolicy) -> I
             f"'from {node.module} import *' hides which names the model uses",
             **where,
         )
+    if isinstance(node, ast.ImportFrom):
+        for alias in node.names:
+            if module := _reached_module(alias.name):
+                yield Finding(
+                    "forbidden-module-attribute",
+                    Outcome.FORBIDDEN_CODE,
+                    f"'from {node.module} import {alias.name}' reaches the module '{module}',"
+                    " which candidates may not use",
+                    **where,
+                )
     for module in _imported_modules(node):
         if policy.allows(module):
             continue
@@ -233,7 +287,11 @@ def _call_findings(node: ast.Call, aliases: dict[str, str]) -> Iterator[Finding]
     if not isinstance(name, str):
         return
     owner = dotted_name(node.args[0], aliases)
-    if name in FORBIDDEN_ATTRIBUTES or (owner and _forbidden_torch_name(f"{owner}.{name}")):
+    if (
+        name in FORBIDDEN_ATTRIBUTES
+        or _reached_module(name)
+        or (owner and _forbidden_torch_name(f"{owner}.{name}"))
+    ):
         yield Finding(
             "forbidden-attribute",
             Outcome.FORBIDDEN_CODE,
@@ -295,6 +353,18 @@ def code_policy_findings(facts: ModuleFacts, policy: CodePolicy) -> list[Finding
                         "forbidden-attribute",
                         Outcome.FORBIDDEN_CODE,
                         f"'.{node.attr}' reaches interpreter internals",
+                        node.lineno,
+                        node.col_offset,
+                    )
+                )
+                continue
+            if module := _reached_module(node.attr):
+                findings.append(
+                    Finding(
+                        "forbidden-module-attribute",
+                        Outcome.FORBIDDEN_CODE,
+                        f"'.{node.attr}' reaches the module '{module}', which candidates "
+                        "may not use",
                         node.lineno,
                         node.col_offset,
                     )

@@ -117,6 +117,8 @@ def _config_from_json(text: str, method: Method) -> SearchConfig:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidArgument(f"spec.config_json is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidArgument("spec.config_json is nested too deeply") from exc
     if not isinstance(data, dict):
         raise InvalidArgument("spec.config_json must be one JSON object")
     try:

@@ -15,6 +15,10 @@ from netapi.tasks import TaskSpec, TaskSpecError, validate
 from search_core.domain import Generator, Method
 
 
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+
 class SearchConfigError(ValueError):
     """A configuration that cannot describe a search; the message says which field and why."""
 
@@ -83,9 +87,10 @@ class EvolutionConfig(_Strict):
 
 class TrainingConfig(_Strict):
     epochs: int = Field(1, ge=0, le=200)  # 0: check only, no training
-    train_samples: int = Field(2000, ge=1)
-    validation_samples: int = Field(500, ge=1)
-    test_samples: int = Field(500, ge=1)
+    # Bounded by the wire: SearchSpec carries train_samples as an int32.
+    train_samples: int = Field(2000, ge=1, le=INT32_MAX)
+    validation_samples: int = Field(500, ge=1, le=INT32_MAX)
+    test_samples: int = Field(500, ge=1, le=INT32_MAX)
     epoch_time_budget_ms: int = Field(300_000, ge=1000)
     job_time_budget_ms: int = Field(1_800_000, ge=1000)
 
@@ -108,7 +113,7 @@ class SearchConfig(_Strict):
     repair_shape_trace: bool = True  # add the shape trace of the last check to repair prompts
     max_new_tokens: int = Field(1536, ge=64, le=16_384)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=INT64_MAX)  # SearchSpec.seed is an int64
     parameter_budget: int = Field(5_000_000, ge=1000)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     nn_caption: NnCaptionConfig = Field(default_factory=NnCaptionConfig)

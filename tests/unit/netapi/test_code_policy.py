@@ -69,3 +69,37 @@ def test_a_deployment_can_widen_the_allowlist():
         "import torchvision\ntorchvision.models.resnet18(weights='DEFAULT')\n", widened
     ) == ["pretrained-weights"]
     assert rules("import torchvision\ntorchvision.models.resnet18(weights=None)\n", widened) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\n_net = torch.importlib.import_module('socket')\n",
+        "import torch\ntorch.os.system('true')\n",
+        "import torch\n_m = torch.sys.modules\n",
+        "from torch import os as _os\n",
+        "import typing\n_m = typing.sys.modules\n",
+        "from dataclasses import sys as _s\n",
+        "import collections\n_m = collections._sys.modules\n",
+        "import torch\nm = torch\nm.os.system('true')\n",
+        "import torch\n_m = getattr(torch, 'builtins')\n",
+        "import functools\n_p = functools.__builtins__\n",
+    ],
+)
+def test_modules_reached_through_an_allowed_module_are_forbidden(source):
+    """An allowed module's own imports (os, sys, importlib...) are not a way around the
+    allowlist (found by tests/security/test_container_network.py)."""
+    assert set(rules(source)) & {"forbidden-module-attribute", "forbidden-attribute"}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\nw = torch.signal.windows.hann(8)\n",
+        "import torch\ntorch.random.manual_seed(0)\n",
+        "import torch\nx = torch.nn.functional.relu(torch.ones(1))\n",
+        "class Net:\n    def f(self):\n        return self.code\n",
+    ],
+)
+def test_ordinary_torch_attributes_are_not_mistaken_for_modules(source):
+    assert rules(source) == []

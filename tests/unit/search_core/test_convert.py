@@ -1,0 +1,41 @@
+"""search_core.convert: a submitted config is refused unless its stored form fits the wire."""
+
+import json
+
+import pytest
+
+from nasforge.search_core.v1 import search_core_pb2 as pb
+from rpc.errors import InvalidArgument
+from search_core.convert import config_from_spec, spec_from_config
+
+
+def _spec(**config) -> pb.SearchSpec:
+    config = {"method": "random", **config}
+    return pb.SearchSpec(method=pb.SEARCH_METHOD_RANDOM, config_json=json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"seed": 2**63},
+        {"seed": -1},
+        {"training": {"train_samples": 2**31}},
+        {"training": {"test_samples": 2**40}},
+    ],
+)
+def test_numbers_beyond_the_wire_types_are_invalid(config):
+    """A seed past int64 was accepted and made every later GetSearch fail (INTERNAL)."""
+    with pytest.raises(InvalidArgument):
+        config_from_spec(_spec(**config))
+
+
+def test_the_largest_accepted_numbers_round_trip():
+    config = config_from_spec(_spec(seed=2**63 - 1, training={"train_samples": 2**31 - 1}))
+    spec = spec_from_config(config.model_dump(mode="json"))
+    assert spec.seed == 2**63 - 1 and spec.train_samples == 2**31 - 1
+
+
+def test_deeply_nested_json_is_invalid_not_internal():
+    text = '{"method": "random", "name": ' + "[" * 30_000 + "]" * 30_000 + "}"
+    with pytest.raises(InvalidArgument, match="nested too deeply"):
+        config_from_spec(pb.SearchSpec(method=pb.SEARCH_METHOD_RANDOM, config_json=text))
