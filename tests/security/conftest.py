@@ -1,0 +1,185 @@
+"""Attacker suite: every test here is marked `docker` (most run real sandbox or training
+containers through a LocalStack); shared fixtures and the attacker's tools.
+
+The whole folder shares one LocalStack (session scope: on this 2-core machine a stack's
+start and its first containers are most of a module's run time); each module makes its own
+tenants, with names of its own, with `nasforge tenant` on the running stack's tokens file,
+as an operator would, so no module sees another's searches. Searches are template searches
+that only check (0 epochs) unless a test needs scores: training is minutes here.
+"""
+
+import asyncio
+import pathlib
+import subprocess
+import sys
+import uuid
+import warnings
+
+import grpc
+import pytest
+
+from cli.stack import REPO_ROOT, LocalStack
+from nasforge.search_core.v1 import search_core_pb2 as pb
+from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
+from rpc.client import open_channel
+
+HERE = pathlib.Path(__file__).parent
+TENANT_A = "alpha"
+# How long a token change may take to reach every service (they re-read the file every
+# second; rpc.tenants.TenantDirectory).
+RELOAD_SECONDS = 5.0
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if HERE in pathlib.Path(item.fspath).parents:
+            item.add_marker(pytest.mark.docker)
+
+
+def start_stack(directory: pathlib.Path, **overrides) -> LocalStack:
+    """A LocalStack without the LLM (template searches), in its own container namespace."""
+    instance = LocalStack(
+        directory=directory,
+        tenant=TENANT_A,
+        namespace=f"nasforge-sec-{uuid.uuid4().hex[:8]}",
+        **overrides,
+    )
+    instance.start(with_llm=False)
+    return instance
+
+
+def stop_stack(instance: LocalStack) -> None:
+    """Stop the services, then remove any container of theirs that outlived them (warned:
+    a service should leave none)."""
+    codes = instance.stop()
+    leftovers = remove_containers(f"{instance.namespace}-sandbox", f"{instance.namespace}-trainer")
+    if leftovers:
+        warnings.warn(f"containers outlived the stack and were removed: {leftovers}", stacklevel=1)
+    assert all(code == 0 for code in codes.values()), codes
+
+
+def remove_containers(*namespaces: str) -> list[str]:
+    """Remove every container labelled with one of ``namespaces``; their ids."""
+    found = []
+    for namespace in namespaces:
+        found += subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=org.nasforge.managed-by={namespace}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.split()
+    if found:
+        subprocess.run(["docker", "rm", "-f", *found], capture_output=True, check=True, timeout=120)
+    return found
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """One LocalStack (TLS on its public port) for the whole folder."""
+    instance = start_stack(tmp_path_factory.mktemp("stack"))
+    yield instance
+    stop_stack(instance)
+
+
+def tenant_cli(stack: LocalStack, *args: str) -> str:
+    """Run `nasforge tenant --file <stack>/tokens.json ARGS` as an operator would; its stdout."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "tenant",
+            "--file",
+            str(stack.directory / "tokens.json"),
+            *args,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def add_tenant(stack: LocalStack, name: str, *quotas: str) -> tuple[str, str]:
+    """Create tenant ``name`` (with KEY=VALUE quotas) and issue it a token: (token id, token);
+    usable within RELOAD_SECONDS."""
+    tenant_cli(stack, "create", name, *(f"--quota={q}" for q in quotas))
+    return add_token(stack, name)
+
+
+def add_token(stack: LocalStack, name: str) -> tuple[str, str]:
+    """A new token of an existing tenant: (token id, token)."""
+    lines = dict(line.split(": ", 1) for line in tenant_cli(stack, "token-add", name).splitlines())
+    return lines["token id"].strip(), lines["token"].strip()
+
+
+def revoke_token(stack: LocalStack, token_id: str) -> None:
+    tenant_cli(stack, "token-revoke", token_id)
+
+
+def service_token(stack: LocalStack) -> str:
+    return (stack.directory / "service-token").read_text().strip()
+
+
+def stack_channel(stack: LocalStack, token: str | None, **options) -> grpc.aio.Channel:
+    """A channel to search_core built the way the stack's SearchClient builds its own (TLS
+    with the stack's CA); ``token=None`` sends no authorization header (the tests that forge
+    headers set their own)."""
+    return open_channel(stack.target("search_core"), token=token, tls=stack.public_tls, **options)
+
+
+def stub(channel: grpc.aio.Channel) -> pb_grpc.SearchServiceStub:
+    return pb_grpc.SearchServiceStub(channel)
+
+
+def small_config(method: str = "random", candidates: int = 2, epochs: int = 0, **overrides) -> dict:
+    """A template search; with 0 epochs its candidates end after their sandbox check
+    (seconds), with 1 they are trained on 64 images (minutes on this machine)."""
+    config = {
+        "method": method,
+        "generator": "template",
+        "max_candidates": candidates,
+        "seed": 3,
+        "task": {
+            "task": "img-classification",
+            "dataset": "fashion-mnist",
+            "in_shape": [32, 1, 28, 28],
+            "out_shape": [10],
+        },
+        "training": {
+            "epochs": epochs,
+            "train_samples": 64,
+            "validation_samples": 32,
+            "test_samples": 32,
+        },
+    }
+    config.update(overrides)
+    return config
+
+
+async def watch_to_end(client_stub, search_id: str, deadline_seconds: float = 400) -> list:
+    """Every event of a search until it ends."""
+    return [
+        event
+        async for event in client_stub.WatchSearch(
+            pb.WatchSearchRequest(search_id=search_id), timeout=deadline_seconds
+        )
+    ]
+
+
+async def until_code(call, expected: grpc.StatusCode | None, seconds: float = RELOAD_SECONDS):
+    """Repeat ``await call()`` until it ends with ``expected`` (None: OK); the last error
+    (or response) is returned. Token changes reach the services within seconds."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            result = await call()
+            code = None
+        except grpc.aio.AioRpcError as exc:
+            result, code = exc, exc.code()
+        if code == expected or asyncio.get_running_loop().time() > deadline:
+            return result
+        await asyncio.sleep(0.2)
