@@ -12,8 +12,8 @@ IMAGE_STAMP := var/.runtime-image
 IMAGE_INPUTS := compose/runtime/Dockerfile scripts/build_runtime_image.sh \
 	$(shell find netapi -name '*.py')
 
-.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair clean demo help \
-	compose images up down logs ps
+.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair bench-flood clean demo help \
+	compose images up down logs ps certs
 
 help:
 	@echo "make install  - create $(VENV), install nasforge and its dependencies, generate stubs"
@@ -26,6 +26,8 @@ help:
 	@echo "make bench-gateway - the gateway vs the text-generation client straight to TGI"
 	@echo "make demo     - the main job: FairNAD + random baseline + NN-Caption campaign, report"
 	@echo "make bench-repair - valid and novel candidates per repair round, naive vs full feedback"
+	@echo "make bench-flood - a tenant's check latency, idle vs another tenant flooding (goal <= 2x)"
+	@echo "make certs    - a development CA and the services' TLS certificates (var/compose/certs)"
 	@echo "make up       - build the images and start the compose deployment (compose/compose.yaml)"
 	@echo "make down / logs / ps - stop it (and sweep its sandbox leftovers) / follow logs / list"
 
@@ -103,6 +105,9 @@ bench-repair: install runtime-image test-data
 	NASFORGE_LLM_MODEL=qwen2.5-coder-1.5b bash scripts/install_llm.sh
 	$(BIN)/python -m bench.search_repair
 
+bench-flood: install runtime-image
+	$(BIN)/python -m bench.tenant_flood
+
 clean:
 	rm -rf $(VENV) nasforge .pytest_cache .ruff_cache *.egg-info build $(IMAGE_STAMP)
 
@@ -133,8 +138,13 @@ $(IMAGES_STAMP): $(IMAGES_INPUTS) $(IMAGE_STAMP)
 	bash scripts/build_service_images.sh
 	touch $@
 
+# Kept when they exist; `$(BIN)/nasforge deploy certs --force` renews them all (new CA).
+certs: install
+	$(BIN)/nasforge deploy certs
+
 up: compose images
 	$(BIN)/nasforge deploy secrets --tenant demo
+	$(BIN)/nasforge deploy certs
 	$(COMPOSE) up --detach --wait --wait-timeout $(UP_TIMEOUT) $(COMPOSE_ARGS)
 	@echo "search_core on 127.0.0.1:$${NASFORGE_PUBLIC_PORT:-50051}, Prometheus on http://127.0.0.1:$${NASFORGE_PROMETHEUS_PORT:-9090}"
 

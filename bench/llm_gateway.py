@@ -215,6 +215,7 @@ def main() -> None:
         ["-m", "llm_gateway"],
         {
             "NASFORGE_GATEWAY_PORT": "0",
+            "NASFORGE_GATEWAY_PLAINTEXT": "true",
             "NASFORGE_GATEWAY_ALLOW_ANONYMOUS_TENANT": "bench",
             "NASFORGE_GATEWAY_MODELS": json.dumps(models),
             "NASFORGE_GATEWAY_TENANT_LIMITS": json.dumps(

@@ -94,7 +94,7 @@ async def measure_containers(checker: SandboxChecker, rounds: int, warm: bool):
         walls[label] = []
         for _ in range(rounds):
             if warm:
-                await checker.pool.wait_full(120)
+                await checker.pool.wait_full(120, "bench")
             result = await checker.check(source(name), default_spec(task), tenant="bench")
             if result.outcome.value != "success" or result.mode != ("warm" if warm else "cold"):
                 raise RuntimeError(f"{name}: {result.outcome} {result.mode} {result.error_message}")
@@ -108,13 +108,20 @@ async def measure_throughput(
 ) -> float:
     """Checks per second, pool refilling as it goes, ``workers`` containers at once."""
     checker = SandboxChecker(
-        settings.model_copy(update={"pool_size": workers, "max_concurrent_checks": workers}),
+        settings.model_copy(
+            update={
+                "pool_size": workers,
+                "pool_per_tenant": workers,
+                "max_concurrent_checks": workers,
+                "per_tenant_concurrency": checks,  # all queued at once, by one tenant
+            }
+        ),
         launcher,
         load_policy(settings),
     )
     await checker.start()
     try:
-        await checker.pool.wait_full(120)
+        await checker.pool.wait_full(120, "bench")
         name, task = MODELS["small CNN"]
         started = time.perf_counter()
         results = await asyncio.gather(

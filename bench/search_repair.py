@@ -80,7 +80,9 @@ def _rates(candidates) -> dict:
 
 
 async def _run(stack: LocalStack, config: dict) -> str:
-    async with SearchClient(stack.target("search_core"), stack.tenant_token) as client:
+    async with SearchClient(
+        stack.target("search_core"), stack.tenant_token, tls=stack.public_tls
+    ) as client:
         started = time.monotonic()
         search_id = await client.submit(config)
         await client.watch_with_progress(search_id)

@@ -52,7 +52,9 @@ def _interrupt(signum, frame) -> None:
 
 
 async def _run_searches(stack: LocalStack, configs, console: Console):
-    async with SearchClient(stack.target("search_core"), stack.tenant_token, console) as client:
+    async with SearchClient(
+        stack.target("search_core"), stack.tenant_token, console, tls=stack.public_tls
+    ) as client:
         search_ids = [await client.submit(config.to_dict()) for config in configs]
         states = []
         for config, search_id in zip(configs, search_ids, strict=True):

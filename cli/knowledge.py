@@ -17,6 +17,8 @@ MAX_PAPER_CHARS = 60_000
 
 
 def add_parser(commands) -> None:
+    from cli.stack import add_tls_arguments
+
     knowledge = commands.add_parser("knowledge", help="FairNAD design-knowledge trees")
     sub = knowledge.add_subparsers(
         dest="knowledge_command", required=True, parser_class=type(knowledge)
@@ -29,6 +31,7 @@ def add_parser(commands) -> None:
     extract.add_argument("--max-new-tokens", type=int, default=1500)
     extract.add_argument("--gateway", help="llm_gateway address (default: the local stack)")
     extract.add_argument("--token-file", type=Path, help="file holding the bearer token")
+    add_tls_arguments(extract, client_certificate=True)
     show = sub.add_parser("show", help="categories and attribute counts of a tree")
     show.add_argument("--tree", default="", help="stored tree (default: the shipped one)")
     for parser in (extract, show):
@@ -85,11 +88,17 @@ async def _ask(args: argparse.Namespace) -> str:
         text = args.paper.read_text(errors="replace")[:MAX_PAPER_CHARS]
     except OSError as exc:
         raise UsageError(f"cannot read {args.paper}: {exc.strerror}") from exc
-    from cli.stack import connection
+    from cli.stack import connection, tls_from_args
 
-    target, token = connection("llm_gateway", args.gateway, args.token_file)
+    target, token, tls = connection(
+        "llm_gateway",
+        args.gateway,
+        args.token_file,
+        tls=tls_from_args(args),
+        plaintext=args.plaintext,
+    )
     model = args.model
-    channel = open_channel(target, token=token, default_timeout_seconds=1800)
+    channel = open_channel(target, token=token, tls=tls, default_timeout_seconds=1800)
     try:
         stub = pb_grpc.LlmGatewayServiceStub(channel)
         if not model:

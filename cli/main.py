@@ -11,11 +11,13 @@ import traceback
 
 import grpc
 
+from cli.audit import add_parser as add_audit_parser
 from cli.candidate_file import CandidateFileError, read_candidate
 from cli.knowledge import add_parser as add_knowledge_parser
 from cli.search import add_parsers as add_search_parsers
 from cli.secrets import add_parser as add_deploy_parser
 from cli.stack import StackError
+from cli.tenant import add_parser as add_tenant_parser
 from cli.train import UsageError
 from cli.train import add_parser as add_train_parser
 from cli.zoo import add_parser as add_zoo_parser
@@ -61,6 +63,8 @@ def _build_parser() -> argparse.ArgumentParser:
     add_search_parsers(commands)
     add_knowledge_parser(commands)
     add_deploy_parser(commands)
+    add_tenant_parser(commands)
+    add_audit_parser(commands)
     return parser
 
 

@@ -18,6 +18,8 @@ TERMINAL = {3, 4, 5}
 
 
 def add_parsers(commands) -> None:
+    from cli.stack import add_tls_arguments
+
     search = commands.add_parser("search", help="run and inspect searches (a search_core client)")
     sub = search.add_subparsers(dest="search_command", required=True, parser_class=type(search))
     run = sub.add_parser("run", help="submit a search from a TOML/YAML/JSON config and watch it")
@@ -31,6 +33,7 @@ def add_parsers(commands) -> None:
     for parser in (run, watch, board):
         parser.add_argument("--target", help="search_core address (default: the local stack)")
         parser.add_argument("--token-file", type=Path, help="file holding the bearer token")
+        add_tls_arguments(parser, client_certificate=False)
         parser.set_defaults(handler=_run_search_command)
 
     report = commands.add_parser("report", help="write a Markdown report with plots")
@@ -57,12 +60,18 @@ def add_parsers(commands) -> None:
 
 def _run_search_command(args: argparse.Namespace) -> int:
     from cli.search_client import SearchClient
-    from cli.stack import connection
+    from cli.stack import connection, tls_from_args
 
-    target, token = connection("search_core", args.target, args.token_file)
+    target, token, tls = connection(
+        "search_core",
+        args.target,
+        args.token_file,
+        tls=tls_from_args(args),
+        plaintext=args.plaintext,
+    )
 
     async def go() -> int:
-        async with SearchClient(target, token) as client:
+        async with SearchClient(target, token, tls=tls) as client:
             if args.search_command == "run":
                 search_id = await client.submit_file(args.config)
                 print(f"search {search_id}")

@@ -12,7 +12,7 @@ from rich.table import Table
 from cli.train import UsageError
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
-from rpc.client import open_channel
+from rpc.client import ClientTLS, open_channel
 
 STATES = {
     value: name.removeprefix("SEARCH_STATE_").lower() for name, value in pb.SearchState.items()
@@ -26,8 +26,17 @@ METHODS = {
 
 
 class SearchClient:
-    def __init__(self, target: str, token: str, console: Console | None = None) -> None:
-        self._channel = open_channel(target, token=token, default_timeout_seconds=60)
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        console: Console | None = None,
+        *,
+        tls: ClientTLS | None,
+    ) -> None:
+        """``tls``: the CA of search_core's certificate; None only for a plaintext
+        (local development) server."""
+        self._channel = open_channel(target, token=token, tls=tls, default_timeout_seconds=60)
         self.stub = pb_grpc.SearchServiceStub(self._channel)
         self.console = console or Console()
 

@@ -1,29 +1,35 @@
 """Secrets of a deployment: bearer tokens (servers only see their SHA-256 digests) and the
 store's database password. `nasforge deploy secrets` writes them for compose; LocalStack
-writes its token table with the same function.
+writes its token table with the same function. The token table is the tenant registry of
+rpc.tenants, written only through its `edit_registry`.
 """
 
-import json
 import os
-import secrets
 from pathlib import Path
 
-from rpc.auth import hash_token, is_valid_tenant_name
+from rpc.tenants import Registry, edit_registry, is_valid_tenant_name, new_token
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "var" / "compose" / "secrets"
+DEFAULT_CERTS_DIR = Path(__file__).resolve().parents[1] / "var" / "compose" / "certs"
 SEARCH_CORE_PRINCIPAL = "search-core"
 CONTAINER_UID = 10001  # the user every nasforge service image runs as
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(24)
-
-
 def write_token_table(path: Path, tenants: dict[str, str], services: dict[str, str]) -> None:
-    """The JSON token table rpc.auth reads: {tenant or service name: token}, digests only."""
-    rows = [{"sha256": hash_token(token), "tenant": name} for name, token in tenants.items()]
-    rows += [{"sha256": hash_token(token), "service": name} for name, token in services.items()]
-    path.write_text(json.dumps({"tokens": rows}, indent=1) + "\n")
+    """A fresh token table, whatever ``path`` held: {tenant or service name: token}."""
+    with edit_registry(path) as registry:
+        registry.tenants.clear()
+        registry.tokens.clear()
+        _add_tokens(registry, tenants, services)
+
+
+def _add_tokens(registry: Registry, tenants: dict[str, str], services: dict[str, str]) -> None:
+    for name, token in tenants.items():
+        if name not in registry.tenants:
+            registry.add_tenant(name)
+        registry.add_token(name, token=token)
+    for name, token in services.items():
+        registry.add_service_token(name, token=token)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -32,9 +38,13 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _write_container_secret(path: Path, text: str) -> None:
+    path.write_text(text)
+    _own_container_secret(path)
+
+
+def _own_container_secret(path: Path) -> None:
     """A file mounted into the service containers: owned by their user, 0600, where we may
     chown (root); world-readable inside the 0700 secrets directory where we may not."""
-    path.write_text(text)
     if os.geteuid() == 0:
         os.chown(path, CONTAINER_UID, CONTAINER_UID)
         path.chmod(0o600)
@@ -64,14 +74,14 @@ def write_deployment_secrets(directory: Path, tenants: list[str]) -> dict[str, P
         service_token = new_token()
         _write_container_secret(directory / "service-token", service_token)
         write_token_table(table, {}, {SEARCH_CORE_PRINCIPAL: service_token})
+        _own_container_secret(table)
     missing = [t for t in tenants if not tenant_token_path(directory, t).exists()]
-    if missing:  # new tenants join the table; existing tokens stay valid
-        rows = json.loads(table.read_text())["tokens"]
-        for tenant in missing:
-            token = new_token()
+    if missing:  # new tenants join the table (edited in place); existing tokens stay valid
+        issued = {tenant: new_token() for tenant in missing}
+        with edit_registry(table) as registry:
+            _add_tokens(registry, issued, {})
+        for tenant, token in issued.items():
             _write_private(tenant_token_path(directory, tenant), token + "\n")
-            rows.append({"sha256": hash_token(token), "tenant": tenant})
-        _write_container_secret(table, json.dumps({"tokens": rows}, indent=1) + "\n")
     password = directory / "postgres-password"
     if not password.exists():
         secret = new_token()
@@ -99,6 +109,14 @@ def add_parser(commands) -> None:
         "--tenant", action="append", default=None, help="a tenant to issue a token for (repeat)"
     )
     make.set_defaults(handler=_run_secrets)
+    certs = deploy_commands.add_parser(
+        "certs", help="create a development CA and the services' TLS certificates (kept)"
+    )
+    certs.add_argument(
+        "--dir", type=Path, default=Path(os.environ.get("NASFORGE_CERTS_DIR", DEFAULT_CERTS_DIR))
+    )
+    certs.add_argument("--force", action="store_true", help="a new CA and new certificates")
+    certs.set_defaults(handler=_run_certs)
 
 
 def _run_secrets(args) -> int:
@@ -106,4 +124,13 @@ def _run_secrets(args) -> int:
     print(f"secrets in {args.dir}")
     for tenant, path in files.items():
         print(f"  tenant {tenant}: token in {path}")
+    return 0
+
+
+def _run_certs(args) -> int:
+    from rpc.certs import write_dev_certificates
+
+    # Keys are mounted into the containers as compose secrets: readable by their user.
+    written = write_dev_certificates(args.dir, force=args.force, write_key=_write_container_secret)
+    print(f"certificates in {args.dir}: {len(written)} files written, the others kept")
     return 0

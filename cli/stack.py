@@ -3,8 +3,11 @@
 `LocalStack` starts the embedded model server, llm_gateway, sandbox_runner, trainer_svc
 and search_core with fresh tokens (only their SHA-256 digests are given to the servers),
 waits until each announces its port, and writes `stack.json` so that `nasforge search`
-finds it. `stop()` sends SIGTERM to all of them (search_core first, so that its searches
-stop cleanly and resume at the next start).
+finds it. Transport as in compose: TLS on search_core's public port, mutual TLS between
+the services, with a development CA in `<directory>/certs` (rpc.certs; kept across starts);
+`LocalStack(plaintext=True)` serves plaintext everywhere (tests that need it). `stop()`
+sends SIGTERM to all of them (search_core first, so that its searches stop cleanly and
+resume at the next start).
 """
 
 import ctypes
@@ -15,10 +18,21 @@ import socket
 import subprocess
 import sys
 import time
+from argparse import ArgumentParser, Namespace
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cli.secrets import SEARCH_CORE_PRINCIPAL, new_token, write_token_table
+from cli.secrets import SEARCH_CORE_PRINCIPAL, write_token_table
+from rpc.certs import (
+    CLIENTS,
+    SEARCH_CORE_CLIENT,
+    ca_file,
+    client_files,
+    server_files,
+    write_dev_certificates,
+)
+from rpc.client import ClientTLS
+from rpc.tenants import new_token
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = REPO_ROOT / "var" / "stack"
@@ -26,6 +40,7 @@ READY_TIMEOUT_SECONDS = 120.0
 # An NN-Caption prompt (a baseline and 5 zoo classifiers) is about 6,500 tokens.
 CONTEXT_TOKENS = 12288
 PR_SET_PDEATHSIG = 1
+CLI_CLIENT = "nasforge-cli"  # the client certificate of tests and `nasforge` commands
 
 
 class StackError(RuntimeError):
@@ -53,6 +68,25 @@ class LocalStack:
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> env
     processes: dict[str, StackProcess] = field(default_factory=dict)
     tenant_token: str = ""
+    plaintext: bool = False  # local development only: no TLS anywhere
+
+    @property
+    def certs_directory(self) -> Path:
+        return self.directory / "certs"
+
+    @property
+    def public_tls(self) -> ClientTLS | None:
+        """What a client of search_core's public port needs (the CA); None: plaintext."""
+        return None if self.plaintext else ClientTLS(ca_file(self.certs_directory))
+
+    @property
+    def internal_tls(self) -> ClientTLS | None:
+        """What a client of llm_gateway, sandbox_runner or trainer_svc needs: the CA and a
+        client certificate (mutual TLS); None: plaintext."""
+        if self.plaintext:
+            return None
+        cert, key = client_files(self.certs_directory, CLI_CLIENT)
+        return ClientTLS(ca_file(self.certs_directory), cert, key)
 
     @property
     def model_path(self) -> Path:
@@ -73,6 +107,8 @@ class LocalStack:
         service_token_file.write_text(service_token)
         service_token_file.chmod(0o600)
         common = {"AUTH_TOKENS_FILE": str(tokens), "HOST": "127.0.0.1"}
+        if not self.plaintext:
+            write_dev_certificates(self.certs_directory, clients=(*CLIENTS, CLI_CLIENT))
         index = str(REPO_ROOT / "var" / "torch_index.json")
         try:
             models = []
@@ -112,6 +148,7 @@ class LocalStack:
                 "NASFORGE_GATEWAY_",
                 {
                     **common,
+                    **self._transport_env("llm_gateway"),
                     "PORT": _free_port(),
                     "MODELS": json.dumps(models),
                     "NAME_INDEX_PATH": index,
@@ -124,6 +161,7 @@ class LocalStack:
                 "NASFORGE_SANDBOX_",
                 {
                     **common,
+                    **self._transport_env("sandbox_runner"),
                     "PORT": _free_port(),
                     "NAMESPACE": f"{self.namespace}-sandbox",
                     "NAME_INDEX_PATH": index,
@@ -135,7 +173,12 @@ class LocalStack:
                 "trainer_svc",
                 ["-m", "trainer_svc"],
                 "NASFORGE_TRAINER_",
-                {**common, "PORT": _free_port(), "NAMESPACE": f"{self.namespace}-trainer"},
+                {
+                    **common,
+                    **self._transport_env("trainer_svc"),
+                    "PORT": _free_port(),
+                    "NAMESPACE": f"{self.namespace}-trainer",
+                },
                 "trainer_svc listening on port",
             )
             self._start(
@@ -144,6 +187,7 @@ class LocalStack:
                 "NASFORGE_SEARCH_",
                 {
                     **common,
+                    **self._transport_env("search_core"),
                     "PORT": _free_port(),
                     "STORE_URL": self.store_url or str(self.directory / "nasforge.db"),
                     "GATEWAY_TARGET": self.target("llm_gateway"),
@@ -186,6 +230,24 @@ class LocalStack:
     def log_tail(self, service: str, chars: int = 3000) -> str:
         return self.processes[service].log_path.read_text(errors="replace")[-chars:]
 
+    def _transport_env(self, service: str) -> dict[str, str]:
+        """The TLS settings of a service: mutual TLS for the internal ones; for search_core
+        server TLS (its clients need only the CA) and its client certificate for its calls."""
+        if self.plaintext:
+            return {"PLAINTEXT": "true"}
+        certs = self.certs_directory
+        cert, key = server_files(certs, service)
+        env = {"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(key)}
+        if service != "search_core":
+            return {**env, "TLS_CLIENT_CA_FILE": str(ca_file(certs))}
+        client_cert, client_key = client_files(certs, SEARCH_CORE_CLIENT)
+        return {
+            **env,
+            "CLIENT_CA_FILE": str(ca_file(certs)),
+            "CLIENT_CERT_FILE": str(client_cert),
+            "CLIENT_KEY_FILE": str(client_key),
+        }
+
     def _start(self, name: str, args: list[str], prefix: str, env: dict[str, str], ready: str):
         log_path = self.directory / f"{name}.log"
         log = log_path.open("a")
@@ -216,6 +278,7 @@ class LocalStack:
 
     def _write_description(self) -> None:
         description = self.directory / "stack.json"
+        tls = self.internal_tls
         description.write_text(
             json.dumps(
                 {
@@ -223,6 +286,13 @@ class LocalStack:
                     "llm_gateway": self.target("llm_gateway"),
                     "tenant": self.tenant,
                     "token": self.tenant_token,
+                    "tls": None
+                    if self.plaintext
+                    else {
+                        "ca_file": str(tls.ca_file),
+                        "cert_file": str(tls.cert_file),
+                        "key_file": str(tls.key_file),
+                    },
                     "pids": {n: p.process.pid for n, p in self.processes.items()},
                 },
                 indent=2,
@@ -264,12 +334,55 @@ def read_description(directory: Path = DEFAULT_DIR) -> dict:
     return json.loads(path.read_text())
 
 
-def connection(service: str, target: str | None, token_file: Path | None) -> tuple[str, str]:
-    """(address, token) of a service: the ones given, else the running local stack's."""
+def add_tls_arguments(parser: ArgumentParser, *, client_certificate: bool) -> None:
+    """--ca-file (and --cert-file/--key-file) for an address given with --target."""
+    parser.add_argument("--ca-file", type=Path, help="CA of the server's certificate (TLS)")
+    if client_certificate:
+        parser.add_argument("--cert-file", type=Path, help="client certificate (mutual TLS)")
+        parser.add_argument("--key-file", type=Path, help="private key of --cert-file")
+    parser.add_argument(
+        "--plaintext", action="store_true", help="no TLS (local development servers only)"
+    )
+
+
+def tls_from_args(args: Namespace) -> ClientTLS | None:
+    if args.ca_file is None:
+        return None
+    return ClientTLS(
+        args.ca_file, getattr(args, "cert_file", None), getattr(args, "key_file", None)
+    )
+
+
+def connection(
+    service: str,
+    target: str | None,
+    token_file: Path | None,
+    *,
+    tls: ClientTLS | None = None,
+    plaintext: bool = False,
+) -> tuple[str, str, ClientTLS | None]:
+    """(address, token, TLS) of a service: the ones given, else the running local stack's.
+
+    A given address needs ``tls`` unless ``plaintext`` says explicitly that it has none.
+    """
     if target:
         if not token_file:
             raise StackError(f"an address for {service} needs --token-file")
-        return target, token_file.read_text().strip()
+        if tls is None and not plaintext:
+            raise StackError(
+                f"an address for {service} needs --ca-file (or --plaintext for a local "
+                "development server)"
+            )
+        return target, token_file.read_text().strip(), tls
     description = read_description()
     token = token_file.read_text().strip() if token_file else description["token"]
-    return description[service], token
+    files = description.get("tls")
+    if files is None:
+        stack_tls = None
+    elif service == "search_core":  # the public port asks for no client certificate
+        stack_tls = ClientTLS(Path(files["ca_file"]))
+    else:
+        stack_tls = ClientTLS(
+            Path(files["ca_file"]), Path(files["cert_file"]), Path(files["key_file"])
+        )
+    return description[service], token, stack_tls

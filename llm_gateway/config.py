@@ -102,7 +102,14 @@ class GatewaySettings(ServerSettings):
     breaker_reset_seconds: float = Field(10.0, gt=0, description="Open time before a probe.")
     default_limits: TenantLimits = Field(default_factory=TenantLimits)
     tenant_limits: dict[str, TenantLimits] = Field(
-        default_factory=dict, description="Per-tenant overrides of default_limits."
+        default_factory=dict,
+        description="Per-tenant overrides of default_limits (the registry's "
+        "llm_tokens_per_day, when set, overrides daily_tokens).",
+    )
+    usage_db: Path | None = Field(
+        None,
+        description="SQLite file of the tokens each tenant used each UTC day, so a restart "
+        "keeps them; unset: kept in memory only.",
     )
     metrics_tenant_cap: int = Field(
         20, ge=0, description="Configured tenants that get their own metric label; rest 'other'."

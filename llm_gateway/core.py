@@ -30,6 +30,7 @@ from llm_gateway.upstream import Attempts, ModelUpstream, UpstreamObserver
 from netapi.code_policy import DEFAULT_ALLOWED_MODULES, CodePolicy
 from netapi.name_index import NameIndex
 from rpc.errors import NotFound, QuotaExceeded
+from rpc.tenants import Quotas
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +95,19 @@ class LlmGateway:
         observer: GatewayObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        quotas: Callable[[str], Quotas] | None = None,
     ) -> None:
+        """``quotas``: the tenant registry's quotas (TenantDirectory.quotas), when there is one."""
         self._observer = observer or NoObserver()
         self._clock = clock
         self._prompts = prompts or PromptLibrary.load(settings.prompts_dir or BUILTIN_DIR)
         self._analyzer = AnswerAnalyzer(policy)
-        self._quotas = TenantQuotas(settings.default_limits, settings.tenant_limits)
+        self._quotas = TenantQuotas(
+            settings.default_limits,
+            settings.tenant_limits,
+            registry=quotas,
+            usage_db=settings.usage_db,
+        )
         retry = RetryPolicy(
             settings.retry_attempts,
             settings.retry_initial_backoff_seconds,
@@ -240,3 +248,4 @@ class LlmGateway:
     async def close(self) -> None:
         for upstream in self._models.values():
             await upstream.backend.close()
+        self._quotas.close()

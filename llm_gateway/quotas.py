@@ -4,18 +4,28 @@ A request is admitted when the tenant's bucket holds a request and the day's quo
 the request's worst case (its prompt estimate plus max_new_tokens). The worst case is
 reserved while the request runs, and the real count (prompt + generated tokens) is charged
 when it ends, so concurrent requests cannot overrun the quota together. Days are UTC days.
-The state lives in this process: replicas of the gateway each keep their own.
+
+A tenant's daily quota is its registry entry's llm_tokens_per_day when set (read at each
+request, so a changed registry file applies at once), else its settings' daily_tokens.
+The charged tokens are kept in a UsageLedger: in memory, or in a SQLite file
+(NASFORGE_GATEWAY_USAGE_DB) so that a restart does not give a tenant a fresh day. Holds and
+token buckets live in this process. Replicas each count their own usage unless they share
+the file (one host, one volume); then they share the charged count, not the holds.
 """
 
 import math
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from llm_gateway.config import TenantLimits
 from rpc.errors import QuotaExceeded, QuotaViolation
+from rpc.tenants import Quotas
 
 SECONDS_PER_DAY = 86_400
+KEEP_DAYS = 31  # rows of older days are deleted when a ledger opens
 
 
 class TokenBucket:
@@ -37,18 +47,62 @@ class TokenBucket:
         return (1.0 - self._tokens) / self.rate
 
 
+class UsageLedger:
+    """Tokens charged per (tenant, UTC day): one row each, in memory or in a SQLite file."""
+
+    def __init__(self, path: Path | None = None, *, today: int | None = None) -> None:
+        self._db = sqlite3.connect(
+            str(path) if path is not None else ":memory:",
+            isolation_level=None,  # autocommit: each charge is its own transaction
+            check_same_thread=False,
+        )
+        if path is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")  # replicas sharing the file
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS daily_usage (tenant TEXT NOT NULL, day INTEGER NOT NULL,"
+            " tokens INTEGER NOT NULL, PRIMARY KEY (tenant, day))"
+        )
+        if today is not None:
+            self._db.execute("DELETE FROM daily_usage WHERE day < ?", (today - KEEP_DAYS,))
+
+    def used(self, tenant: str, day: int) -> int:
+        row = self._db.execute(
+            "SELECT tokens FROM daily_usage WHERE tenant = ? AND day = ?", (tenant, day)
+        ).fetchone()
+        return row[0] if row else 0
+
+    def charge(self, tenant: str, day: int, tokens: int) -> None:
+        if tokens <= 0:
+            return
+        self._db.execute(
+            "INSERT INTO daily_usage (tenant, day, tokens) VALUES (?, ?, ?)"
+            " ON CONFLICT (tenant, day) DO UPDATE SET tokens = tokens + excluded.tokens",
+            (tenant, day, tokens),
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+
 @dataclass
-class _DailyUsage:
+class _Holds:
+    """Tokens held by a tenant's running requests, on one day."""
+
     day: int
-    used: int = 0
     reserved: int = 0
 
 
 class Reservation:
     """Tokens held for a running request; settle() charges what it really used."""
 
-    def __init__(self, usage: _DailyUsage, day: int, amount: int) -> None:
-        self._usage = usage
+    def __init__(
+        self, ledger: UsageLedger, holds: _Holds, tenant: str, day: int, amount: int
+    ) -> None:
+        self._ledger = ledger
+        self._holds = holds
+        self._tenant = tenant
         self._day = day
         self.amount = amount
         self._open = True
@@ -58,9 +112,9 @@ class Reservation:
         if not self._open:
             return
         self._open = False
-        if self._usage.day == self._day:  # a hold from yesterday lapsed at midnight
-            self._usage.reserved -= self.amount
-            self._usage.used += max(used_tokens, 0)
+        if self._holds.day == self._day:  # a hold from yesterday lapsed at midnight
+            self._holds.reserved -= self.amount
+        self._ledger.charge(self._tenant, self._day, used_tokens)  # to the day it began
 
 
 class TenantQuotas:
@@ -71,22 +125,33 @@ class TenantQuotas:
         defaults: TenantLimits,
         overrides: dict[str, TenantLimits] | None = None,
         *,
+        registry: Callable[[str], Quotas] | None = None,
+        usage_db: Path | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._defaults = defaults
         self._overrides = dict(overrides or {})
+        self._registry = registry  # tenant -> its registry quotas (follows the file)
         self._monotonic = monotonic
         self._wall_clock = wall_clock
+        self._ledger = UsageLedger(usage_db, today=self._today())
         self._buckets: dict[str, TokenBucket] = {}
-        self._usage: dict[str, _DailyUsage] = {}
+        self._holds: dict[str, _Holds] = {}
 
     def limits(self, tenant: str) -> TenantLimits:
         return self._overrides.get(tenant, self._defaults)
 
+    def daily_tokens(self, tenant: str) -> int:
+        """The registry's llm_tokens_per_day of the tenant, else its settings' daily_tokens."""
+        quota = self._registry(tenant).llm_tokens_per_day if self._registry else None
+        return quota if quota is not None else self.limits(tenant).daily_tokens
+
     def used_today(self, tenant: str) -> int:
-        usage = self._usage.get(tenant)
-        return usage.used if usage and usage.day == self._today() else 0
+        return self._ledger.used(tenant, self._today())
+
+    def close(self) -> None:
+        self._ledger.close()
 
     def _today(self) -> int:
         return int(self._wall_clock() // SECONDS_PER_DAY)
@@ -94,24 +159,26 @@ class TenantQuotas:
     def admit(self, tenant: str, worst_case_tokens: int) -> Reservation:
         """Take a request from the bucket and reserve tokens; RESOURCE_EXHAUSTED if either fails."""
         limits = self.limits(tenant)
+        daily_tokens = self.daily_tokens(tenant)
         day = self._today()
-        usage = self._usage.get(tenant)
-        if usage is None or usage.day != day:
-            usage = self._usage[tenant] = _DailyUsage(day)
-        left = limits.daily_tokens - usage.used - usage.reserved
+        holds = self._holds.get(tenant)
+        if holds is None or holds.day != day:
+            holds = self._holds[tenant] = _Holds(day)
+        used = self._ledger.used(tenant, day)
+        left = daily_tokens - used - holds.reserved
         if worst_case_tokens > left:
             until_midnight = (day + 1) * SECONDS_PER_DAY - self._wall_clock()
             raise QuotaExceeded(
                 f"daily token quota of tenant {tenant} is used up: "
-                f"{usage.used + usage.reserved} of {limits.daily_tokens} tokens used or held, "
+                f"{used + holds.reserved} of {daily_tokens} tokens used or held, "
                 f"this request may need {worst_case_tokens}",
                 violations=(
                     QuotaViolation(
                         subject=f"tenant:{tenant}",
                         quota_id="daily_tokens",
-                        limit=limits.daily_tokens,
+                        limit=daily_tokens,
                         description=(
-                            f"{limits.daily_tokens} prompt + generated tokens a UTC day; "
+                            f"{daily_tokens} prompt + generated tokens a UTC day; "
                             f"{max(left, 0)} left, the request may need {worst_case_tokens}"
                         ),
                     ),
@@ -145,5 +212,5 @@ class TenantQuotas:
                 ),
                 retry_after_seconds=wait,
             )
-        usage.reserved += worst_case_tokens
-        return Reservation(usage, day, worst_case_tokens)
+        holds.reserved += worst_case_tokens
+        return Reservation(self._ledger, holds, tenant, day, worst_case_tokens)

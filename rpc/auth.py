@@ -1,23 +1,20 @@
 """Bearer-token authentication: token -> principal -> tenant, for unary and streaming RPCs.
 
-Tokens are configured only as SHA-256 digests. A presented token is hashed and compared
-with every configured digest in constant time (no early exit), so neither the match nor
-its position leaks through timing. Tenant tokens act for their own tenant; service tokens
-(internal callers) act for the tenant named in the ``x-nasforge-tenant`` metadata.
+Tokens are configured only as SHA-256 digests, in the registry of rpc.tenants. A presented
+token is hashed and compared with every configured digest in constant time (no early exit),
+so neither the match nor its position leaks through timing. Tenant tokens act for their own
+tenant; service tokens (internal callers) act for the tenant named in the
+``x-nasforge-tenant`` metadata.
 """
 
 import contextlib
-import hashlib
-import json
-import re
-import secrets
-from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 import grpc
 
 from rpc import tenant as tenant_context
 from rpc.handlers import guard_handler, split_method
+from rpc.tenants import Principal, TokenConfigError, TokenTable, hash_token, is_valid_tenant_name
 
 # Standard services that load balancers and tools call without credentials.
 EXEMPT_SERVICES = frozenset(
@@ -28,85 +25,24 @@ EXEMPT_SERVICES = frozenset(
     }
 )
 
-TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _BEARER_PREFIX = "bearer "
 
-
-class TokenConfigError(ValueError):
-    """The token configuration is malformed."""
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who presented a token: a tenant, or an internal service acting for tenants."""
-
-    name: str
-    internal: bool = False
-
-
-def hash_token(token: str) -> str:
-    """The hex SHA-256 digest under which a token is configured."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+# Re-exported: the token format and its resolution live in rpc.tenants.
+__all__ = [
+    "AuthInterceptor",
+    "Principal",
+    "TokenConfigError",
+    "TokenResolver",
+    "TokenTable",
+    "hash_token",
+    "is_valid_tenant_name",
+]
 
 
-def is_valid_tenant_name(name: str) -> bool:
-    """Tenant names are short lower-case slugs, safe in labels and logs."""
-    return bool(TENANT_NAME.match(name))
+class TokenResolver(Protocol):
+    """What the interceptor needs: a TenantDirectory, or a fixed TokenTable."""
 
-
-class TokenTable:
-    """Configured token digests and the principal each one stands for."""
-
-    def __init__(self, entries: list[tuple[str, Principal]]) -> None:
-        self._entries: list[tuple[bytes, Principal]] = []
-        for digest_hex, principal in entries:
-            try:
-                digest = bytes.fromhex(digest_hex)
-            except ValueError as exc:
-                raise TokenConfigError(f"token digest for {principal.name!r} is not hex") from exc
-            if len(digest) != hashlib.sha256().digest_size:
-                raise TokenConfigError(f"token digest for {principal.name!r} is not SHA-256")
-            if not is_valid_tenant_name(principal.name):
-                raise TokenConfigError(f"invalid principal name {principal.name!r}")
-            self._entries.append((digest, principal))
-
-    @classmethod
-    def from_json(cls, text: str) -> "TokenTable":
-        """Parse ``{"tokens": [{"sha256": HEX, "tenant" | "service": NAME}, ...]}``."""
-        try:
-            document = json.loads(text)
-            rows = document["tokens"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise TokenConfigError(
-                f"token file is not of the form {{'tokens': [...]}}: {exc}"
-            ) from exc
-        if not isinstance(rows, list):
-            raise TokenConfigError("'tokens' must be a list")
-        entries = []
-        for row in rows:
-            if not isinstance(row, dict) or "sha256" not in row:
-                raise TokenConfigError(f"token entry without sha256: {row!r}")
-            if "tenant" in row:
-                entries.append((row["sha256"], Principal(row["tenant"])))
-            elif "service" in row:
-                entries.append((row["sha256"], Principal(row["service"], internal=True)))
-            else:
-                raise TokenConfigError("token entry names neither a tenant nor a service")
-        return cls(entries)
-
-    @classmethod
-    def from_file(cls, path: Path) -> "TokenTable":
-        """Read a token table written by hand or by `nasforge tenant`."""
-        return cls.from_json(path.read_text(encoding="utf-8"))
-
-    def resolve(self, token: str) -> Principal | None:
-        """The principal of a presented token, or None; constant time in the match."""
-        presented = hashlib.sha256(token.encode("utf-8")).digest()
-        found = None
-        for digest, principal in self._entries:
-            if secrets.compare_digest(digest, presented):
-                found = principal
-        return found
+    def resolve(self, token: str) -> Principal | None: ...
 
 
 def _metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
@@ -119,8 +55,11 @@ def _metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Rejects calls without a valid bearer token and binds the caller's tenant."""
 
-    def __init__(self, tokens: TokenTable | None, *, anonymous_tenant: str | None = None) -> None:
-        """``anonymous_tenant`` admits calls without a token (local development only)."""
+    def __init__(
+        self, tokens: TokenResolver | None, *, anonymous_tenant: str | None = None
+    ) -> None:
+        """``tokens`` is usually a TenantDirectory, which follows the registry file as it
+        changes; ``anonymous_tenant`` admits calls without a token (local development only)."""
         self._tokens = tokens
         self._anonymous_tenant = anonymous_tenant
 

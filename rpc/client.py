@@ -1,14 +1,40 @@
 """Client channels for calling nasforge services: every call gets a deadline and the token,
-and carries the tenant on whose behalf it is made.
+and carries the tenant on whose behalf it is made; TLS (mutual where the client has a
+certificate) unless the caller explicitly asks for none.
 """
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
 from rpc import tenant as tenant_context
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class ClientTLS:
+    """What a client needs for TLS: the CA that signed the server's certificate, and for
+    mutual TLS its own certificate (chain) and key."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("a client certificate needs its key, and a key its certificate")
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """Channel credentials read from the files now (a renewed certificate needs a new
+        channel)."""
+        return grpc.ssl_channel_credentials(
+            root_certificates=Path(self.ca_file).read_bytes(),
+            private_key=Path(self.key_file).read_bytes() if self.key_file else None,
+            certificate_chain=Path(self.cert_file).read_bytes() if self.cert_file else None,
+        )
 
 
 class _CallDefaults:
@@ -57,12 +83,15 @@ def open_channel(
     target: str,
     *,
     token: str | None,
+    tls: ClientTLS | None = None,
     default_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     max_message_bytes: int = 4 * 1024 * 1024,
 ) -> grpc.aio.Channel:
-    """An insecure aio channel to ``target`` whose calls always carry a deadline and the token.
+    """An aio channel to ``target`` whose calls always carry a deadline and the token: TLS
+    with ``tls``, plaintext (local development, tests of one service) only when it is None.
 
     ``target`` may be ``dns:///name:port``: calls go round robin over every address of name.
+    The server's certificate must name the host of ``target`` (a DNS or IP SAN).
     """
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
@@ -73,16 +102,17 @@ def open_channel(
         # Kubernetes headless service) gets its calls spread over all of them.
         ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
     ]
-    return grpc.aio.insecure_channel(
-        target,
-        options=options,
-        interceptors=[
-            kind(token, default_timeout_seconds)
-            for kind in (
-                _UnaryUnaryDefaults,
-                _UnaryStreamDefaults,
-                _StreamUnaryDefaults,
-                _StreamStreamDefaults,
-            )
-        ],
+    interceptors = [
+        kind(token, default_timeout_seconds)
+        for kind in (
+            _UnaryUnaryDefaults,
+            _UnaryStreamDefaults,
+            _StreamUnaryDefaults,
+            _StreamStreamDefaults,
+        )
+    ]
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    return grpc.aio.secure_channel(
+        target, tls.credentials(), options=options, interceptors=interceptors
     )

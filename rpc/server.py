@@ -14,10 +14,11 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
-from rpc.auth import AuthInterceptor, TokenTable
+from rpc.auth import AuthInterceptor
 from rpc.error_mapping import ErrorMappingInterceptor
 from rpc.metrics import MetricsInterceptor, RpcMetrics
-from rpc.settings import ServerSettings
+from rpc.settings import ServerSettings, TransportSecurityError
+from rpc.tenants import TenantDirectory, load_directory
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,29 @@ def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
     ]
 
 
-def _load_tokens(settings: ServerSettings) -> TokenTable | None:
-    if settings.auth_tokens_file is None:
-        if settings.allow_anonymous_tenant is None:
-            log.warning("no auth_tokens_file configured: every authenticated call is refused")
+def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
+    """TLS credentials of the server (mutual TLS with ``tls_client_ca_file``), or None when
+    the settings explicitly ask for plaintext; TransportSecurityError for anything else."""
+    settings.check_transport()
+    if settings.plaintext:
         return None
-    return TokenTable.from_file(settings.auth_tokens_file)
+    try:
+        key = settings.tls_key_file.read_bytes()
+        chain = settings.tls_cert_file.read_bytes()
+        client_ca_file = settings.tls_client_ca_file
+        client_ca = client_ca_file.read_bytes() if client_ca_file is not None else None
+    except OSError as exc:
+        raise TransportSecurityError(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    return grpc.ssl_server_credentials(
+        [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
+def _load_tokens(settings: ServerSettings) -> TenantDirectory | None:
+    """The tenant registry of ``auth_tokens_file``, followed as it changes (rpc.tenants)."""
+    if settings.auth_tokens_file is None and settings.allow_anonymous_tenant is None:
+        log.warning("no auth_tokens_file configured: every authenticated call is refused")
+    return load_directory(settings.auth_tokens_file)
 
 
 @dataclass
@@ -93,14 +111,21 @@ async def start_server(
     settings: ServerSettings,
     *,
     registry: CollectorRegistry | None = None,
+    tenants: TenantDirectory | None = None,
 ) -> RunningServer:
-    """Build, bind and start a server; the caller owns its shutdown."""
+    """Build, bind and start a server; the caller owns its shutdown.
+
+    ``tenants`` is the tenant registry to authenticate against; by default the one in
+    ``settings.auth_tokens_file``.
+    """
     registry = registry if registry is not None else CollectorRegistry()
     rpc_metrics = RpcMetrics(registry)
     anonymous = settings.allow_anonymous_tenant
     interceptors = [
         MetricsInterceptor(rpc_metrics),
-        AuthInterceptor(_load_tokens(settings), anonymous_tenant=anonymous),
+        AuthInterceptor(
+            tenants if tenants is not None else _load_tokens(settings), anonymous_tenant=anonymous
+        ),
         ErrorMappingInterceptor(),
     ]
     server = grpc.aio.server(
@@ -122,7 +147,13 @@ async def start_server(
         ],
         server,
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    credentials = server_credentials(settings)
+    address = f"{settings.host}:{settings.port}"
+    if credentials is None:
+        log.warning("serving plaintext gRPC (plaintext=true): local development only")
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"could not bind {settings.host}:{settings.port}")
     await server.start()
@@ -138,12 +169,13 @@ async def serve(
     *,
     registry: CollectorRegistry | None = None,
     on_started: Callable[[RunningServer], None] | None = None,
+    tenants: TenantDirectory | None = None,
 ) -> None:
     """Run a server until SIGTERM or SIGINT, then shut it down gracefully."""
     registry = registry if registry is not None else CollectorRegistry()
     if settings.metrics_port is not None:
         start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
-    running = await start_server(services, settings, registry=registry)
+    running = await start_server(services, settings, registry=registry, tenants=tenants)
     if on_started is not None:
         on_started(running)
     loop = asyncio.get_running_loop()
@@ -165,6 +197,11 @@ def announce_port(service: str) -> Callable[[RunningServer], None]:
 
 
 def run_main(service: Coroutine) -> None:
-    """The body of every service's main(): log to stderr, run until the server stops."""
+    """The body of every service's main(): log to stderr, run until the server stops.
+
+    Transport settings that cannot serve end the process with their one-line reason."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(service)
+    try:
+        asyncio.run(service)
+    except TransportSecurityError as exc:
+        raise SystemExit(f"refusing to start: {exc}") from None

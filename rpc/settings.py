@@ -6,6 +6,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class TransportSecurityError(ValueError):
+    """Settings with no transport security that do not say so, or with half of one."""
+
+
 class ServerSettings(BaseSettings):
     """How a service listens and authenticates. Read once, in the service's main."""
 
@@ -38,3 +42,46 @@ class ServerSettings(BaseSettings):
         None,
         description="Local development only: admit calls without a token as this tenant.",
     )
+    audit_log: Path | None = Field(
+        None, description="Append-only, hash-chained audit log (JSON lines); unset: none."
+    )
+    tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate chain of the server (its certificate first, then the "
+        "CA's: the health check trusts the CAs it carries).",
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file.")
+    tls_client_ca_file: Path | None = Field(
+        None,
+        description="Mutual TLS: every client must present a certificate signed by this CA.",
+    )
+    plaintext: bool = Field(
+        False,
+        description="Local development only: serve without TLS (instead of tls_cert_file).",
+    )
+
+    def env_name(self, field_name: str) -> str:
+        """The environment variable of a field, e.g. NASFORGE_SEARCH_TLS_CERT_FILE."""
+        return f"{self.model_config.get('env_prefix', '')}{field_name}".upper()
+
+    def check_transport(self) -> None:
+        """Refuse settings that give neither a certificate nor an explicit plaintext=true."""
+        tls = ("tls_cert_file", "tls_key_file", "tls_client_ca_file")
+        if self.plaintext:
+            configured = [self.env_name(name) for name in tls if getattr(self, name)]
+            if configured:
+                raise TransportSecurityError(
+                    f"{self.env_name('plaintext')}=true contradicts {', '.join(configured)}"
+                )
+            return
+        if self.tls_cert_file is None and self.tls_key_file is None:
+            raise TransportSecurityError(
+                f"no transport security configured: set {self.env_name('tls_cert_file')} and "
+                f"{self.env_name('tls_key_file')}, or {self.env_name('plaintext')}=true "
+                "(local development only)"
+            )
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            raise TransportSecurityError(
+                f"{self.env_name('tls_cert_file')} and {self.env_name('tls_key_file')} "
+                "must be set together"
+            )

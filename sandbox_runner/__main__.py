@@ -2,7 +2,9 @@
 
 from prometheus_client import CollectorRegistry
 
+from rpc.audit import open_audit_log
 from rpc.server import announce_port, run_main, serve
+from rpc.tenants import load_directory
 from sandbox_runner.config import SandboxSettings
 from sandbox_runner.containers import Launcher, docker_client
 from sandbox_runner.core import SandboxChecker, load_policy
@@ -11,13 +13,22 @@ from sandbox_runner.server import sandbox_binding
 
 
 async def run(settings: SandboxSettings) -> None:
+    tenants = load_directory(settings.auth_tokens_file)  # tokens and quotas, followed live
     registry = CollectorRegistry()
+    audit = open_audit_log(settings.audit_log, "sandbox_runner", registry)
     launcher = Launcher(
         docker_client(settings.docker_timeout_seconds, ping=False),
         settings.namespace,
         settings.output_cap_bytes,
     )
-    checker = SandboxChecker(settings, launcher, load_policy(settings), SandboxMetrics(registry))
+    checker = SandboxChecker(
+        settings,
+        launcher,
+        load_policy(settings),
+        SandboxMetrics(registry),
+        quotas=tenants.quotas if tenants is not None else None,
+        audit=audit,
+    )
     await checker.start()
     try:
         await serve(
@@ -25,9 +36,12 @@ async def run(settings: SandboxSettings) -> None:
             settings,
             registry=registry,
             on_started=announce_port("sandbox_runner"),
+            tenants=tenants,
         )
     finally:
         await checker.close()
+        if audit is not None:
+            audit.close()
 
 
 def main() -> None:

@@ -33,10 +33,24 @@ class SandboxSettings(ServerSettings):
     max_timeout_seconds: float = Field(300.0, gt=0, description="Largest limit a caller may ask.")
     ready_timeout_seconds: float = Field(60.0, gt=0, description="Cold start + torch import.")
     parameter_budget: int = Field(50_000_000, ge=1, description="Default too_large threshold.")
-    pool_size: int = Field(2, ge=0, le=64, description="Warm containers kept ready.")
+    pool_size: int = Field(
+        2, ge=0, le=64, description="Warm containers kept ready, all tenants together."
+    )
+    pool_per_tenant: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Warm containers kept for each tenant that checks (its share of "
+        "pool_size when several do).",
+    )
     pool_max_idle_seconds: float = Field(600.0, gt=0, description="Recycle idle warm ones.")
     max_concurrent_checks: int = Field(2, ge=1, description="Containers checking at once.")
-    per_tenant_concurrency: int = Field(2, ge=1, description="Checks at once per tenant.")
+    per_tenant_concurrency: int = Field(
+        2,
+        ge=1,
+        description="Checks in flight per tenant (queued or running) when the tenant "
+        "registry sets no concurrent_checks; one more is refused with RESOURCE_EXHAUSTED.",
+    )
     max_queued_checks: int = Field(64, ge=0, description="Waiting checks before refusing.")
     docker_timeout_seconds: float = Field(30.0, gt=0, description="Docker API call timeout.")
     reap_interval_seconds: float = Field(60.0, gt=0, description="Leftover sweep period.")

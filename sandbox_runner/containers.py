@@ -4,8 +4,9 @@ Shared by sandbox_runner (checks) and trainer_svc (training). Every container is
 the full lock-down (non-root, no network, no capabilities, no-new-privileges, read-only root,
 a size-capped tmpfs owned by the user, sized /dev/shm, memory = memory+swap, CPU quota with
 thread counts pinned to it, pids, nofile and core limits, an init as PID 1, capped logs,
-labels, an allowlisted environment) and no host path. Output is read from the attach
-stream, demultiplexed, capped; deadlines are enforced by killing the container.
+labels (the tenant's among them), an allowlisted environment) and no host path. Output
+is read from the attach stream, demultiplexed, capped; deadlines are enforced by killing
+the container.
 """
 
 import logging
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 LABEL_PREFIX = "org.nasforge"
 MANAGED_BY = f"{LABEL_PREFIX}.managed-by"
 EXPIRES = f"{LABEL_PREFIX}.expires"
+TENANT = f"{LABEL_PREFIX}.tenant"  # whose check or training a container (or volume) runs
 CONTAINER_USER = "10001:10001"
 
 # Environment variables a container may receive; anything else is refused.
@@ -89,6 +91,7 @@ class ContainerSpec:
     entrypoint: list[str] | None = None  # None: the image's (the check harness)
     mounts: tuple[Mount, ...] = ()
     gpu: bool = False
+    tenant: str | None = None  # set for every check and training: becomes the TENANT label
 
     def __post_init__(self) -> None:
         refused = set(self.environment) - ALLOWED_ENVIRONMENT
@@ -268,6 +271,8 @@ class Launcher:
             f"{LABEL_PREFIX}.role": spec.role,
             EXPIRES: str(int(time.time() + spec.lifetime_seconds)),
         }
+        if spec.tenant is not None:
+            labels[TENANT] = spec.tenant
         environment = {
             "OMP_NUM_THREADS": spec.limits.threads,
             "MKL_NUM_THREADS": spec.limits.threads,

@@ -6,6 +6,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
@@ -17,7 +18,9 @@ from netapi.name_index import NameIndex
 from netapi.outcomes import Outcome
 from netapi.static_check import check_source
 from netapi.tasks import TaskSpec
-from rpc.errors import InvalidArgument, QuotaExceeded
+from rpc.audit import AuditLog, code_md5
+from rpc.errors import InvalidArgument, QuotaExceeded, QuotaViolation
+from rpc.tenants import Quotas
 from sandbox_runner.config import SandboxSettings
 from sandbox_runner.containers import (
     AttachedContainer,
@@ -66,7 +69,12 @@ def load_policy(settings: SandboxSettings) -> CodePolicy:
 
 
 class SandboxChecker:
-    """Checks candidates; bounds containers at once, per tenant, and the queue before them."""
+    """Checks candidates; bounds containers at once, per tenant, and the queue before them.
+
+    A tenant's checks in flight (queued or running) are bounded by its ``concurrent_checks``
+    quota (``quotas(tenant)``; unset: ``per_tenant_concurrency``): one more is refused at
+    once, so a tenant at its limit never holds a place in the queue others wait in.
+    """
 
     def __init__(
         self,
@@ -74,11 +82,16 @@ class SandboxChecker:
         launcher: Launcher,
         policy: CodePolicy,
         observer: CheckObserver | None = None,
+        *,
+        quotas: Callable[[str], Quotas] | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._settings = settings
         self._launcher = launcher
         self.policy = policy
         self._observer = observer or _NoObserver()
+        self._quotas = quotas
+        self._audit = audit
         self._limits = Limits(
             memory_bytes=settings.memory_bytes,
             cpus=settings.cpus,
@@ -86,11 +99,14 @@ class SandboxChecker:
             tmpfs_bytes=settings.tmpfs_bytes,
             shm_bytes=settings.shm_bytes,
         )
-        self.pool = WarmPool(self._start_warm, settings.pool_size, settings.pool_max_idle_seconds)
-        self._slots = asyncio.Semaphore(settings.max_concurrent_checks)
-        self._tenant_slots: dict[str, asyncio.Semaphore] = collections.defaultdict(
-            lambda: asyncio.Semaphore(settings.per_tenant_concurrency)
+        self.pool = WarmPool(
+            self._start_warm,
+            settings.pool_size,
+            settings.pool_max_idle_seconds,
+            settings.pool_per_tenant,
         )
+        self._slots = asyncio.Semaphore(settings.max_concurrent_checks)
+        self.in_flight: collections.Counter[str] = collections.Counter()  # tenant -> checks
         self._waiting = 0
         self.running = 0
         self._destroying: set[asyncio.Task] = set()
@@ -124,19 +140,23 @@ class SandboxChecker:
             except Exception:
                 log.exception("reaper sweep failed")
 
-    def _container_spec(self) -> ContainerSpec:
+    def _container_spec(self, tenant: str) -> ContainerSpec:
         lifetime = (
             self._settings.pool_max_idle_seconds
             + self._settings.max_timeout_seconds
             + self._settings.ready_timeout_seconds
         )
         return ContainerSpec(
-            image=self._settings.image, role="check", limits=self._limits, lifetime_seconds=lifetime
+            image=self._settings.image,
+            role="check",
+            limits=self._limits,
+            lifetime_seconds=lifetime,
+            tenant=tenant,
         )
 
-    def _start_warm(self) -> AttachedContainer:
-        """Start a container and wait until the harness says it is ready (blocking)."""
-        container = self._launcher.start(self._container_spec())
+    def _start_warm(self, tenant: str) -> AttachedContainer:
+        """Start a container for ``tenant``; wait until the harness is ready (blocking)."""
+        container = self._launcher.start(self._container_spec(tenant))
         try:
             line = container.read_line(time.monotonic() + self._settings.ready_timeout_seconds)
             if line is None or json.loads(line).get(READY_KEY) is not True:
@@ -175,10 +195,13 @@ class SandboxChecker:
         limit_seconds = self._time_limit(timeout_seconds)
         budget = parameter_budget or self._settings.parameter_budget
         verdict = check_source(code, spec.task, self.policy)
+        container_id = ""
         if verdict.outcome is not Outcome.SUCCESS and not skip_static:
             result = from_static(verdict)
         else:
-            result = await self._check_in_container(code, spec, tenant, budget, limit_seconds)
+            result, container_id = await self._check_in_container(
+                code, spec, tenant, budget, limit_seconds
+            )
         result = _with_wall_time(result, started)
         log.info(
             "check %s tenant=%s outcome=%s mode=%s %.0fms",
@@ -189,55 +212,96 @@ class SandboxChecker:
             result.wall_time_ms,
         )
         self._observer.check_finished(result)
+        if self._audit is not None:
+            await asyncio.to_thread(
+                self._audit.record,
+                "check_ran",
+                tenant,
+                candidate_id=candidate_id,
+                container_id=container_id[:12],
+                image=self._settings.image if container_id else "",
+                code_md5=code_md5(code),
+                outcome=result.outcome.value,
+                mode=result.mode,
+                duration_ms=round(result.wall_time_ms),
+            )
         return result
 
-    async def _check_in_container(
-        self, code: str, spec: TaskSpec, tenant: str, budget: int, limit_seconds: float
-    ) -> CheckResult:
+    def concurrent_checks_limit(self, tenant: str) -> int:
+        """The tenant's checks in flight at once: its registry quota, else the setting."""
+        if self._quotas is not None:
+            limit = self._quotas(tenant).concurrent_checks
+            if limit is not None:
+                return limit
+        return self._settings.per_tenant_concurrency
+
+    def _admit(self, tenant: str) -> None:
+        """Refuse at once a check over the tenant's limit or the global queue bound."""
+        limit = self.concurrent_checks_limit(tenant)
+        if self.in_flight[tenant] >= limit:
+            raise QuotaExceeded(
+                f"tenant {tenant} has {self.in_flight[tenant]} checks in flight, its limit is "
+                f"{limit}; try again when one has finished",
+                violations=(
+                    QuotaViolation(
+                        subject=f"tenant:{tenant}",
+                        quota_id="concurrent_checks",
+                        limit=limit,
+                        description=(
+                            f"{limit} container checks queued or running at once; "
+                            f"{self.in_flight[tenant]} are"
+                        ),
+                    ),
+                ),
+                retry_after_seconds=1.0,
+            )
         queue_limit = self._settings.max_queued_checks + self._settings.max_concurrent_checks
         if self._waiting >= queue_limit:
             raise QuotaExceeded(f"{self._waiting} checks are waiting; try again later")
-        self._waiting += 1
-        tenant_slot = self._tenant_slots[tenant]
+
+    async def _check_in_container(
+        self, code: str, spec: TaskSpec, tenant: str, budget: int, limit_seconds: float
+    ) -> tuple[CheckResult, str]:
+        """The verdict and the id of the container that gave it ('' when none started)."""
+        self._admit(tenant)
+        self.in_flight[tenant] += 1
         try:
-            await tenant_slot.acquire()
+            self._waiting += 1
             try:
                 await self._slots.acquire()
-            except BaseException:
-                tenant_slot.release()
-                raise
+            finally:
+                self._waiting -= 1
+            self.running += 1
+            self._observer.pool_changed(self.pool.ready_count, self.running)
+            container = None
+            try:
+                container, mode = await self.pool.take(tenant)
+                result = await asyncio.to_thread(
+                    self._exchange, container, code, spec, budget, limit_seconds
+                )
+            except InfraError as exc:
+                result, mode = failed(Outcome.INFRA_ERROR, None, str(exc), "InfraError"), "cold"
+            finally:
+                # The caller gets its verdict now; the container is removed in the background
+                # and only then frees its slot, so live containers never exceed the bound.
+                task = asyncio.get_running_loop().create_task(self._destroy_and_release(container))
+                self._destroying.add(task)
+                task.add_done_callback(self._destroying.discard)
         finally:
-            self._waiting -= 1
-        self.running += 1
-        self._observer.pool_changed(self.pool.ready_count, self.running)
-        container = None
-        try:
-            container, mode = await self.pool.take()
-            result = await asyncio.to_thread(
-                self._exchange, container, code, spec, budget, limit_seconds
-            )
-        except InfraError as exc:
-            result, mode = failed(Outcome.INFRA_ERROR, None, str(exc), "InfraError"), "cold"
-        finally:
-            # The caller gets its verdict now; the container is removed in the background
-            # and only then frees its slot, so live containers never exceed the bound.
-            task = asyncio.get_running_loop().create_task(
-                self._destroy_and_release(container, tenant_slot)
-            )
-            self._destroying.add(task)
-            task.add_done_callback(self._destroying.discard)
-        return _with_mode(result, mode)
+            # The tenant's count ends with its verdict, not with the removal: a search that
+            # sends its next check on getting one is not refused for a container going away.
+            self.in_flight[tenant] -= 1
+            if not self.in_flight[tenant]:
+                del self.in_flight[tenant]
+        return _with_mode(result, mode), container.id if container is not None else ""
 
-    async def _destroy_and_release(
-        self, container: AttachedContainer | None, tenant_slot: asyncio.Semaphore
-    ) -> None:
+    async def _destroy_and_release(self, container: AttachedContainer | None) -> None:
         try:
             if container is not None:
                 await asyncio.to_thread(container.destroy)
         finally:
             self.running -= 1
             self._slots.release()
-            tenant_slot.release()
             self._observer.pool_changed(self.pool.ready_count, self.running)
 
     def _exchange(

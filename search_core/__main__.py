@@ -2,7 +2,9 @@
 
 from prometheus_client import CollectorRegistry
 
-from rpc.server import announce_port, run_main, serve
+from rpc.audit import open_audit_log
+from rpc.server import announce_port, run_main, serve, server_credentials
+from rpc.tenants import load_directory
 from search_core.config import SearchCoreSettings
 from search_core.engine.runner import SearchEngine
 from search_core.methods import MethodFactory
@@ -14,7 +16,12 @@ from search_core.zoo import seed_zoo
 
 
 async def run(settings: SearchCoreSettings) -> None:
+    # Refuse transport settings that cannot serve before resuming any search.
+    server_credentials(settings)
+    dependency_tls = settings.dependency_tls()
+    tenants = load_directory(settings.auth_tokens_file)  # tokens and quotas, followed live
     registry = CollectorRegistry()
+    audit = open_audit_log(settings.audit_log, "search_core", registry)
     store = open_store(settings.store_url)
     seed_zoo(store)
     token = (
@@ -27,6 +34,7 @@ async def run(settings: SearchCoreSettings) -> None:
         sandbox_target=settings.sandbox_target,
         trainer_target=settings.trainer_target,
         token=token,
+        tls=dependency_tls,
         call_timeout_seconds=settings.call_timeout_seconds,
     )
     metrics = SearchMetrics(
@@ -35,19 +43,30 @@ async def run(settings: SearchCoreSettings) -> None:
         models=settings.metrics_models,
         prompt_variants=settings.metrics_prompt_variants,
     )
-    engine = SearchEngine(store, services, settings, MethodFactory(store), metrics)
+    engine = SearchEngine(
+        store,
+        services,
+        settings,
+        MethodFactory(store),
+        metrics,
+        quotas=tenants.quotas if tenants is not None else None,
+        audit=audit,
+    )
     await engine.start()
     try:
         await serve(
-            [search_binding(engine, store)],
+            [search_binding(engine, store, audit)],
             settings,
             registry=registry,
             on_started=announce_port("search_core"),
+            tenants=tenants,
         )
     finally:
         await engine.close()
         await services.close()
         store.close()
+        if audit is not None:
+            audit.close()
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from rpc.settings import ServerSettings
+from rpc.client import ClientTLS
+from rpc.settings import ServerSettings, TransportSecurityError
 
 
 class SearchCoreSettings(ServerSettings):
@@ -26,6 +27,15 @@ class SearchCoreSettings(ServerSettings):
     service_token_file: Path | None = Field(
         None, description="File holding the token search_core presents to the other services."
     )
+    client_ca_file: Path | None = Field(
+        None,
+        description="TLS to the three services: the CA that signed their certificates "
+        "(unset: plaintext, allowed only with plaintext=true).",
+    )
+    client_cert_file: Path | None = Field(
+        None, description="Certificate (chain) search_core presents to them (mutual TLS)."
+    )
+    client_key_file: Path | None = Field(None, description="Private key of client_cert_file.")
     call_timeout_seconds: float = Field(600.0, gt=0, description="Deadline of each call.")
     max_generations: int = Field(1, ge=1, description="LLM generations at once (all searches).")
     max_checks: int = Field(2, ge=1, description="Sandbox checks at once (all searches).")
@@ -42,7 +52,15 @@ class SearchCoreSettings(ServerSettings):
         "other waits (with separate_llm_and_training).",
     )
     max_in_flight_per_search: int = Field(4, ge=1, description="Candidates under way per search.")
-    max_running_searches: int = Field(8, ge=1, description="Searches running at once.")
+    max_running_searches: int = Field(
+        8, ge=1, description="Searches running at once (all tenants); the rest wait, queued."
+    )
+    max_running_searches_per_tenant: int = Field(
+        4,
+        ge=0,
+        description="Searches a tenant may have queued, running or paused; a SubmitSearch "
+        "beyond it is refused. The registry's running_searches quota overrides it.",
+    )
     retry_backoff_max_seconds: float = Field(30.0, gt=0)
     metrics_tenants: list[str] = Field(default_factory=list, description="Tenant label values.")
     metrics_models: list[str] = Field(
@@ -50,3 +68,24 @@ class SearchCoreSettings(ServerSettings):
         description="Model label values; other models count as 'other'.",
     )
     metrics_prompt_variants: list[str] = Field(default_factory=lambda: ["v1"])
+
+    def dependency_tls(self) -> ClientTLS | None:
+        """How search_core reaches the three services: TLS with client_ca_file (mutual with
+        client_cert_file), plaintext only when the settings say plaintext=true."""
+        if self.client_ca_file is None:
+            if not self.plaintext:
+                raise TransportSecurityError(
+                    f"no transport security configured for the calls to the other services: "
+                    f"set {self.env_name('client_ca_file')} (and "
+                    f"{self.env_name('client_cert_file')}, {self.env_name('client_key_file')} "
+                    f"for mutual TLS), or {self.env_name('plaintext')}=true "
+                    "(local development only)"
+                )
+            return None
+        try:
+            return ClientTLS(self.client_ca_file, self.client_cert_file, self.client_key_file)
+        except ValueError as exc:
+            raise TransportSecurityError(
+                f"{self.env_name('client_cert_file')} and {self.env_name('client_key_file')} "
+                "must be set together"
+            ) from exc

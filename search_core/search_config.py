@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from netapi.tasks import TaskSpec, TaskSpecError, validate
 from search_core.domain import Generator, Method
 
-
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 

@@ -1,11 +1,17 @@
 """The SearchService servicer: pb -> domain, await the engine and the store, domain -> pb.
 
-Every RPC acts for the caller's tenant; another tenant's ids answer NOT_FOUND.
+Every RPC acts for the caller's tenant; another tenant's ids answer NOT_FOUND. Submits
+and cancels are written to the audit log when the service keeps one.
 """
+
+import asyncio
+import hashlib
+import json
 
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
 from netapi.tasks import TASKS
+from rpc.audit import AuditLog
 from rpc.convert import outcome_from_pb
 from rpc.errors import InvalidArgument, NotFound
 from rpc.server import ServiceBinding, bind
@@ -28,15 +34,33 @@ def _id(value: str, what: str) -> str:
 
 
 class SearchServicer(pb_grpc.SearchServiceServicer):
-    def __init__(self, engine: SearchEngine, store: Store) -> None:
+    def __init__(self, engine: SearchEngine, store: Store, audit: AuditLog | None = None) -> None:
         self._engine = engine
         self._store = store
+        self._audit = audit
+
+    async def _record(self, event: str, tenant: str, **fields: object) -> None:
+        if self._audit is not None:
+            await asyncio.to_thread(self._audit.record, event, tenant, **fields)
 
     async def SubmitSearch(self, request, context):
         if len(request.client_request_id) > MAX_ID_CHARS:
             raise InvalidArgument(f"client_request_id is longer than {MAX_ID_CHARS} characters")
+        tenant = current_tenant()
         config = convert.config_from_spec(request.spec)
-        search = self._engine.submit(current_tenant(), config, request.client_request_id)
+        search = self._engine.submit(tenant, config, request.client_request_id)
+        document = config.to_dict()
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        await self._record(
+            "search_submitted",
+            tenant,
+            search_id=search.search_id,
+            method=document["method"],
+            generator=document["generator"],
+            model=document["model"],
+            config_sha256=hashlib.sha256(canonical).hexdigest(),
+            client_request_id=request.client_request_id,
+        )
         return pb.SubmitSearchResponse(search_id=search.search_id)
 
     async def GetSearch(self, request, context):
@@ -54,7 +78,10 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             yield convert.event_to_pb(event)
 
     async def CancelSearch(self, request, context):
-        state = await self._engine.cancel(current_tenant(), _id(request.search_id, "search_id"))
+        tenant = current_tenant()
+        search_id = _id(request.search_id, "search_id")
+        state = await self._engine.cancel(tenant, search_id)
+        await self._record("search_cancelled", tenant, search_id=search_id, state=state.value)
         return pb.CancelSearchResponse(state=convert.state_to_pb(state))
 
     async def ListCandidates(self, request, context):
@@ -105,9 +132,11 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         )
 
 
-def search_binding(engine: SearchEngine, store: Store) -> ServiceBinding:
+def search_binding(
+    engine: SearchEngine, store: Store, audit: AuditLog | None = None
+) -> ServiceBinding:
     return bind(
         pb_grpc.add_SearchServiceServicer_to_server,
-        SearchServicer(engine, store),
+        SearchServicer(engine, store, audit),
         pb.DESCRIPTOR.services_by_name["SearchService"],
     )

@@ -17,7 +17,7 @@ from nasforge.sandbox_runner.v1 import sandbox_runner_pb2, sandbox_runner_pb2_gr
 from nasforge.trainer_svc.v1 import trainer_svc_pb2, trainer_svc_pb2_grpc
 from netapi.outcomes import Outcome
 from netapi.tasks import TaskSpec
-from rpc.client import open_channel
+from rpc.client import ClientTLS, open_channel
 from rpc.convert import outcome_from_pb, task_spec_to_pb
 
 # Codes that mean "the dependency cannot serve now": pause and retry, never blame the model.
@@ -155,7 +155,8 @@ def _scores(message: common_pb2.Scores) -> dict[str, float]:
 
 
 class GrpcServices:
-    """Services reached over gRPC with a service token; the acting tenant rides in metadata."""
+    """Services reached over gRPC with a service token (and mutual TLS where ``tls`` has a
+    client certificate); the acting tenant rides in metadata."""
 
     def __init__(
         self,
@@ -164,10 +165,11 @@ class GrpcServices:
         sandbox_target: str,
         trainer_target: str,
         token: str | None,
+        tls: ClientTLS | None,
         call_timeout_seconds: float = 600.0,
     ) -> None:
         self._channels = [
-            open_channel(target, token=token, default_timeout_seconds=call_timeout_seconds)
+            open_channel(target, token=token, tls=tls, default_timeout_seconds=call_timeout_seconds)
             for target in (gateway_target, sandbox_target, trainer_target)
         ]
         gateway, sandbox, trainer = self._channels

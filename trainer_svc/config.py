@@ -44,6 +44,18 @@ class TrainerSettings(ServerSettings):
     ready_timeout_seconds: float = Field(60.0, gt=0)
     max_concurrent_jobs: int = Field(1, ge=1, description="Training containers at once.")
     max_queued_jobs: int = Field(8, ge=0, description="Jobs waiting before RESOURCE_EXHAUSTED.")
+    per_tenant_trainings: int | None = Field(
+        None,
+        ge=0,
+        description="A tenant's jobs queued or running at once when the tenant registry sets "
+        "no concurrent_trainings; unset: only the queue bound.",
+    )
+    per_tenant_gpu_minutes_per_day: float | None = Field(
+        None,
+        ge=0,
+        description="A tenant's GPU wall minutes a UTC day (with gpu=true) when the registry "
+        "sets no gpu_minutes_per_day; unset: no limit. Counted per trainer replica.",
+    )
     train_samples: int = Field(10_000, ge=1)
     validation_samples: int = Field(1_000, ge=1)
     test_samples: int = Field(2_000, ge=1)

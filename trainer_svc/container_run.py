@@ -2,7 +2,8 @@
 
 The prepared dataset is mounted read-only at /data (its folder bind-mounted, or the named
 volume that holds the whole cache when the trainer itself runs in a container), one fresh
-volume at /out; per-epoch lines are read with a deadline per epoch and per job, and the
+volume at /out (this job's alone: no container shares a writable volume); both carry the
+tenant's label; per-epoch lines are read with a deadline per epoch and per job, and the
 best weights are copied out of /out before the container and the volume are removed.
 """
 
@@ -26,6 +27,7 @@ from netapi.harness.protocol import job_line
 from netapi.outcomes import Outcome
 from sandbox_runner.containers import (
     MANAGED_BY,
+    TENANT,
     AttachedContainer,
     ContainerSpec,
     DeadlineExceeded,
@@ -41,6 +43,7 @@ from trainer_svc.scoring import score_captions
 
 log = logging.getLogger(__name__)
 TRAINING_ENTRYPOINT = ["python3", "-m", "netapi.harness.training"]
+JOB_LABEL = "org.nasforge.job"
 MAX_WEIGHTS_BYTES = 2 * 1024**3
 
 
@@ -118,14 +121,18 @@ class ContainerTraining:
         prepared: PreparedData,
         emit: Callable[[TrainEvent], None],
         cancellation: Cancellation,
+        *,
+        tenant: str,
     ) -> Finished:
+        """The job's end; ``cancellation.container`` names the container that ran it."""
         started = time.monotonic()
         volume = self._client.volumes.create(
-            name=f"nasforge-out-{job_id}", labels={MANAGED_BY: self._launcher.namespace}
+            name=f"nasforge-out-{job_id}",
+            labels={MANAGED_BY: self._launcher.namespace, TENANT: tenant, JOB_LABEL: job_id},
         )
         container = None
         try:
-            container = self._start(job_id, job, prepared, volume.name)
+            container = self._start(job_id, job, prepared, volume.name, tenant=tenant)
             cancellation.container = container
             if cancellation.requested:
                 container.kill()
@@ -172,7 +179,7 @@ class ContainerTraining:
         return mount, f"/data/{relative.as_posix()}"
 
     def _start(
-        self, job_id: str, job: TrainJob, prepared: PreparedData, volume: str
+        self, job_id: str, job: TrainJob, prepared: PreparedData, volume: str, *, tenant: str
     ) -> AttachedContainer:
         settings = self._settings
         data, _ = self.data_mount(prepared)
@@ -183,13 +190,14 @@ class ContainerTraining:
                 memory_bytes=settings.memory_bytes, cpus=settings.cpus, pids=settings.pids_limit
             ),
             lifetime_seconds=job.job_budget_seconds + 2 * settings.ready_timeout_seconds,
-            labels={"org.nasforge.job": job_id},
+            labels={JOB_LABEL: job_id},
             entrypoint=TRAINING_ENTRYPOINT,
             mounts=(
                 data,
                 Mount("/out", volume, type="volume"),
             ),
             gpu=settings.gpu,
+            tenant=tenant,
         )
         container = self._launcher.start(spec)
         try:

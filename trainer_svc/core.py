@@ -1,22 +1,75 @@
-"""The trainer: a bounded queue of training jobs, each streamed as events, cancellable."""
+"""The trainer: a bounded queue of training jobs, each streamed as events, cancellable.
+
+Per tenant, jobs queued or running are bounded by its ``concurrent_trainings`` quota and,
+on a GPU trainer, its jobs' wall minutes in the UTC day by ``gpu_minutes_per_day``. GPU
+usage is counted in this process only: with N trainer replicas a tenant may use up to N
+times its minutes a day (one count per replica it reaches), and a restart forgets the day.
+"""
 
 import asyncio
+import collections
 import logging
 import secrets
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Protocol
 
 from netapi.outcomes import Outcome
 from netapi.tasks import TaskSpecError, validate
-from rpc.errors import InvalidArgument, QuotaExceeded
+from rpc.audit import AuditLog, code_md5
+from rpc.errors import InvalidArgument, QuotaExceeded, QuotaViolation
+from rpc.tenants import Quotas
 from trainer_svc.config import TrainerSettings
 from trainer_svc.container_run import Cancellation, ContainerTraining
 from trainer_svc.events import Accepted, EpochDone, Finished, TrainEvent, TrainJob
 from trainer_svc.prepare import DATASETS, DatasetError, PreparedData, Sizes, prepare
 
 log = logging.getLogger(__name__)
+
+SECONDS_PER_DAY = 86_400
+CONCURRENT_RETRY_SECONDS = 30.0
+
+
+class GpuUsage:
+    """Wall minutes of each tenant's GPU jobs in the current UTC day (this process only).
+
+    A job's minutes count while it runs; minutes before midnight belong to the day before.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._finished: dict[str, tuple[int, float]] = {}  # tenant -> (UTC day, minutes)
+        self._running: dict[str, tuple[str, float]] = {}  # job id -> (tenant, started at)
+
+    def _today(self) -> tuple[float, int]:
+        now = self._clock()
+        return now, int(now // SECONDS_PER_DAY)
+
+    def used(self, tenant: str) -> float:
+        now, day = self._today()
+        recorded_day, minutes = self._finished.get(tenant, (day, 0.0))
+        total = minutes if recorded_day == day else 0.0
+        midnight = day * SECONDS_PER_DAY
+        for job_tenant, started in self._running.values():
+            if job_tenant == tenant:
+                total += (now - max(started, midnight)) / 60
+        return total
+
+    def seconds_to_midnight(self) -> float:
+        now, day = self._today()
+        return (day + 1) * SECONDS_PER_DAY - now
+
+    def started(self, job_id: str, tenant: str) -> None:
+        self._running[job_id] = (tenant, self._clock())
+
+    def finished(self, job_id: str) -> None:
+        tenant, started = self._running.pop(job_id)
+        now, day = self._today()
+        minutes = (now - max(started, day * SECONDS_PER_DAY)) / 60
+        recorded_day, used = self._finished.get(tenant, (day, 0.0))
+        self._finished[tenant] = (day, (used if recorded_day == day else 0.0) + minutes)
 
 
 class TrainingObserver(Protocol):
@@ -48,13 +101,21 @@ class Trainer:
         settings: TrainerSettings,
         training: ContainerTraining,
         observer: TrainingObserver | None = None,
+        *,
+        quotas: Callable[[str], Quotas] | None = None,
+        audit: AuditLog | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._training = training
         self._observer = observer or _NoObserver()
+        self._quotas = quotas
+        self._audit = audit
         self._slots = asyncio.Semaphore(settings.max_concurrent_jobs)
         self._jobs: dict[str, Cancellation] = {}
         self._waiting = 0
+        self.in_flight: collections.Counter[str] = collections.Counter()  # tenant -> jobs
+        self.gpu_usage = GpuUsage(clock)
 
     def validate(self, job: TrainJob) -> TrainJob:
         """The job with defaults filled in; InvalidArgument for what cannot run."""
@@ -105,17 +166,66 @@ class Trainer:
         await asyncio.to_thread(cancellation.request)
         return True
 
-    async def train(self, job: TrainJob, *, tenant: str) -> AsyncIterator[TrainEvent]:
-        """Accepted, then one EpochDone per epoch, then Finished (always last)."""
-        job = self.validate(job)
+    def limits(self, tenant: str) -> tuple[int | None, float | None]:
+        """The tenant's (concurrent trainings, GPU minutes a day): registry, else settings."""
+        quotas = self._quotas(tenant) if self._quotas is not None else Quotas()
+        trainings = quotas.concurrent_trainings
+        if trainings is None:
+            trainings = self._settings.per_tenant_trainings
+        minutes = quotas.gpu_minutes_per_day
+        if minutes is None:
+            minutes = self._settings.per_tenant_gpu_minutes_per_day
+        return trainings, minutes
+
+    def _admit(self, tenant: str) -> None:
+        """Refuse a job over the tenant's limits, or when the queue is full."""
+        trainings, minutes = self.limits(tenant)
+        if trainings is not None and self.in_flight[tenant] >= trainings:
+            raise QuotaExceeded(
+                f"tenant {tenant} has {self.in_flight[tenant]} training jobs queued or running, "
+                f"its limit is {trainings}",
+                violations=(
+                    QuotaViolation(
+                        subject=f"tenant:{tenant}",
+                        quota_id="concurrent_trainings",
+                        limit=trainings,
+                        description=f"{trainings} training jobs queued or running at once; "
+                        f"{self.in_flight[tenant]} are",
+                    ),
+                ),
+                retry_after_seconds=CONCURRENT_RETRY_SECONDS,
+            )
+        if self._settings.gpu and minutes is not None:
+            used = self.gpu_usage.used(tenant)
+            if used >= minutes:
+                raise QuotaExceeded(
+                    f"GPU quota of tenant {tenant} is used up: {used:.1f} of {minutes:g} "
+                    "minutes today (UTC)",
+                    violations=(
+                        QuotaViolation(
+                            subject=f"tenant:{tenant}",
+                            quota_id="gpu_minutes_per_day",
+                            limit=round(minutes),
+                            description=f"{minutes:g} GPU wall minutes a UTC day on this "
+                            f"trainer; {used:.1f} used",
+                        ),
+                    ),
+                    retry_after_seconds=self.gpu_usage.seconds_to_midnight(),
+                )
         if self._waiting >= self._settings.max_queued_jobs + self._settings.max_concurrent_jobs:
             raise QuotaExceeded(
                 f"the training queue is full ({self._waiting} jobs); try again later"
             )
+
+    async def train(self, job: TrainJob, *, tenant: str) -> AsyncIterator[TrainEvent]:
+        """Accepted, then one EpochDone per epoch, then Finished (always last)."""
+        job = self.validate(job)
+        self._admit(tenant)
         job_id = uuid.uuid4().hex
         cancellation = Cancellation()
         self._jobs[job_id] = cancellation
         self._waiting += 1
+        self.in_flight[tenant] += 1
         self._observer.queue_changed(self._waiting)
         try:
             yield Accepted(job_id, max(0, self._waiting - 1), job.seed)
@@ -132,11 +242,35 @@ class Trainer:
                             yield event
             self._observer.job_finished(finished)
             log.info("training %s tenant=%s outcome=%s", job_id, tenant, finished.outcome.value)
+            await self._audit_finished(tenant, job, finished, cancellation)
             yield finished
         finally:
             self._waiting -= 1
+            self.in_flight[tenant] -= 1
+            if not self.in_flight[tenant]:
+                del self.in_flight[tenant]
             self._jobs.pop(job_id, None)
             self._observer.queue_changed(self._waiting)
+
+    async def _audit_finished(
+        self, tenant: str, job: TrainJob, finished: Finished, cancellation: Cancellation
+    ) -> None:
+        if self._audit is None:
+            return
+        container = cancellation.container
+        await asyncio.to_thread(
+            self._audit.record,
+            "training_ran",
+            tenant,
+            job_id=finished.job_id,
+            candidate_id=job.candidate_id,
+            container_id=container.id[:12] if container is not None else "",
+            image=self._settings.image if container is not None else "",
+            code_md5=code_md5(job.code),
+            outcome=finished.outcome.value,
+            gpu=self._settings.gpu,
+            wall_ms=round(finished.wall_time_ms),
+        )
 
     async def _run(
         self, job_id: str, job: TrainJob, cancellation: Cancellation, tenant: str
@@ -151,7 +285,9 @@ class Trainer:
 
         def run() -> None:
             try:
-                finished = self._training.run(job_id, job, prepared, emit, cancellation)
+                finished = self._training.run(
+                    job_id, job, prepared, emit, cancellation, tenant=tenant
+                )
             except Exception as exc:  # the stream must always end with Finished
                 log.exception("training %s failed on our side", job_id)
                 finished = Finished(
@@ -163,6 +299,8 @@ class Trainer:
                 )
             emit(finished)
 
+        if self._settings.gpu:
+            self.gpu_usage.started(job_id, tenant)
         worker = loop.run_in_executor(None, run)
         try:
             while True:
@@ -175,4 +313,8 @@ class Trainer:
         finally:
             if not worker.done():  # the caller went away: stop the container, then wait
                 cancellation.request()
-            await asyncio.shield(worker)
+            try:
+                await asyncio.shield(worker)
+            finally:
+                if self._settings.gpu:
+                    self.gpu_usage.finished(job_id)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 from netapi.outcomes import Outcome
+from rpc.audit import AuditLog, code_md5
 from search_core import identity
 from search_core.domain import CandidateRecord, CandidateStatus, EpochMetrics, Generator, now
 from search_core.engine.feedback import repair_feedback, training_hyperparameters
@@ -49,6 +50,7 @@ class CandidateContext:
     on_epoch: Callable[[CandidateRecord, EpochMetrics], Awaitable[None]]
     examples: dict[str, str] = field(default_factory=dict)  # hashes of prompt examples -> label
     default_model: str = ""  # the gateway model used when the config names none
+    audit: AuditLog | None = None  # candidate_generated records, when the service keeps a log
 
 
 @dataclass
@@ -189,7 +191,9 @@ async def _accept_code(
         if duplicate is None:
             candidate.status = CandidateStatus.GENERATED
             ctx.store.put_candidate(candidate)
-            return
+    await _audit_generated(ctx, candidate, code, duplicate)  # outside the lock: it fsyncs
+    if duplicate is None:
+        return
     await _finish(
         ctx,
         candidate,
@@ -197,6 +201,29 @@ async def _accept_code(
         "extract",
         "Duplicate",
         f"the code or its module structure is the same as {duplicate}",
+    )
+
+
+async def _audit_generated(
+    ctx: CandidateContext, candidate: CandidateRecord, code: str, duplicate: str | None
+) -> None:
+    """Which model (or template) produced which code for whom: joined to the sandbox's and
+    the trainer's records by candidate_id, or by code_md5 of the exact bytes sent."""
+    if ctx.audit is None:
+        return
+    await asyncio.to_thread(
+        ctx.audit.record,
+        "candidate_generated",
+        candidate.tenant_id,
+        search_id=candidate.search_id,
+        candidate_id=candidate.candidate_id,
+        generator=str(candidate.generator),
+        model=candidate.model,
+        prompt_variant=candidate.prompt_variant,
+        attempt=candidate.repair_attempts,
+        code_md5=code_md5(code),
+        identity_md5=candidate.code_md5,
+        duplicate_of=duplicate or "",
     )
 
 

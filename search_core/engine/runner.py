@@ -3,6 +3,11 @@
 Each running search is one asyncio task that keeps up to `max_in_flight_per_search`
 candidates under way; stage bounds shared by all searches give back-pressure. State
 lives in the store: after a restart `start()` picks every unfinished search up again.
+
+A tenant may have `running_searches` searches queued, running or paused (its registry
+quota, else max_running_searches_per_tenant); a submit beyond that is refused before
+anything is stored. Of those, `max_running_searches` (all tenants) run at once; the rest
+wait for a slot, which FairSlots hands out fairly across tenants.
 """
 
 import asyncio
@@ -13,8 +18,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 
 from netapi.outcomes import Outcome
-from rpc.errors import InvalidArgument, NotFound
+from rpc.audit import AuditLog
+from rpc.errors import InvalidArgument, NotFound, QuotaExceeded, QuotaViolation
 from rpc.tenant import set_current_tenant
+from rpc.tenants import Quotas
 from search_core.config import SearchCoreSettings
 from search_core.domain import (
     CandidateRecord,
@@ -27,6 +34,7 @@ from search_core.domain import (
     now,
 )
 from search_core.engine.evaluation import CandidateContext, evaluate, finish_as
+from search_core.engine.fair_slots import FairSlots
 from search_core.engine.proposals import SearchMethod, slot_rng
 from search_core.engine.scheduling import StageGates
 from search_core.metrics import SearchMetrics
@@ -38,6 +46,7 @@ log = logging.getLogger(__name__)
 
 MethodFactory = Callable[[SearchConfig, str], SearchMethod]  # (config, tenant) -> method
 _WATCH_POLL_SECONDS = 1.0
+_ACTIVE = (SearchState.QUEUED, SearchState.RUNNING, SearchState.PAUSED)
 
 
 class SearchEngine:
@@ -48,12 +57,17 @@ class SearchEngine:
         settings: SearchCoreSettings,
         method_factory: MethodFactory,
         metrics: SearchMetrics | None = None,
+        *,
+        quotas: Callable[[str], Quotas] | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._store = store
         self._services = services
         self._settings = settings
         self._method_factory = method_factory
         self._metrics = metrics
+        self._quotas = quotas  # tenant -> its registry quotas (re-read as the file changes)
+        self._audit = audit  # candidate_generated records
         self._gates = StageGates(
             {
                 "generate": settings.max_generations,
@@ -64,7 +78,7 @@ class SearchEngine:
             slice_seconds=settings.cpu_slice_seconds,
         )
         self._running: dict[str, asyncio.Task] = {}
-        self._search_slots = asyncio.Semaphore(settings.max_running_searches)
+        self._search_slots = FairSlots(settings.max_running_searches)
         self._dedup_locks: dict[str, asyncio.Lock] = {}
         self._new_events = asyncio.Event()  # set and replaced on every event
         self._cancelling: set[str] = set()
@@ -75,9 +89,7 @@ class SearchEngine:
     async def start(self) -> list[str]:
         """Resume every search that had not ended; return their ids."""
         resumed = []
-        for search in self._store.list_searches(
-            None, [SearchState.QUEUED, SearchState.RUNNING, SearchState.PAUSED]
-        ):
+        for search in self._store.list_searches(None, _ACTIVE):
             self._launch(search)
             resumed.append(search.search_id)
         if resumed:
@@ -98,6 +110,18 @@ class SearchEngine:
     def submit(
         self, tenant_id: str, config: SearchConfig, client_request_id: str = ""
     ) -> SearchRecord:
+        """Store and launch a search; the stored one again for a repeated client_request_id."""
+        refusal = self._over_quota(tenant_id)
+        if refusal is not None:
+            # A retry of a submit that was accepted answers as the first time did.
+            earlier = [
+                search
+                for search in self._store.list_searches(tenant_id)
+                if client_request_id and search.client_request_id == client_request_id
+            ]
+            if not earlier:
+                raise refusal
+            return earlier[0]
         self._store.ensure_tenant(Tenant(tenant_id))
         record = SearchRecord(
             search_id=f"s-{uuid.uuid4().hex[:16]}",
@@ -111,6 +135,31 @@ class SearchEngine:
             self._emit(stored.search_id, "state_changed", {"state": SearchState.QUEUED.value})
             self._launch(stored)
         return stored
+
+    def running_searches_limit(self, tenant_id: str) -> int:
+        """Searches the tenant may have queued, running or paused at once."""
+        quota = self._quotas(tenant_id).running_searches if self._quotas else None
+        return quota if quota is not None else self._settings.max_running_searches_per_tenant
+
+    def _over_quota(self, tenant_id: str) -> QuotaExceeded | None:
+        limit = self.running_searches_limit(tenant_id)
+        active = len(self._store.list_searches(tenant_id, _ACTIVE))
+        if active < limit:
+            return None
+        return QuotaExceeded(
+            f"tenant {tenant_id} has {active} searches queued, running or paused, "
+            f"its quota is {limit}: cancel one or wait until one ends",
+            violations=(
+                QuotaViolation(
+                    subject=f"tenant:{tenant_id}",
+                    quota_id="running_searches",
+                    limit=limit,
+                    description=(
+                        f"{limit} searches queued, running or paused at once; {active} are"
+                    ),
+                ),
+            ),
+        )
 
     def get(self, tenant_id: str, search_id: str) -> SearchRecord:
         search = self._store.get_search(tenant_id, search_id)
@@ -127,7 +176,8 @@ class SearchEngine:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        else:
+        search = self.get(tenant_id, search_id)
+        if not search.state.is_terminal:  # no task, or one cancelled before it ever ran
             self._set_state(search, SearchState.CANCELLED)
         return SearchState.CANCELLED
 
@@ -166,7 +216,7 @@ class SearchEngine:
         # Calls to the other services act for the search's tenant (inherited by its candidates).
         set_current_tenant(search.tenant_id)
         try:
-            async with self._search_slots:
+            async with self._search_slots.hold(search.tenant_id):
                 await self._run_budget(search)
         except asyncio.CancelledError:
             if search.search_id in self._cancelling and not self._closing:
@@ -264,6 +314,7 @@ class SearchEngine:
             on_finished=no_op,
             on_epoch=on_epoch,
             default_model=self._settings.default_model,
+            audit=self._audit,
         )
 
     def _finished_callback(self, search: SearchRecord, config: SearchConfig, history: list):
@@ -280,7 +331,7 @@ class SearchEngine:
             delay = 1.0
             while True:
                 started = time.monotonic()
-                async with self._gates.hold(stage):
+                async with self._gates.hold(stage, search.tenant_id):
                     log.info(
                         "search %s: %s started after %.1f s waiting",
                         search.search_id,

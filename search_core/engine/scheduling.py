@@ -1,5 +1,9 @@
-"""Bounds per stage shared by every search, and the rule that LLM generation and training
-never share the CPU.
+"""Bounds per stage shared by every search, fair between tenants, and the rule that LLM
+generation and training never share the CPU.
+
+A freed slot of a stage goes to the waiting tenant that holds the fewest (FairSlots), so a
+tenant with many candidates waiting cannot make another tenant's one candidate wait
+behind all of them.
 
 llama.cpp's threads spin: beside a training job it drops from ~35 to 1-2 tokens/s, and the
 job slows too. With `exclusive` on, "generate" and "train" are two groups that never hold
@@ -14,6 +18,8 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
+from search_core.engine.fair_slots import FairSlots
+
 EXCLUSIVE_GROUPS = ("generate", "train")
 HANDOVER_GRACE_SECONDS = 0.5  # an idle group keeps the CPU this long for its next member
 
@@ -22,7 +28,7 @@ class StageGates:
     def __init__(
         self, limits: dict[str, int], *, exclusive: bool, slice_seconds: float = 60.0
     ) -> None:
-        self._semaphores = {stage: asyncio.Semaphore(limit) for stage, limit in limits.items()}
+        self._slots = {stage: FairSlots(limit) for stage, limit in limits.items()}
         self._exclusive = exclusive
         self._slice = slice_seconds
         self._active_group: str | None = None
@@ -33,9 +39,10 @@ class StageGates:
         self._changed = asyncio.Condition()
 
     @contextlib.asynccontextmanager
-    async def hold(self, stage: str) -> AsyncIterator[None]:
-        """Wait for the stage's bound (and the CPU group, for generate/train)."""
-        async with self._semaphores[stage]:
+    async def hold(self, stage: str, tenant: str) -> AsyncIterator[None]:
+        """Wait for the stage's bound, in the tenant's turn (and the CPU group, for
+        generate/train)."""
+        async with self._slots[stage].hold(tenant):
             if self._exclusive and stage in EXCLUSIVE_GROUPS:
                 await self._enter(stage)
                 try:

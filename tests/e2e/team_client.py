@@ -1,6 +1,8 @@
-"""A search_core client written the way another team would write one: the .proto files and a
-token, nothing else of nasforge. The stubs are generated from proto/ into a folder of the
-caller's with grpcio-tools, and calls carry the token as `authorization: Bearer ...`.
+"""A search_core client written the way another team would write one: the .proto files, the
+deployment's CA certificate and a token, nothing else of nasforge. The stubs are generated
+from proto/ into a folder of the caller's with grpcio-tools; the channel is TLS that trusts
+the CA (no client certificate: the public port asks for none), and calls carry the token as
+`authorization: Bearer ...`.
 """
 
 import importlib
@@ -33,7 +35,7 @@ def generate_stubs(output: Path) -> None:
 class TeamClient:
     """Blocking calls to SearchService with our own generated stubs."""
 
-    def __init__(self, stubs: Path, target: str, token: str) -> None:
+    def __init__(self, stubs: Path, target: str, token: str, ca_file: Path) -> None:
         # Our stubs live in their own top-level package name space; put them first.
         sys.path.insert(0, str(stubs))
         for name in [n for n in sys.modules if n == "nasforge" or n.startswith("nasforge.")]:
@@ -41,7 +43,8 @@ class TeamClient:
         self.pb = importlib.import_module("nasforge.search_core.v1.search_core_pb2")
         self.common = importlib.import_module("nasforge.common.v1.common_pb2")
         grpc_module = importlib.import_module("nasforge.search_core.v1.search_core_pb2_grpc")
-        self._channel = grpc.insecure_channel(target)
+        credentials = grpc.ssl_channel_credentials(root_certificates=ca_file.read_bytes())
+        self._channel = grpc.secure_channel(target, credentials)
         self.stub = grpc_module.SearchServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
 

@@ -26,12 +26,14 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 SECRETS = REPO / "var" / "compose" / "secrets"
+CA_FILE = REPO / "var" / "compose" / "certs" / "ca.crt"  # written by `make up`
 TENANT = "e2e"
 PUBLIC_PORT = 50061
 PROMETHEUS_PORT = 9091
 PROMETHEUS = f"http://127.0.0.1:{PROMETHEUS_PORT}"
 TRAINERS = 2
 PROJECT_LABEL = "com.docker.compose.project=nasforge"
+WRITTEN_MODEL = "qwen2.5-coder-0.5b"  # compose's default NASFORGE_LLM_MODEL
 DASHBOARDS = REPO / "compose" / "grafana" / "dashboards"
 
 ENV = {
@@ -114,7 +116,9 @@ def deployment(tmp_path_factory):
     make("up", COMPOSE_ARGS=f"--scale trainer_svc={TRAINERS}")
     stubs = tmp_path_factory.mktemp("team-stubs")
     generate_stubs(stubs)
-    client = TeamClient(stubs, f"127.0.0.1:{PUBLIC_PORT}", read_tenant_token(SECRETS, TENANT))
+    client = TeamClient(
+        stubs, f"127.0.0.1:{PUBLIC_PORT}", read_tenant_token(SECRETS, TENANT), CA_FILE
+    )
     yield client
     client.close()
     make("down")
@@ -220,6 +224,52 @@ def test_every_dashboard_panel_returns_data(deployment, searches):
         except TimeoutError:
             empty.append(str(panel))
     assert not empty, "panels without data:\n" + "\n".join(empty)
+
+
+AUDIT_SUMMARY = """
+import json, sys
+from pathlib import Path
+from rpc.audit import verify
+out = {}
+for path in sorted(Path("/var/log/nasforge").glob("*.jsonl")):
+    good, bad = verify(path)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    out[path.stem] = {"good": good, "bad": bad, "records": records}
+json.dump(out, sys.stdout)
+"""
+
+
+def test_audit_logs_say_who_submitted_which_model_wrote_and_which_container_ran(
+    deployment, searches
+):
+    [search_core] = containers_of("search_core")
+    logs = json.loads(docker("exec", search_core, "python3", "-c", AUDIT_SUMMARY))
+    assert set(logs) == {"search_core", "sandbox_runner", "trainer_svc"}, set(logs)
+    for name, log in logs.items():
+        assert log["bad"] is None and log["good"] == len(log["records"]), name
+    ours = {searches["trained"], searches["written"]}
+    submitted = {
+        r["search_id"]
+        for r in logs["search_core"]["records"]
+        if r["event"] == "search_submitted" and r["tenant"] == TENANT
+    }
+    assert ours <= submitted
+    generated = {
+        r["candidate_id"]: r
+        for r in logs["search_core"]["records"]
+        if r["event"] == "candidate_generated"
+    }
+    trained = {c.candidate_id for c in deployment.candidates(searches["trained"])}
+    assert trained <= set(generated)
+    # The LLM's candidate names its model (when its answer held code at all).
+    for candidate in deployment.candidates(searches["written"]):
+        if candidate.candidate_id in generated:
+            assert generated[candidate.candidate_id]["model"] == WRITTEN_MODEL
+    checks = [r for r in logs["sandbox_runner"]["records"] if r.get("candidate_id") in trained]
+    trainings = [r for r in logs["trainer_svc"]["records"] if r.get("candidate_id") in trained]
+    assert {r["candidate_id"] for r in trainings} == trained
+    for record in checks + trainings:
+        assert record["tenant"] == TENANT and record["container_id"], record
 
 
 def test_make_down_leaves_nothing(deployment, searches):

@@ -27,6 +27,7 @@ from nasforge.llm_gateway.v1 import llm_gateway_pb2_grpc as pb_grpc
 from rpc.auth import hash_token
 from rpc.client import open_channel
 from rpc.server import start_server
+from rpc.tenants import TenantDirectory
 from tests.integration.llm_gateway.tgi_peer import TgiPeer
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -142,7 +143,10 @@ async def serve_gateway(tmp_path) -> Callable:
     tokens.write_text(json.dumps({"tokens": [{"sha256": hash_token(TOKEN), "tenant": "acme"}]}))
     started = []
 
-    async def serve(models: list[ModelConfig], **overrides) -> Gateway:
+    async def serve(
+        models: list[ModelConfig], *, tenants: TenantDirectory | None = None, **overrides
+    ) -> Gateway:
+        """``tenants``: a tenant registry to authenticate against and take quotas from."""
         defaults = {
             "retry_initial_backoff_seconds": 0.02,
             "retry_max_backoff_seconds": 0.1,
@@ -152,12 +156,20 @@ async def serve_gateway(tmp_path) -> Callable:
             models=models,
             auth_tokens_file=tokens,
             name_index_path=INDEX,
+            plaintext=True,  # one service in isolation; TLS is tested in tests/unit/rpc
             **{**defaults, **overrides},
         )
         registry = CollectorRegistry()
         metrics = GatewayMetrics.for_settings(registry, settings)
-        core = LlmGateway(settings, policy=load_policy(settings), observer=metrics)
-        running = await start_server([gateway_binding(core)], settings, registry=registry)
+        core = LlmGateway(
+            settings,
+            policy=load_policy(settings),
+            observer=metrics,
+            quotas=tenants.quotas if tenants is not None else None,
+        )
+        running = await start_server(
+            [gateway_binding(core)], settings, registry=registry, tenants=tenants
+        )
         channel = open_channel(f"127.0.0.1:{running.port}", token=TOKEN, default_timeout_seconds=90)
         started.append((running, channel, core))
         return Gateway(pb_grpc.LlmGatewayServiceStub(channel), registry, core, running.port)

@@ -32,6 +32,7 @@ async def test_the_service_process(peer, tmp_path):
         ["-m", "llm_gateway"],
         {
             "NASFORGE_GATEWAY_PORT": "0",
+            "NASFORGE_GATEWAY_PLAINTEXT": "true",
             "NASFORGE_GATEWAY_METRICS_PORT": str(metrics_port),
             "NASFORGE_GATEWAY_AUTH_TOKENS_FILE": str(tokens),
             "NASFORGE_GATEWAY_NAME_INDEX_PATH": str(INDEX),

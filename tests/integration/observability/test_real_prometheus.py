@@ -133,7 +133,9 @@ def prometheus(tmp_path, prometheus_binary, stack):
 
 async def _one_generation(stack: LocalStack) -> None:
     """One small generation through llm_gateway and the embedded model server."""
-    async with open_channel(stack.target("llm_gateway"), token=stack.tenant_token) as channel:
+    async with open_channel(
+        stack.target("llm_gateway"), token=stack.tenant_token, tls=stack.internal_tls
+    ) as channel:
         reply = await gateway_grpc.LlmGatewayServiceStub(channel).Generate(
             gateway_pb.GenerateRequest(
                 model=stack.model,

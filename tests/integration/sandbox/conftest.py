@@ -40,6 +40,7 @@ def settings(namespace):
         name_index_path=REPO_ROOT / "var" / "torch_index.json",
         memory_bytes=1024**3,
         reap_interval_seconds=3600,
+        plaintext=True,  # one service in isolation; TLS is tested in tests/unit/rpc
     )
 
 

@@ -281,8 +281,8 @@ def _crowd_member(index: int) -> tuple[str, Outcome, str]:
 async def test_twenty_checks_at_once_never_exceed_two_containers(settings, launcher):
     """20 checks via gather, max_concurrent_checks=2 -> all right verdicts, <= 2 live
     containers at every 0.2 s sample, nothing left, host RSS growth < 300 MB."""
-    bounded_settings = settings.model_copy(
-        update={"max_concurrent_checks": 2, "per_tenant_concurrency": 2}
+    bounded_settings = settings.model_copy(  # the global bound; per tenant: test_tenancy.py
+        update={"max_concurrent_checks": 2, "per_tenant_concurrency": 20}
     )
     bounded = SandboxChecker(bounded_settings, launcher, load_policy(bounded_settings))
     sampler = Launcher(docker_client(), settings.namespace)

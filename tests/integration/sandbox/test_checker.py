@@ -100,18 +100,18 @@ async def test_warm_pool_hands_out_single_use_containers(settings, launcher):
     )
     await warm.start()
     try:
-        assert await warm.pool.wait_full(60)
+        assert await warm.pool.wait_full(60, "acme")
         first = await warm.check(
             corpus(GOOD_CLASSIFIER), default_spec(IMG_CLASSIFICATION), tenant="acme"
         )
         assert first.outcome is Outcome.SUCCESS and first.mode == "warm"
-        assert await warm.pool.wait_full(60)
+        assert await warm.pool.wait_full(60, "acme")
         ids_before = set(launcher.leftovers(expired_only=False))
         second = await warm.check(
             corpus(GOOD_CLASSIFIER), default_spec(IMG_CLASSIFICATION), tenant="acme"
         )
         assert second.mode == "warm"
-        assert await warm.pool.wait_full(60)
+        assert await warm.pool.wait_full(60, "acme")
         assert not ids_before & set(launcher.leftovers(expired_only=False))  # never reused
     finally:
         await warm.close()

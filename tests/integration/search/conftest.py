@@ -28,7 +28,9 @@ def stack(tmp_path):
 
 @pytest.fixture
 async def client(stack):
-    async with SearchClient(stack.target("search_core"), stack.tenant_token) as instance:
+    async with SearchClient(
+        stack.target("search_core"), stack.tenant_token, tls=stack.public_tls
+    ) as instance:
         yield instance
 
 

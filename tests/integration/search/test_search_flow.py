@@ -1,10 +1,15 @@
 """Full searches through real services: submit, watch to the end, candidates, leaderboard."""
 
+import asyncio
+
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from nasforge.common.v1 import common_pb2
 from nasforge.search_core.v1 import search_core_pb2 as pb
+from rpc.tenants import edit_registry
 from tests.integration.search.conftest import small_config
 
 pytestmark = pytest.mark.timeout(600)
@@ -112,3 +117,21 @@ async def test_cancel_stops_the_search_and_keeps_what_finished(client):
     search = (await client.stub.GetSearch(pb.GetSearchRequest(search_id=search_id))).search
     assert search.state == pb.SEARCH_STATE_CANCELLED
     assert 1 <= search.candidates_evaluated < 30
+
+
+async def test_a_submit_over_the_running_searches_quota_is_refused_until_one_ends(stack, client):
+    with edit_registry(stack.directory / "tokens.json") as registry:
+        registry.set_quotas(stack.tenant, {"running_searches": 1})
+    await asyncio.sleep(1.5)  # search_core looks at the registry file once a second
+    running = await client.submit(small_config("random", candidates=30), client_request_id="a")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await client.submit(small_config(candidates=1), client_request_id="b")
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    failure = error_details_pb2.QuotaFailure()
+    status = rpc_status.from_call(refused.value)
+    assert status is not None and status.details[0].Unpack(failure)
+    assert [(v.quota_id, v.quota_value) for v in failure.violations] == [("running_searches", 1)]
+    assert await client.submit(small_config(candidates=30), client_request_id="a") == running
+    await client.stub.CancelSearch(pb.CancelSearchRequest(search_id=running))
+    search_id = await client.submit(small_config(candidates=1), client_request_id="b")
+    assert (await _events(client, search_id))[-1].state_changed == pb.SEARCH_STATE_SUCCEEDED

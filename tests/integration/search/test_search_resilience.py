@@ -29,7 +29,9 @@ async def test_a_killed_search_core_resumes_and_evaluates_nothing_twice(stack, c
     stack.restart("search_core")
     from cli.search_client import SearchClient
 
-    async with SearchClient(stack.target("search_core"), stack.tenant_token) as again:
+    async with SearchClient(
+        stack.target("search_core"), stack.tenant_token, tls=stack.public_tls
+    ) as again:
         state = None
         async for event in again.stub.WatchSearch(
             pb.WatchSearchRequest(search_id=search_id), timeout=600

@@ -50,6 +50,7 @@ def settings(tmp_path):
         weights_root=tmp_path / "weights",
         cpus=2,
         max_queued_jobs=0,
+        plaintext=True,  # one service in isolation; TLS is tested in tests/unit/rpc
     )
 
 

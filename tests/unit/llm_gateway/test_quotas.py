@@ -5,6 +5,7 @@ import pytest
 from llm_gateway.config import TenantLimits
 from llm_gateway.quotas import SECONDS_PER_DAY, TenantQuotas, TokenBucket
 from rpc.errors import QuotaExceeded
+from rpc.tenants import Quotas, TenantDirectory, edit_registry
 
 
 class Clock:
@@ -91,3 +92,73 @@ def test_a_rejected_request_takes_no_request_from_the_bucket(clocks):
     with pytest.raises(QuotaExceeded, match="daily"):
         limits.admit("acme", 11)
     limits.admit("acme", 10)
+
+
+@pytest.fixture
+def registry_file(tmp_path):
+    path = tmp_path / "tenants.json"
+    with edit_registry(path) as registry:
+        registry.add_tenant("acme", Quotas(llm_tokens_per_day=300))
+        registry.add_tenant("beta")  # no quota in the registry: the settings' one applies
+    return path
+
+
+def test_daily_tokens_come_from_the_registry_and_follow_its_changes(clocks, registry_file):
+    directory = TenantDirectory.from_file(registry_file, check_interval_seconds=0)
+    monotonic, wall = clocks
+    defaults = TenantLimits(requests_per_second=1000, burst=1000, daily_tokens=1000)
+    limits = TenantQuotas(
+        defaults,
+        {"vip": TenantLimits(daily_tokens=50)},
+        registry=directory.quotas,
+        monotonic=monotonic,
+        wall_clock=wall,
+    )
+    assert [limits.daily_tokens(t) for t in ("acme", "beta", "vip")] == [300, 1000, 50]
+    limits.admit("acme", 300).settle(300)
+    with pytest.raises(QuotaExceeded) as error:
+        limits.admit("acme", 1)
+    (violation,) = error.value.violations
+    assert (violation.quota_id, violation.limit) == ("daily_tokens", 300)
+    limits.admit("beta", 1000)  # another tenant is unaffected
+
+    with edit_registry(registry_file) as registry:  # the next request sees the change
+        registry.set_quotas("acme", {"llm_tokens_per_day": 400})
+    limits.admit("acme", 100)
+    with edit_registry(registry_file) as registry:
+        registry.set_quotas("acme", {"llm_tokens_per_day": None})
+    assert limits.daily_tokens("acme") == 1000
+
+
+def test_the_usage_database_outlives_a_restart_and_keeps_days_apart(clocks, tmp_path):
+    monotonic, wall = clocks
+    database = tmp_path / "usage.db"
+
+    def gateway() -> TenantQuotas:
+        defaults = TenantLimits(requests_per_second=1000, burst=1000, daily_tokens=1000)
+        return TenantQuotas(defaults, usage_db=database, monotonic=monotonic, wall_clock=wall)
+
+    first = gateway()
+    first.admit("acme", 900).settle(700)
+    first.admit("beta", 10).settle(10)
+    held = first.admit("acme", 200)  # still running when the process stops: never charged
+    first.close()
+    del held
+
+    again = gateway()  # a restarted gateway on the same file
+    assert again.used_today("acme") == 700 and again.used_today("beta") == 10
+    with pytest.raises(QuotaExceeded, match="700 of 1000"):
+        again.admit("acme", 301)
+    again.admit("beta", 990)  # another tenant is unaffected
+    late = again.admit("acme", 300)
+    wall.now += SECONDS_PER_DAY  # midnight UTC
+    late.settle(250)  # charged to the day it began
+    assert again.used_today("acme") == 0
+    again.admit("acme", 1000).settle(1000)
+    again.close()
+
+    last = gateway()
+    assert last.used_today("acme") == 1000
+    wall.now -= SECONDS_PER_DAY
+    assert last.used_today("acme") == 950  # yesterday's row: 700 + 250
+    last.close()

@@ -32,7 +32,7 @@ def tokens_file(tmp_path):
 
 @pytest.fixture
 def settings(tokens_file):
-    return ServerSettings(auth_tokens_file=tokens_file, max_message_bytes=64 * 1024)
+    return ServerSettings(auth_tokens_file=tokens_file, max_message_bytes=64 * 1024, plaintext=True)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tests.unit.rpc.fake_gateway import echo_binding
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    settings = ServerSettings()
+    settings = ServerSettings(plaintext=True)
     asyncio.run(
         serve(
             [echo_binding()], settings, on_started=lambda running: print(running.port, flush=True)

@@ -54,8 +54,9 @@ def _training(**settings) -> tuple[ContainerTraining, _RecordingLauncher]:
 
 def _data_mount(training, launcher, prepared):
     with pytest.raises(_Started):
-        training._start("job1", JOB, prepared, "nasforge-out-job1")
+        training._start("job1", JOB, prepared, "nasforge-out-job1", tenant="acme")
     (spec,) = launcher.specs
+    assert spec.tenant == "acme" and spec.labels == {"org.nasforge.job": "job1"}
     mounts = {mount["Target"]: mount for mount in spec.mounts}
     assert set(mounts) == {"/data", "/out"}
     assert mounts["/out"]["Type"] == "volume" and not mounts["/out"]["ReadOnly"]
@@ -105,5 +106,5 @@ def test_prepared_data_outside_the_volume_is_an_infra_error(tmp_path):
     training, launcher = _training(cache_root=tmp_path / "cache", prepared_volume="nf_prepared")
     prepared = _prepared(tmp_path / "elsewhere" / "fashion-mnist-0123456789abcdef")
     with pytest.raises(InfraError, match="outside cache_root"):
-        training._start("job1", JOB, prepared, "nasforge-out-job1")
+        training._start("job1", JOB, prepared, "nasforge-out-job1", tenant="acme")
     assert launcher.specs == []

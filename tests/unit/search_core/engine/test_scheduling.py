@@ -6,7 +6,7 @@ from search_core.engine.scheduling import StageGates
 
 
 async def _occupy(gates, stage, log, seconds=0.02):
-    async with gates.hold(stage):
+    async with gates.hold(stage, "acme"):
         log.append(("start", stage))
         await asyncio.sleep(seconds)
         log.append(("end", stage))
@@ -44,7 +44,7 @@ async def test_a_stage_never_exceeds_its_bound():
 
     async def check():
         nonlocal running, peak
-        async with gates.hold("check"):
+        async with gates.hold("check", "acme"):
             running += 1
             peak = max(peak, running)
             await asyncio.sleep(0.01)
@@ -87,3 +87,25 @@ async def test_a_group_with_nothing_left_hands_over_without_waiting_out_its_slic
     started = loop.time()
     await asyncio.gather(train, _occupy(gates, "generate", log))
     assert loop.time() - started < 2  # the grace, not the 30 s slice
+
+
+async def test_a_freed_check_slot_goes_to_the_tenant_that_waits_with_fewest():
+    """Tenant A floods the check stage; B's one check gets the next free slot instead of
+    waiting behind all of A's (the flood benchmark's latency goal)."""
+    gates = StageGates({"check": 2}, exclusive=False)
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def check(tenant: str, name: str) -> None:
+        async with gates.hold("check", tenant):
+            order.append(name)
+            await release.wait()
+
+    tasks = [asyncio.create_task(check("a", f"a{i}")) for i in range(6)]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(check("b", "b0")))
+    await asyncio.sleep(0)
+    assert order == ["a0", "a1"]
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order.index("b0") == 2
