@@ -220,12 +220,27 @@ class LocalStack:
         self.processes[service].process.wait(10)
 
     def stop(self) -> dict[str, int]:
-        """SIGTERM every service, search_core first; return their exit codes."""
+        """SIGTERM every service, search_core first; return their exit codes. Containers a
+        service could not remove itself (it was killed, or ran out of shutdown time) are
+        removed afterwards."""
         codes = {}
+        stopped_containers = "sandbox_runner" in self.processes or "trainer_svc" in self.processes
         for name in ["search_core", "trainer_svc", "sandbox_runner", "llm_gateway", "embedded"]:
             if name in self.processes:
                 codes[name] = _terminate(self.processes.pop(name).process)
+        if stopped_containers:
+            self._reap_leftovers()
         return codes
+
+    def _reap_leftovers(self) -> None:
+        from sandbox_runner.containers import Launcher, docker_client  # docker only if used
+
+        try:
+            client = docker_client(ping=False)
+            for role in ("sandbox", "trainer"):
+                Launcher(client, f"{self.namespace}-{role}").reap(expired_only=False)
+        except Exception as exc:  # the engine may be gone; the services' reapers remain
+            print(f"nasforge stack: could not sweep leftover containers: {exc}", file=sys.stderr)
 
     def log_tail(self, service: str, chars: int = 3000) -> str:
         return self.processes[service].log_path.read_text(errors="replace")[-chars:]
