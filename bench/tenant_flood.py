@@ -16,7 +16,6 @@ import asyncio
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import grpc
 
-from cli.stack import REPO_ROOT, LocalStack
+from cli.stack import LocalStack
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
 from netapi.outcomes import Outcome
@@ -57,26 +56,6 @@ def _submit(candidates: int, seed: int, key: str = "") -> pb.SubmitSearchRequest
     return pb.SubmitSearchRequest(spec=spec, client_request_id=key)
 
 
-def _tenant(stack: LocalStack, *args: str) -> str:
-    """`nasforge tenant --file <stack>/tokens.json ARGS`; its stdout."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli",
-            "tenant",
-            "--file",
-            str(stack.directory / "tokens.json"),
-            *args,
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
-
-
 def _remove_containers(*namespaces: str) -> list[str]:
     """Remove every container labelled with one of ``namespaces``; their ids."""
     found = []
@@ -93,9 +72,7 @@ def _remove_containers(*namespaces: str) -> list[str]:
 
 
 def _token(stack: LocalStack, name: str, *quotas: str) -> str:
-    _tenant(stack, "create", name, *(f"--quota={q}" for q in quotas))
-    lines = dict(line.split(": ", 1) for line in _tenant(stack, "token-add", name).splitlines())
-    return lines["token"].strip()
+    return stack.add_tenant(name, *quotas)[1]
 
 
 async def _until_live(client: pb_grpc.SearchServiceStub) -> None:

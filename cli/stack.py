@@ -242,6 +242,29 @@ class LocalStack:
         except Exception as exc:  # the engine may be gone; the services' reapers remain
             print(f"nasforge stack: could not sweep leftover containers: {exc}", file=sys.stderr)
 
+    def manage_tenants(self, *args: str) -> str:
+        """Run `nasforge tenant --file <stack>/tokens.json ARGS` as an operator would (the
+        services pick the change up within a second or two); its stdout."""
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", "tenant", "--file", str(self.directory / "tokens.json"),
+             *args],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise StackError(f"nasforge tenant {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def add_tenant(self, name: str, *quotas: str) -> tuple[str, str]:
+        """Create tenant ``name`` with KEY=VALUE quotas and issue it a token: (id, token)."""
+        self.manage_tenants("create", name, *(f"--quota={q}" for q in quotas))
+        return self.add_token(name)
+
+    def add_token(self, name: str) -> tuple[str, str]:
+        """A new token of an existing tenant: (token id, token)."""
+        printed = self.manage_tenants("token-add", name).splitlines()
+        fields = dict(line.split(": ", 1) for line in printed)
+        return fields["token id"].strip(), fields["token"].strip()
+
     def log_tail(self, service: str, chars: int = 3000) -> str:
         return self.processes[service].log_path.read_text(errors="replace")[-chars:]
 

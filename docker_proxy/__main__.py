@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import signal
 
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -10,6 +9,7 @@ from docker_proxy.config import ProxySettings
 from docker_proxy.metrics import ProxyMetrics
 from docker_proxy.policy import Policy
 from docker_proxy.server import DockerProxy
+from rpc.lifecycle import stop_signals
 
 log = logging.getLogger("docker_proxy")
 
@@ -33,17 +33,10 @@ async def run(settings: ProxySettings) -> None:
         "allowed" if settings.allow_gpus else "refused",
     )
     print(f"docker_proxy listening on port {port}", flush=True)
-    loop = asyncio.get_running_loop()
-    stop_requested = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop_requested.set)
-    try:
+    async with stop_signals() as stop_requested:
         await stop_requested.wait()
         log.info("shutting down; open streams get %.1fs", settings.shutdown_grace_seconds)
         await proxy.close(settings.shutdown_grace_seconds)
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ explicit keepalive and message-size limits, and graceful shutdown on SIGTERM/SIG
 
 import asyncio
 import logging
-import signal
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from rpc.auth import AuthInterceptor
 from rpc.error_mapping import ErrorMappingInterceptor
+from rpc.lifecycle import stop_signals
 from rpc.metrics import MetricsInterceptor, RpcMetrics
 from rpc.settings import ServerSettings, TransportSecurityError
 from rpc.tenants import TenantDirectory, load_directory
@@ -178,17 +178,10 @@ async def serve(
     running = await start_server(services, settings, registry=registry, tenants=tenants)
     if on_started is not None:
         on_started(running)
-    loop = asyncio.get_running_loop()
-    stop_requested = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop_requested.set)
-    try:
+    async with stop_signals() as stop_requested:
         await stop_requested.wait()
         log.info("shutting down; in-flight calls get %.1fs", settings.shutdown_grace_seconds)
         await running.shutdown(settings.shutdown_grace_seconds)
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
 
 
 def announce_port(service: str) -> Callable[[RunningServer], None]:

@@ -11,17 +11,17 @@ that only check (0 epochs) unless a test needs scores: training is minutes here.
 import asyncio
 import pathlib
 import subprocess
-import sys
 import uuid
 import warnings
 
 import grpc
 import pytest
 
-from cli.stack import REPO_ROOT, LocalStack
+from cli.stack import LocalStack
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
 from rpc.client import open_channel
+from tests.support.searches import template_search
 
 HERE = pathlib.Path(__file__).parent
 TENANT_A = "alpha"
@@ -82,42 +82,18 @@ def stack(tmp_path_factory):
     stop_stack(instance)
 
 
-def tenant_cli(stack: LocalStack, *args: str) -> str:
-    """Run `nasforge tenant --file <stack>/tokens.json ARGS` as an operator would; its stdout."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli",
-            "tenant",
-            "--file",
-            str(stack.directory / "tokens.json"),
-            *args,
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def add_tenant(stack: LocalStack, name: str, *quotas: str) -> tuple[str, str]:
     """Create tenant ``name`` (with KEY=VALUE quotas) and issue it a token: (token id, token);
     usable within RELOAD_SECONDS."""
-    tenant_cli(stack, "create", name, *(f"--quota={q}" for q in quotas))
-    return add_token(stack, name)
+    return stack.add_tenant(name, *quotas)
 
 
 def add_token(stack: LocalStack, name: str) -> tuple[str, str]:
-    """A new token of an existing tenant: (token id, token)."""
-    lines = dict(line.split(": ", 1) for line in tenant_cli(stack, "token-add", name).splitlines())
-    return lines["token id"].strip(), lines["token"].strip()
+    return stack.add_token(name)
 
 
 def revoke_token(stack: LocalStack, token_id: str) -> None:
-    tenant_cli(stack, "token-revoke", token_id)
+    stack.manage_tenants("token-revoke", token_id)
 
 
 def service_token(stack: LocalStack) -> str:
@@ -138,26 +114,15 @@ def stub(channel: grpc.aio.Channel) -> pb_grpc.SearchServiceStub:
 def small_config(method: str = "random", candidates: int = 2, epochs: int = 0, **overrides) -> dict:
     """A template search; with 0 epochs its candidates end after their sandbox check
     (seconds), with 1 they are trained on 64 images (minutes on this machine)."""
-    config = {
-        "method": method,
-        "generator": "template",
-        "max_candidates": candidates,
-        "seed": 3,
-        "task": {
-            "task": "img-classification",
-            "dataset": "fashion-mnist",
-            "in_shape": [32, 1, 28, 28],
-            "out_shape": [10],
-        },
-        "training": {
-            "epochs": epochs,
-            "train_samples": 64,
-            "validation_samples": 32,
-            "test_samples": 32,
-        },
-    }
-    config.update(overrides)
-    return config
+    return template_search(
+        method,
+        candidates,
+        epochs=epochs,
+        train_samples=64,
+        validation_samples=32,
+        test_samples=32,
+        **overrides,
+    )
 
 
 async def watch_to_end(client_stub, search_id: str, deadline_seconds: float = 400) -> list:

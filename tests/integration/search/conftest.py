@@ -11,6 +11,7 @@ import pytest
 
 from cli.search_client import SearchClient
 from cli.stack import LocalStack
+from tests.support.searches import template_search
 
 
 @pytest.fixture
@@ -34,24 +35,4 @@ async def client(stack):
         yield instance
 
 
-def small_config(method: str = "random", candidates: int = 3, **overrides) -> dict:
-    config = {
-        "method": method,
-        "generator": "template",
-        "max_candidates": candidates,
-        "seed": 3,
-        "task": {
-            "task": "img-classification",
-            "dataset": "fashion-mnist",
-            "in_shape": [32, 1, 28, 28],
-            "out_shape": [10],
-        },
-        "training": {
-            "epochs": 1,
-            "train_samples": 1024,
-            "validation_samples": 64,
-            "test_samples": 256,
-        },
-    }
-    config.update(overrides)
-    return config
+small_config = template_search  # 3 candidates, trained one epoch on 1,024 images
