@@ -5,6 +5,11 @@ the compose deployment: images, ports and users come from compose/compose.yaml a
 Dockerfiles it builds; every NASFORGE_* variable must be a field of that service's settings
 class (and its value must validate); selectors, network paths, secrets and the Prometheus
 configuration are cross-checked. `kubectl kustomize` and `promtool` run where installed.
+
+TLS: certificates issued by make_certs.py are put where each pod's Secret volume would put
+them, and real gRPC servers built from each service's manifest settings are reached both by
+the exec probe's own code (rpc.healthcheck) and by search-core's client settings, under
+the host names search-core's targets use. The kubelet, DNS and the images are not involved.
 """
 
 import importlib.util
@@ -12,14 +17,20 @@ import json
 import re
 import shutil
 import subprocess
+from concurrent import futures
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import grpc
 import pytest
 import yaml
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from docker_proxy.config import ProxySettings, VolumeRule
 from llm_gateway.config import GatewaySettings
+from rpc.client import ClientTLS
+from rpc.healthcheck import channel_credentials, grpc_healthy
+from rpc.server import server_credentials
 from sandbox_runner.config import SandboxSettings
 from search_core.config import SearchCoreSettings
 from trainer_svc.config import TrainerSettings
@@ -32,6 +43,14 @@ NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "nasforge.dev/component"  # the compose service name = Prometheus job
 SANDBOX_NODES = {"nasforge.dev/sandbox": "true"}
 EXAMPLE_SECRETS = "secrets.example.yaml"
+CERTS_SECRET = "nasforge-certs"
+# The dependencies search-core calls, by workload: its settings field naming the target.
+DEPENDENCY_TARGETS = {
+    "llm-gateway": "gateway_target",
+    "sandbox-runner": "sandbox_target",
+    "trainer-svc": "trainer_target",
+}
+AUDITED = {"search_core", "sandbox_runner", "trainer_svc"}  # services that keep an audit log
 WORKLOAD_KINDS = {"Deployment", "DaemonSet", "StatefulSet"}
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 
@@ -305,19 +324,38 @@ def test_every_main_container_has_readiness_and_liveness_probes():
             assert probe in container, f"{workload}: no {probe}"
 
 
-def test_grpc_services_use_native_grpc_probes_on_their_image_port():
+def _dockerfile_healthcheck(service: str) -> list[str]:
+    """The CMD of the image's HEALTHCHECK (an exec-form JSON list)."""
+    text = _dockerfile(service).replace("\\\n", " ")
+    found = re.search(r"^HEALTHCHECK .*?CMD (\[.*\])$", text, re.M)
+    assert found, f"{service}: no HEALTHCHECK"
+    return json.loads(found.group(1))
+
+
+def test_grpc_services_are_probed_by_the_images_tls_health_check_on_their_port():
+    # The kubelet's native gRPC probes cannot speak TLS, and every server now refuses to
+    # serve without it: the probes run rpc.healthcheck in the container, as compose does.
+    probed = set()
     for workload in _nasforge_workloads():
         service = _component(workload)
         if service not in GRPC_SERVICES:
             continue
+        probed.add(service)
         prefix = _prefix(SETTINGS[service])
         image_env = _dockerfile_env(service)
         port = int(image_env[f"{prefix}PORT"])
         container = _main(workload)
         assert _env(container).get(f"{prefix}PORT", str(port)) == str(port)
         assert _container_ports(workload)["grpc"] == port
+        expected = ["python3", "-m", "rpc.healthcheck", "grpc", str(port), prefix]
+        assert _dockerfile_healthcheck(service) == expected, service
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": port}, f"{workload} {probe}"
+            where = f"{workload} {probe}"
+            assert set(container[probe]) & {"grpc", "tcpSocket", "httpGet"} == set(), where
+            assert container[probe]["exec"] == {"command": expected}, where
+            # A Python start with gRPC imports, then up to 3 s for the call itself.
+            assert container[probe]["timeoutSeconds"] >= 5, where
+    assert probed == GRPC_SERVICES
 
 
 def test_metrics_are_annotated_served_on_9100_and_labelled_with_the_compose_job():
@@ -447,11 +485,26 @@ def _secret_keys() -> dict[str, set[str]]:
     }
 
 
+def _secret_files(volume: dict) -> dict[str, str]:
+    """File name -> Secret key of a secret volume (all keys, or only its `items`)."""
+    secret = volume["secret"]
+    if "items" in secret:
+        return {item["path"]: item["key"] for item in secret["items"]}
+    return {key: key for key in _secret_keys()[secret["secretName"]]}
+
+
 def test_secret_files_named_in_env_are_mounted_from_the_example_secrets():
     secrets = _secret_keys()
     for workload in WORKLOADS:
         spec = _pod(workload)["spec"]
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for volume in volumes.values():
+            if "secret" in volume:
+                name = volume["secret"]["secretName"]
+                assert name in secrets, workload
+                assert set(_secret_files(volume).values()) <= secrets[name], workload
+                for item in volume["secret"].get("items", []):
+                    assert "/" not in item["path"], workload
         for container in _containers(workload, init=False):
             mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
             for name, value in _env(container).items():
@@ -462,10 +515,7 @@ def test_secret_files_named_in_env_are_mounted_from_the_example_secrets():
                 assert mount, f"{workload}: {name}={value} lies in no volume"
                 volume = volumes[mount["name"]]
                 if "secret" in volume:
-                    assert path.name in secrets[volume["secret"]["secretName"]], value
-        for volume in volumes.values():
-            if "secret" in volume:
-                assert volume["secret"]["secretName"] in secrets, workload
+                    assert path.name in _secret_files(volume), value
         for container in _containers(workload):
             for entry in container.get("env", []):
                 ref = entry.get("valueFrom", {}).get("secretKeyRef")
@@ -473,6 +523,195 @@ def test_secret_files_named_in_env_are_mounted_from_the_example_secrets():
                     assert ref["key"] in secrets[ref["name"]], entry["name"]
     for doc in EXAMPLE_SECRET_DOCS:
         assert all("<" in value for value in doc["stringData"].values()), "placeholders only"
+
+
+def test_the_example_tenant_registry_has_the_registry_form():
+    from rpc.tenants import Registry
+
+    example = next(d for d in EXAMPLE_SECRET_DOCS if d["metadata"]["name"] == "nasforge-tokens")
+    document = json.loads(example["stringData"]["tokens.json"])
+    filled = {  # a placeholder per key, made valid
+        "id": lambda n: f"tok-{n:010x}",
+        "sha256": lambda n: f"{n:064x}",
+        "created": lambda n: "2025-01-01T00:00:00Z",
+        "label": lambda n: "ci",
+    }
+    for n, row in enumerate([*document["tenants"].values(), *document["tokens"]], start=1):
+        for key, value in row.items():
+            if isinstance(value, str) and "<" in value:
+                row[key] = filled[key](n)
+    registry = Registry.from_json(json.dumps(document))
+    assert set(registry.tenants) == {"demo"}
+    assert {t.principal.name for t in registry.tokens} == {"demo", "search-core"}
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def _make_certs():
+    spec = importlib.util.spec_from_file_location("make_certs", K8S / "make_certs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _certs_volume(workload: str) -> tuple[dict, str]:
+    """The pod's volume of nasforge-certs and where the main container mounts it."""
+    spec = _pod(workload)["spec"]
+    (volume,) = [
+        v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == CERTS_SECRET
+    ]
+    (mount,) = [m for m in _main(workload)["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount.get("readOnly") is True, workload
+    return volume, mount["mountPath"]
+
+
+def test_grpc_services_serve_tls_and_the_internal_ones_mutual_tls(clean_environment):
+    for workload in _nasforge_workloads():
+        service = _component(workload)
+        if service not in GRPC_SERVICES:
+            continue
+        settings = _settings(workload, clean_environment)
+        settings.check_transport()  # what the server and its probe do first
+        assert settings.plaintext is False, workload
+        _, mount_path = _certs_volume(workload)
+        for field in ("tls_cert_file", "tls_key_file"):
+            assert str(getattr(settings, field).parent) == mount_path, (workload, field)
+        if service == "search_core":  # the public port: clients bring no certificate
+            assert settings.tls_client_ca_file is None
+        else:
+            assert str(settings.tls_client_ca_file) == f"{mount_path}/ca.crt", workload
+    search = _settings("search-core", clean_environment)
+    tls = search.dependency_tls()
+    assert isinstance(tls, ClientTLS) and tls.cert_file and tls.key_file
+
+
+def test_the_ca_key_is_in_no_secret_and_each_pod_gets_only_its_own_keys():
+    make_certs = _make_certs()
+    assert _secret_keys()[CERTS_SECRET] == set(make_certs.SECRET_KEYS)
+    assert "ca.key" not in make_certs.SECRET_KEYS
+    for workload in WORKLOADS:
+        for volume in _pod(workload)["spec"].get("volumes", []):
+            if volume.get("secret", {}).get("secretName") != CERTS_SECRET:
+                continue
+            keys = set(_secret_files(volume).values())
+            own = {k for k in keys if k.endswith(".key")}
+            expected = {f"{workload}.key"}
+            if workload == "search-core":
+                expected.add("client-search-core.key")
+            assert own == expected, workload
+
+
+@pytest.fixture(scope="module")
+def k8s_certs(tmp_path_factory) -> Path:
+    """The Secret's files as make_certs.py writes them, with the manifests' defaults."""
+    directory = tmp_path_factory.mktemp("k8s-certs")
+    _make_certs().write_certificates(directory)
+    return directory
+
+
+def _as_mounted(settings, workload: str, certs: Path, root: Path):
+    """``settings`` with every path under the pod's certs mount moved to ``root``, where the
+    files are laid out as the Secret volume (its `items`) would lay them out."""
+    volume, mount_path = _certs_volume(workload)
+    root.mkdir()
+    for path, key in _secret_files(volume).items():
+        (root / path).write_bytes((certs / key).read_bytes())
+    update = {}
+    for field, value in settings:
+        if isinstance(value, Path) and str(value.parent) == mount_path:
+            update[field] = root / value.name
+    return settings.model_copy(update=update)
+
+
+def _serve_health(settings) -> tuple[grpc.Server, int]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
+    port = server.add_secure_port("127.0.0.1:0", server_credentials(settings))
+    assert port
+    server.start()
+    return server, port
+
+
+def _check_as(target_host: str, port: int, credentials) -> bool:
+    """A health call to 127.0.0.1:port checking the certificate against ``target_host``."""
+    options = [("grpc.ssl_target_name_override", target_host)]
+    with grpc.secure_channel(f"127.0.0.1:{port}", credentials, options=options) as channel:
+        try:
+            health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=5
+            )
+        except grpc.RpcError:
+            return False
+    return True
+
+
+def test_probes_and_search_core_reach_each_server_with_the_k8s_certificates(
+    clean_environment, k8s_certs, tmp_path
+):
+    search = _as_mounted(
+        _settings("search-core", clean_environment), "search-core", k8s_certs, tmp_path / "sc"
+    )
+    client = search.dependency_tls().credentials()
+    ca_only = grpc.ssl_channel_credentials(root_certificates=search.client_ca_file.read_bytes())
+    for workload in ["search-core", *DEPENDENCY_TARGETS]:
+        settings = _as_mounted(
+            _settings(workload, clean_environment), workload, k8s_certs, tmp_path / workload
+        )
+        server, port = _serve_health(settings)
+        try:
+            # The exec probe: rpc.healthcheck with the server's own settings, at 127.0.0.1.
+            healthy, detail = grpc_healthy(f"127.0.0.1:{port}", channel_credentials(settings))
+            assert healthy, f"{workload}'s probe: {detail}"
+            if workload == "search-core":  # the public port: the CA is all a client needs
+                assert _check_as("search-core.nasforge.svc.cluster.local", port, ca_only)
+                continue
+            # search-core's calls, checked against the host name of its target setting.
+            target = getattr(search, DEPENDENCY_TARGETS[workload])
+            host = target.removeprefix("dns:///").rsplit(":", 1)[0]
+            assert _check_as(host, port, client), f"search-core -> {target}"
+            assert not _check_as(host, port, ca_only), f"{workload} admits no certificate"
+            assert not _check_as("some-other-service", port, client), "hostname unchecked"
+        finally:
+            server.stop(0)
+
+
+# --------------------------------------------------------------------------- audit, state
+
+
+def test_audit_logs_are_written_to_a_writable_volume_per_service(clean_environment):
+    audited = set()
+    for workload in _nasforge_workloads():
+        service = _component(workload)
+        settings = _settings(workload, clean_environment)
+        if service not in AUDITED:
+            assert getattr(settings, "audit_log", None) is None, workload
+            continue
+        audited.add(service)
+        assert settings.audit_log is not None, f"{workload}: no audit log"
+        assert settings.audit_log.name == f"{service}.jsonl"
+        mounts = {m["mountPath"]: m for m in _main(workload)["volumeMounts"]}
+        mount = mounts.get(str(settings.audit_log.parent))
+        assert mount, f"{workload}: the audit log lies in no volume"
+        assert not mount.get("readOnly"), workload
+        volumes = {v["name"]: v for v in _pod(workload)["spec"]["volumes"]}
+        volume = volumes[mount["name"]]
+        assert "emptyDir" in volume or "persistentVolumeClaim" in volume, workload
+        assert volume.get("emptyDir", {}).get("medium") != "Memory", workload
+    assert audited == AUDITED
+
+
+def test_the_gateways_usage_database_is_on_a_claim(clean_environment):
+    settings = _settings("llm-gateway", clean_environment)
+    assert settings.usage_db is not None
+    mounts = {m["mountPath"]: m["name"] for m in _main("llm-gateway")["volumeMounts"]}
+    volumes = {v["name"]: v for v in _pod("llm-gateway")["spec"]["volumes"]}
+    claim = volumes[mounts[str(settings.usage_db.parent)]]["persistentVolumeClaim"]
+    assert _one("PersistentVolumeClaim", claim["claimName"])["spec"]["accessModes"] == [
+        "ReadWriteOnce"
+    ]
+    deployment = WORKLOADS["llm-gateway"]["spec"]
+    assert deployment["replicas"] == 1 and deployment["strategy"] == {"type": "Recreate"}
 
 
 def test_search_core_shares_searches_through_postgres(clean_environment):
