@@ -32,11 +32,16 @@ PUBLIC_PORT = 50061
 PROMETHEUS_PORT = 9091
 PROMETHEUS = f"http://127.0.0.1:{PROMETHEUS_PORT}"
 TRAINERS = 2
-PROJECT_LABEL = "com.docker.compose.project=nasforge"
+# A compose project of its own: a developer's `make up` deployment (project "nasforge") and
+# its store are left alone, and every run starts from empty volumes (a store kept from an
+# earlier run would resume that run's searches and add to the counters).
+PROJECT = "nasforge-e2e"
+PROJECT_LABEL = f"com.docker.compose.project={PROJECT}"
 WRITTEN_MODEL = "qwen2.5-coder-0.5b"  # compose's default NASFORGE_LLM_MODEL
 DASHBOARDS = REPO / "compose" / "grafana" / "dashboards"
 
 ENV = {
+    "COMPOSE_PROJECT_NAME": PROJECT,
     "NASFORGE_PUBLIC_PORT": str(PUBLIC_PORT),
     "NASFORGE_PROMETHEUS_PORT": str(PROMETHEUS_PORT),
     "NASFORGE_METRICS_TENANTS": json.dumps([TENANT]),
@@ -107,7 +112,8 @@ def restart_count(container: str) -> int:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
-    make("down")
+    docker("compose", "-p", PROJECT, "-f", str(REPO / "compose/compose.yaml"), "down",
+           "--volumes", "--remove-orphans")  # fmt: skip
     nasforge = str(REPO / ".venv" / "bin" / "nasforge")
     subprocess.run(
         [nasforge, "deploy", "secrets", "--tenant", "demo", "--tenant", TENANT],

@@ -51,6 +51,7 @@ async def _extract(paper, store, port, token_file, *extra) -> tuple[int, str, st
         f"127.0.0.1:{port}",
         "--token-file",
         str(token_file),
+        "--plaintext",  # the test's gateway serves plaintext, as set explicitly there
         "--max-new-tokens",
         "200",
         *extra,

@@ -154,7 +154,9 @@ async def _one_generation(stack: LocalStack) -> None:
 
 
 async def _search(stack: LocalStack) -> dict[str, int]:
-    async with SearchClient(stack.target("search_core"), stack.tenant_token) as client:
+    async with SearchClient(
+        stack.target("search_core"), stack.tenant_token, tls=stack.public_tls
+    ) as client:
         config = small_config("random", candidates=CANDIDATES, training=SMALL_TRAINING)
         search_id = await client.submit(config)
         async for _ in client.stub.WatchSearch(
