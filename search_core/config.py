@@ -39,6 +39,13 @@ class SearchCoreSettings(ServerSettings):
     call_timeout_seconds: float = Field(600.0, gt=0, description="Deadline of each call.")
     max_generations: int = Field(1, ge=1, description="LLM generations at once (all searches).")
     max_checks: int = Field(2, ge=1, description="Sandbox checks at once (all searches).")
+    max_checks_per_tenant: int | None = Field(
+        None,
+        ge=1,
+        description="Sandbox checks at once of one tenant, unless its registry quota "
+        "(concurrent_checks) says otherwise; unset: all of max_checks. Below max_checks, "
+        "another tenant's check finds a free slot instead of waiting behind a flood.",
+    )
     max_trainings: int = Field(1, ge=1, description="Training jobs at once (all searches).")
     separate_llm_and_training: bool = Field(
         True,

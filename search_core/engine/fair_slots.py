@@ -1,22 +1,27 @@
-"""FairSlots: a bound on running searches that hands free slots out fairly across tenants.
+"""FairSlots: a bound on holders (running searches, a stage's calls) handed out fairly
+across tenants.
 
 A plain semaphore wakes its waiters first come, first served, so a tenant that queues many
 searches would take every slot that frees before a later tenant's first search. Here a
 freed slot goes to the waiting tenant that holds the fewest slots; ties go to the tenant
-served longest ago (round robin). Within a tenant, searches run in the order queued.
+served longest ago (round robin). Within a tenant, holders are admitted in the order
+queued. An optional per-tenant cap keeps one tenant from holding every slot, so another
+tenant's first call finds one free instead of waiting for the flood's to finish.
 """
 
 import asyncio
 import contextlib
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 
 class FairSlots:
     """At most ``capacity`` holders at once; waiters are admitted fairly by tenant."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, per_tenant: Callable[[str], int] | None = None) -> None:
+        """``per_tenant(tenant)``: the most slots that tenant may hold at once (None: all)."""
+        self._per_tenant = per_tenant
         self._free = capacity
         self._held: dict[str, int] = {}
         self._waiting: dict[str, deque[asyncio.Future]] = {}  # tenants with waiters
@@ -34,12 +39,13 @@ class FairSlots:
         finally:
             self._release(tenant)
 
+    def _may_hold_another(self, tenant: str) -> bool:
+        return self._per_tenant is None or self.held(tenant) < max(1, self._per_tenant(tenant))
+
     async def _acquire(self, tenant: str) -> None:
-        if self._free > 0 and not self._waiting:
-            self._grant(tenant)
-            return
         granted = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(tenant, deque()).append(granted)
+        self._wake()  # a free slot goes to the fairest eligible waiter: this one, if alone
         try:
             await granted
         except asyncio.CancelledError:
@@ -70,7 +76,10 @@ class FairSlots:
 
     def _wake(self) -> None:
         while self._free > 0 and self._waiting:
-            tenant = min(self._waiting, key=lambda t: (self.held(t), self._served_at.get(t, 0)))
+            eligible = [t for t in self._waiting if self._may_hold_another(t)]
+            if not eligible:
+                return  # every waiting tenant holds its share: the free slots stay free
+            tenant = min(eligible, key=lambda t: (self.held(t), self._served_at.get(t, 0)))
             queue = self._waiting[tenant]
             granted = queue.popleft()
             if not queue:

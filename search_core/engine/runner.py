@@ -76,6 +76,7 @@ class SearchEngine:
             },
             exclusive=settings.separate_llm_and_training,
             slice_seconds=settings.cpu_slice_seconds,
+            per_tenant={"check": self._checks_per_tenant},
         )
         self._running: dict[str, asyncio.Task] = {}
         self._search_slots = FairSlots(settings.max_running_searches)
@@ -83,6 +84,13 @@ class SearchEngine:
         self._new_events = asyncio.Event()  # set and replaced on every event
         self._cancelling: set[str] = set()
         self._closing = False
+
+    def _checks_per_tenant(self, tenant: str) -> int:
+        """A tenant's checks at once: its registry quota, else the setting."""
+        quota = self._quotas(tenant).concurrent_checks if self._quotas is not None else None
+        if quota is not None:
+            return quota
+        return self._settings.max_checks_per_tenant or self._settings.max_checks
 
     # -- lifecycle
 

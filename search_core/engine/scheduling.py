@@ -16,7 +16,7 @@ takes over. Neither starves.
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from search_core.engine.fair_slots import FairSlots
 
@@ -26,9 +26,16 @@ HANDOVER_GRACE_SECONDS = 0.5  # an idle group keeps the CPU this long for its ne
 
 class StageGates:
     def __init__(
-        self, limits: dict[str, int], *, exclusive: bool, slice_seconds: float = 60.0
+        self,
+        limits: dict[str, int],
+        *,
+        exclusive: bool,
+        slice_seconds: float = 60.0,
+        per_tenant: dict[str, Callable[[str], int]] | None = None,
     ) -> None:
-        self._slots = {stage: FairSlots(limit) for stage, limit in limits.items()}
+        """``per_tenant[stage](tenant)``: the most of that stage's slots one tenant may hold."""
+        caps = per_tenant or {}
+        self._slots = {stage: FairSlots(limit, caps.get(stage)) for stage, limit in limits.items()}
         self._exclusive = exclusive
         self._slice = slice_seconds
         self._active_group: str | None = None

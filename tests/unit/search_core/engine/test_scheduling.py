@@ -109,3 +109,26 @@ async def test_a_freed_check_slot_goes_to_the_tenant_that_waits_with_fewest():
     release.set()
     await asyncio.gather(*tasks)
     assert order.index("b0") == 2
+
+
+async def test_a_tenant_at_its_share_leaves_a_slot_free_for_another():
+    """With a per-tenant share of 1 check out of 2, a flooding tenant never holds both, so
+    another tenant's check starts at once instead of waiting for one of the flood's."""
+    gates = StageGates({"check": 2}, exclusive=False, per_tenant={"check": lambda tenant: 1})
+    running: list[str] = []
+    release = asyncio.Event()
+
+    async def check(tenant: str, name: str) -> None:
+        async with gates.hold("check", tenant):
+            running.append(name)
+            await release.wait()
+
+    flood = [asyncio.create_task(check("a", f"a{i}")) for i in range(4)]
+    await asyncio.sleep(0.01)
+    assert running == ["a0"]
+    other = asyncio.create_task(check("b", "b0"))
+    await asyncio.sleep(0.01)
+    assert running == ["a0", "b0"]
+    release.set()
+    await asyncio.gather(*flood, other)
+    assert sorted(running) == ["a0", "a1", "a2", "a3", "b0"]
