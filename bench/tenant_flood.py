@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
@@ -54,21 +53,6 @@ def _config(candidates: int, seed: int) -> str:
 def _submit(candidates: int, seed: int, key: str = "") -> pb.SubmitSearchRequest:
     spec = pb.SearchSpec(method=pb.SEARCH_METHOD_RANDOM, config_json=_config(candidates, seed))
     return pb.SubmitSearchRequest(spec=spec, client_request_id=key)
-
-
-def _remove_containers(*namespaces: str) -> list[str]:
-    """Remove every container labelled with one of ``namespaces``; their ids."""
-    found = []
-    for namespace in namespaces:
-        found += subprocess.run(
-            ["docker", "ps", "-aq", "--filter", f"label=org.nasforge.managed-by={namespace}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-    if found:
-        subprocess.run(["docker", "rm", "-f", *found], capture_output=True, check=True)
-    return found
 
 
 def _token(stack: LocalStack, name: str, *quotas: str) -> str:
@@ -169,7 +153,6 @@ async def run(candidates: int, quota: int, directory: Path) -> None:
         await b_channel.close()
     finally:
         codes = stack.stop()
-        leftovers = _remove_containers(f"{stack.namespace}-sandbox", f"{stack.namespace}-trainer")
 
     idle_median, idle_p90 = _describe(idle)
     flood_median, flood_p90 = _describe(flooded)
@@ -191,7 +174,9 @@ async def run(candidates: int, quota: int, directory: Path) -> None:
         f"A's searches running: {len(a_searches)} (quota {quota}); "
         f"A's submits refused: {len(refusals)} {kinds}"
     )
-    print(f"stack exit codes: {codes}; containers left behind and removed: {len(leftovers)}")
+    print(
+        f"stack exit codes: {codes}; containers left behind and removed: {stack.leftovers_removed}"
+    )
 
 
 def main() -> None:

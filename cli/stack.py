@@ -68,6 +68,7 @@ class LocalStack:
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> env
     processes: dict[str, StackProcess] = field(default_factory=dict)
     tenant_token: str = ""
+    leftovers_removed: int = 0  # containers/volumes the last stop() had to remove itself
     plaintext: bool = False  # local development only: no TLS anywhere
 
     @property
@@ -229,18 +230,21 @@ class LocalStack:
             if name in self.processes:
                 codes[name] = _terminate(self.processes.pop(name).process)
         if stopped_containers:
-            self._reap_leftovers()
+            self.leftovers_removed = self._reap_leftovers()
         return codes
 
-    def _reap_leftovers(self) -> None:
+    def _reap_leftovers(self) -> int:
+        """Remove what the services left of their containers and volumes; how many."""
         from sandbox_runner.containers import Launcher, docker_client  # docker only if used
 
+        removed = 0
         try:
             client = docker_client(ping=False)
             for role in ("sandbox", "trainer"):
-                Launcher(client, f"{self.namespace}-{role}").reap(expired_only=False)
+                removed += Launcher(client, f"{self.namespace}-{role}").reap(expired_only=False)
         except Exception as exc:  # the engine may be gone; the services' reapers remain
             print(f"nasforge stack: could not sweep leftover containers: {exc}", file=sys.stderr)
+        return removed
 
     def manage_tenants(self, *args: str) -> str:
         """Run `nasforge tenant --file <stack>/tokens.json ARGS` as an operator would (the

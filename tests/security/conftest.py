@@ -10,7 +10,6 @@ that only check (0 epochs) unless a test needs scores: training is minutes here.
 
 import asyncio
 import pathlib
-import subprocess
 import uuid
 import warnings
 
@@ -49,29 +48,15 @@ def start_stack(directory: pathlib.Path, **overrides) -> LocalStack:
 
 
 def stop_stack(instance: LocalStack) -> None:
-    """Stop the services, then remove any container of theirs that outlived them (warned:
-    a service should leave none)."""
+    """Stop the services; warn when the stack had to remove containers they left (a service
+    should leave none)."""
     codes = instance.stop()
-    leftovers = remove_containers(f"{instance.namespace}-sandbox", f"{instance.namespace}-trainer")
-    if leftovers:
-        warnings.warn(f"containers outlived the stack and were removed: {leftovers}", stacklevel=1)
+    if instance.leftovers_removed:
+        warnings.warn(
+            f"{instance.leftovers_removed} containers outlived the stack and were removed",
+            stacklevel=1,
+        )
     assert all(code == 0 for code in codes.values()), codes
-
-
-def remove_containers(*namespaces: str) -> list[str]:
-    """Remove every container labelled with one of ``namespaces``; their ids."""
-    found = []
-    for namespace in namespaces:
-        found += subprocess.run(
-            ["docker", "ps", "-aq", "--filter", f"label=org.nasforge.managed-by={namespace}"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.split()
-    if found:
-        subprocess.run(["docker", "rm", "-f", *found], capture_output=True, check=True, timeout=120)
-    return found
 
 
 @pytest.fixture(scope="session")
