@@ -264,10 +264,47 @@ class LocalStack:
         return self.add_token(name)
 
     def add_token(self, name: str) -> tuple[str, str]:
-        """A new token of an existing tenant: (token id, token)."""
+        """A new token of an existing tenant: (token id, token), returned once search_core
+        accepts it (the services re-read the registry within a second or two)."""
         printed = self.manage_tenants("token-add", name).splitlines()
         fields = dict(line.split(": ", 1) for line in printed)
-        return fields["token id"].strip(), fields["token"].strip()
+        token = fields["token"].strip()
+        if "search_core" in self.processes:
+            self._wait_until_accepted(token)
+        return fields["token id"].strip(), token
+
+    def _wait_until_accepted(self, token: str, seconds: float = 15.0) -> None:
+        """Until a call with ``token`` gets past authentication (NOT_FOUND for a search
+        that does not exist). A blocking channel: callers may be in any event loop or none."""
+        import grpc
+
+        from nasforge.search_core.v1 import search_core_pb2 as pb
+        from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
+
+        tls = self.public_tls
+        channel = (
+            grpc.secure_channel(
+                self.target("search_core"), grpc.ssl_channel_credentials(tls.ca_file.read_bytes())
+            )
+            if tls is not None
+            else grpc.insecure_channel(self.target("search_core"))
+        )
+        deadline = time.monotonic() + seconds
+        with channel:
+            probe = pb_grpc.SearchServiceStub(channel)
+            while True:
+                try:
+                    probe.GetSearch(
+                        pb.GetSearchRequest(search_id="s-none"),
+                        metadata=(("authorization", f"Bearer {token}"),),
+                        timeout=10,
+                    )
+                except grpc.RpcError as exc:
+                    if exc.code() == grpc.StatusCode.NOT_FOUND:
+                        return
+                    if time.monotonic() > deadline:
+                        raise StackError(f"new token not accepted: {exc.code().name}") from exc
+                time.sleep(0.2)
 
     def log_tail(self, service: str, chars: int = 3000) -> str:
         return self.processes[service].log_path.read_text(errors="replace")[-chars:]
