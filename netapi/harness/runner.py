@@ -16,7 +16,7 @@ def quiet_numpy_warning() -> None:
 
 def warm_up() -> None:
     """Pay torch's lazy initialisation (first forward/backward, flop counter) before any job."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from netapi.harness.flops import TotalFlops
 
     model = torch.nn.Sequential(
         torch.nn.Conv2d(3, 4, 3),
@@ -30,7 +30,7 @@ def warm_up() -> None:
     loss = torch.nn.functional.cross_entropy(model(torch.randn(2, 3, 8, 8)), torch.tensor([0, 1]))
     loss.backward()
     optimizer.step()
-    with torch.no_grad(), FlopCounterMode(display=False):
+    with torch.no_grad(), TotalFlops():
         model(torch.randn(2, 3, 8, 8))
 
 

@@ -6,21 +6,23 @@ shapes it received and expected.
 """
 
 import resource
+import sys
 import time
 import types
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from netapi.harness import synthetic
 from netapi.harness.failures import CANDIDATE_ERRORS, CANDIDATE_FILENAME, describe
+from netapi.harness.flops import TotalFlops
 from netapi.harness.module_probe import ModuleProbe, shapes
 from netapi.outcomes import Outcome, Stage
 from netapi.tasks import TaskSpec
 
 MAX_UNUSED_REPORTED = 20
+CANDIDATE_MODULE = "candidate"
 
 
 class StageFailed(Exception):
@@ -85,9 +87,13 @@ class Check:
 
     def import_module(self) -> types.ModuleType:
         started = time.perf_counter()
-        module = types.ModuleType("candidate")
+        module = types.ModuleType(CANDIDATE_MODULE)
         module.__file__ = CANDIDATE_FILENAME
         self.namespace = module.__dict__
+        # Registered as a real module before it runs: dataclasses, typing.get_type_hints and
+        # pickle find a class's module through sys.modules[cls.__module__]
+        # (`from __future__ import annotations` with a @dataclass needs it at import).
+        sys.modules[CANDIDATE_MODULE] = module
         try:
             exec(compile(self.source, CANDIDATE_FILENAME, "exec"), self.namespace)
         except CANDIDATE_ERRORS as error:  # every failure becomes an outcome
@@ -149,7 +155,7 @@ class Check:
         probe = ModuleProbe(model, tracing=True)
         model.eval()
         try:
-            with torch.no_grad(), probe.watching(), FlopCounterMode(display=False) as flops:
+            with torch.no_grad(), probe.watching(), TotalFlops() as flops:
                 if self.spec.is_captioning:
                     output = model(inputs, targets)
                 else:

@@ -1,0 +1,57 @@
+"""netapi.harness.stages in this process: legitimate models that the harness once refused."""
+
+import pathlib
+
+from netapi.harness.runner import run_job
+from netapi.tasks import default_spec
+
+GOOD = (pathlib.Path(__file__).parents[1] / "corpus" / "01_good_cnn.py").read_text()
+
+
+def check(code: str) -> dict:
+    job = {
+        "code": code,
+        "spec": default_spec("img-classification"),
+        "parameter_budget": 10**8,
+        "nonce": "test",
+    }
+    return run_job(job)
+
+
+def test_the_good_cnn_passes_and_its_flops_are_counted():
+    result = check(GOOD)
+    assert (result["outcome"], result["error"]) == ("success", None)
+    assert result["flops"] > 0
+
+
+def test_dataclass_under_postponed_annotations_imports():
+    """dataclasses resolves string annotations through sys.modules[cls.__module__]."""
+    code = (
+        "from __future__ import annotations\nfrom dataclasses import dataclass, field\n"
+        + GOOD
+        + "\n\n@dataclass(frozen=True)\nclass Config:\n    width: int = 32\n"
+        "    kinds: list[str] = field(default_factory=list)\n    gate: ClassVar[int] = 0\n"
+    ).replace("import torch\n", "import torch\nfrom typing import ClassVar\n", 1)
+    result = check(code)
+    assert (result["outcome"], result["error"]) == ("success", None)
+
+
+def test_attention_on_an_expanded_parameter_is_counted():
+    """A learned query expanded to the batch: a view made under no_grad that requires grad,
+    which torch's per-module flop attribution (ModuleTracker) cannot hook."""
+    code = GOOD.replace(
+        "self.fc = nn.Linear(128, num_classes)",
+        "self.fc = nn.Linear(128, num_classes)\n"
+        "        self.query = nn.Parameter(torch.zeros(1, 1, 128))\n"
+        "        self.attn = nn.MultiheadAttention(128, 4, batch_first=True)",
+    ).replace(
+        "        x = self.gap(x).flatten(1)\n        return self.fc(x)",
+        "        x = x.flatten(2).transpose(1, 2)  # [B, HW, 128]\n"
+        "        q = self.query.expand(x.shape[0], -1, -1)  # [B, 1, 128]\n"
+        "        x, _ = self.attn(q, x, x)\n"
+        "        return self.fc(x[:, 0])",
+    )
+    assert "self.attn(q, x, x)" in code
+    result = check(code)
+    assert (result["outcome"], result["error"]) == ("success", None)
+    assert result["flops"] > check(GOOD)["flops"]
