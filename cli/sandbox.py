@@ -20,6 +20,7 @@ async def _check(source: str, task: str, settings: SandboxSettings) -> CheckResu
         docker_client(settings.docker_timeout_seconds),
         settings.namespace,
         settings.output_cap_bytes,
+        settings.runtime,
     )
     checker = SandboxChecker(settings, launcher, load_policy(settings))
     try:

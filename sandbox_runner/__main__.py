@@ -20,12 +20,15 @@ async def run(settings: SandboxSettings) -> None:
         docker_client(settings.docker_timeout_seconds, ping=False),
         settings.namespace,
         settings.output_cap_bytes,
+        settings.runtime,
     )
+    metrics = SandboxMetrics(registry)
+    metrics.follow_runtime(lambda: launcher.runtime)
     checker = SandboxChecker(
         settings,
         launcher,
         load_policy(settings),
-        SandboxMetrics(registry),
+        metrics,
         quotas=tenants.quotas if tenants is not None else None,
         audit=audit,
     )

@@ -6,6 +6,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from rpc.settings import ServerSettings
+from sandbox_runner.containers import RuntimeSetting
 from sandbox_runner.namespace import expand_namespace
 
 
@@ -19,6 +20,12 @@ class SandboxSettings(ServerSettings):
         "nasforge-sandbox",
         description="Label value that marks this runner's containers; {hostname} is "
         "replaced by this host's name, so that replicas do not reap each other's.",
+    )
+    runtime: RuntimeSetting = Field(
+        "auto",
+        description="Container runtime of checks: runsc (gVisor), runc, or auto (runsc when "
+        "the Docker engine lists it, else runc with a warning). An explicit runsc the engine "
+        "lacks stops the service at start-up.",
     )
     name_index_path: Path = Field(
         Path("var/torch_index.json"), description="Torch name index extracted from the image."

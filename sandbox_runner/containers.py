@@ -4,7 +4,8 @@ Shared by sandbox_runner (checks) and trainer_svc (training). Every container is
 the full lock-down (non-root, no network, no capabilities, no-new-privileges, read-only root,
 a size-capped tmpfs owned by the user, sized /dev/shm, memory = memory+swap, CPU quota with
 thread counts pinned to it, pids, nofile and core limits, an init as PID 1, capped logs,
-labels (the tenant's among them), an allowlisted environment) and no host path. Output
+labels (the tenant's among them), an allowlisted environment) and no host path, under
+gVisor (runtime ``runsc``) where the engine has it, else runc (``choose_runtime``). Output
 is read from the attach stream, demultiplexed, capped; deadlines are enforced by killing
 the container.
 """
@@ -13,8 +14,10 @@ import logging
 import select
 import socket
 import struct
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import docker
 import docker.errors
@@ -44,12 +47,22 @@ ALLOWED_ENVIRONMENT = frozenset(
     }
 )
 
+# Container runtimes a launcher may use: gVisor's runsc (a user-space kernel between the
+# candidate and the host's) where the engine has it, runc (namespaces and seccomp only)
+# as the fallback. "auto" picks runsc when the engine lists it.
+RUNTIMES = ("runsc", "runc")
+RuntimeSetting = Literal["auto", "runsc", "runc"]
+
 _STDOUT, _STDERR = 1, 2
 _STDERR_TAIL_BYTES = 4096
 
 
 class InfraError(Unavailable):
     """The container machinery failed (engine down, image missing): not the candidate's fault."""
+
+
+class RuntimeUnavailable(InfraError):
+    """The runtime asked for explicitly (runsc) is not one the engine has: a set-up error."""
 
 
 class DeadlineExceeded(TimeoutError):
@@ -111,6 +124,35 @@ def docker_client(timeout_seconds: float = 30.0, *, ping: bool = True) -> docker
     except docker.errors.DockerException as exc:
         raise InfraError(f"Docker engine unavailable: {exc}") from exc
     return client
+
+
+def engine_runtimes(client: docker.DockerClient) -> frozenset[str] | None:
+    """The runtimes the engine lists in ``docker info``; None when it will not say (a proxy
+    that refuses /info). InfraError when no engine answers."""
+    try:
+        return frozenset(client.api.info().get("Runtimes") or {})
+    except docker.errors.APIError:
+        return None
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise InfraError(f"Docker engine unavailable: {exc}") from exc
+
+
+def choose_runtime(setting: RuntimeSetting, listed: frozenset[str] | None) -> str:
+    """The runtime for ``setting`` on an engine that lists ``listed`` (None: unknown, in
+    which case "auto" tries runsc and the launcher falls back at the first create)."""
+    if setting == "runsc" and listed is not None and "runsc" not in listed:
+        raise RuntimeUnavailable(
+            "runtime runsc (gVisor) was asked for, but the Docker engine lists only "
+            f"{', '.join(sorted(listed)) or 'none'}: install it with `make docker` "
+            "(scripts/ensure_gvisor.sh), or set the runtime to auto or runc"
+        )
+    if setting != "auto":
+        return setting
+    return "runsc" if listed is None or "runsc" in listed else "runc"
+
+
+def _unknown_runtime(exc: docker.errors.DockerException) -> bool:
+    return isinstance(exc, docker.errors.APIError) and "unknown runtime" in str(exc).lower()
 
 
 class AttachedContainer:
@@ -220,14 +262,82 @@ class AttachedContainer:
 
 
 class Launcher:
-    """Creates locked-down containers labelled with this launcher's namespace, and reaps them."""
+    """Creates locked-down containers labelled with this launcher's namespace, and reaps them.
+
+    ``runtime`` is the setting (auto, runsc, runc); the runtime it gives is chosen once, when
+    the engine first answers (``resolve_runtime``, which services call at start-up so that an
+    explicit runsc the engine lacks stops them there), and is then used for every container.
+    """
 
     def __init__(
-        self, client: docker.DockerClient, namespace: str, output_cap_bytes: int = 1024**2
+        self,
+        client: docker.DockerClient,
+        namespace: str,
+        output_cap_bytes: int = 1024**2,
+        runtime: RuntimeSetting = "auto",
     ) -> None:
+        if runtime not in ("auto", *RUNTIMES):
+            raise ValueError(f"unknown container runtime {runtime!r}")
         self._client = client
         self.namespace = namespace
         self._cap = output_cap_bytes
+        self.runtime_setting = runtime
+        self._runtime: str | None = None
+        self._runtime_checked = False  # by a create, where the engine would not list them
+        self._runtime_lock = threading.Lock()
+
+    @property
+    def runtime(self) -> str | None:
+        """The runtime containers run under (runsc or runc); None until resolved."""
+        return self._runtime
+
+    def resolve_runtime(self) -> str:
+        """Choose the runtime from the setting and the engine's list (once), and log it.
+
+        RuntimeUnavailable for an explicit runsc the engine lacks; InfraError when no engine
+        answers (the next call tries again).
+        """
+        with self._runtime_lock:
+            if self._runtime is None:
+                listed = engine_runtimes(self._client)
+                self._runtime = choose_runtime(self.runtime_setting, listed)
+                self._runtime_checked = listed is not None
+                if self._runtime == "runc" and self.runtime_setting == "auto":
+                    log.warning(
+                        "gVisor (runsc) is not a runtime of this Docker engine: candidate "
+                        "containers of %s run under runc (install it with `make docker`)",
+                        self.namespace,
+                    )
+                log.info(
+                    "container runtime of %s: %s (setting %s)",
+                    self.namespace,
+                    self._runtime,
+                    self.runtime_setting,
+                )
+            return self._runtime
+
+    def runtime_for(self, spec: ContainerSpec) -> str:
+        """The runtime of one container: the launcher's, except runc for a GPU job when the
+        setting is auto (Debian's gVisor build has no GPU support)."""
+        runtime = self.resolve_runtime()
+        if spec.gpu and runtime == "runsc" and self.runtime_setting == "auto":
+            return "runc"
+        return runtime
+
+    def _fall_back_to_runc(self, exc: docker.errors.DockerException) -> bool:
+        """After a create refused for an unknown runtime: runc if the setting allows it."""
+        with self._runtime_lock:
+            self._runtime_checked = True
+            if self.runtime_setting != "auto" or self._runtime != "runsc":
+                return False
+            self._runtime = "runc"
+        log.warning(
+            "the Docker engine does not know runtime runsc (%s): candidate containers of %s "
+            "run under runc",
+            exc,
+            self.namespace,
+        )
+        return True
 
     def _host_config(self, spec: ContainerSpec) -> dict:
         limits = spec.limits
@@ -261,6 +371,7 @@ class Launcher:
             mounts=list(spec.mounts),
             device_requests=device_requests,
             ipc_mode="private",
+            runtime=self.runtime_for(spec),
         )
 
     def start(self, spec: ContainerSpec) -> AttachedContainer:
@@ -281,20 +392,14 @@ class Launcher:
         api = self._client.api
         container_id = None
         try:
-            container_id = api.create_container(
-                spec.image,
-                entrypoint=spec.entrypoint,
-                user=CONTAINER_USER,
-                environment=environment,
-                labels=labels,
-                stdin_open=True,
-                detach=False,
-                tty=False,
-                network_disabled=True,
-                hostname="sandbox",
-                working_dir="/tmp",
-                host_config=self._host_config(spec),
-            )["Id"]
+            try:
+                container_id = self._create(spec, environment, labels)
+            except docker.errors.APIError as exc:
+                if self._runtime_checked or not _unknown_runtime(exc):
+                    raise
+                if not self._fall_back_to_runc(exc):
+                    raise RuntimeUnavailable(f"the engine refused runtime runsc: {exc}") from exc
+                container_id = self._create(spec, environment, labels)
             raw = api.attach_socket(
                 container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
             )
@@ -308,6 +413,22 @@ class Launcher:
                     pass
             raise InfraError(f"could not start a container from {spec.image}: {exc}") from exc
         return AttachedContainer(self._client, container_id, sock, self._cap)
+
+    def _create(self, spec: ContainerSpec, environment: dict, labels: dict) -> str:
+        return self._client.api.create_container(
+            spec.image,
+            entrypoint=spec.entrypoint,
+            user=CONTAINER_USER,
+            environment=environment,
+            labels=labels,
+            stdin_open=True,
+            detach=False,
+            tty=False,
+            network_disabled=True,
+            hostname="sandbox",
+            working_dir="/tmp",
+            host_config=self._host_config(spec),
+        )["Id"]
 
     def leftovers(self, *, expired_only: bool) -> list[str]:
         """Ids of this namespace's containers (only those past their lifetime if asked)."""

@@ -30,6 +30,7 @@ from sandbox_runner.containers import (
     Launcher,
     Limits,
     OutputFlood,
+    RuntimeUnavailable,
 )
 from sandbox_runner.pool import WarmPool
 from sandbox_runner.verdicts import CheckResult, failed, from_container, from_static
@@ -113,11 +114,19 @@ class SandboxChecker:
         self._reaper: asyncio.Task | None = None
 
     async def start(self) -> None:
-        """Remove what an earlier run left behind, fill the pool, start the reaper.
+        """Choose the container runtime, remove what an earlier run left behind, fill the
+        pool, start the reaper.
 
         An engine that is down does not stop the service: checks answer infra_error and the
-        pool and the reaper retry until it is back.
+        pool and the reaper retry until it is back. An explicit runsc that the engine lacks
+        does (RuntimeUnavailable): the operator asked for a boundary this host cannot give.
         """
+        try:
+            await asyncio.to_thread(self._launcher.resolve_runtime)
+        except RuntimeUnavailable:
+            raise
+        except InfraError as exc:
+            log.error("Docker engine unavailable at start-up: %s", exc)
         try:
             await asyncio.to_thread(self._launcher.reap, expired_only=False)
         except docker.errors.DockerException as exc:
@@ -220,6 +229,7 @@ class SandboxChecker:
                 candidate_id=candidate_id,
                 container_id=container_id[:12],
                 image=self._settings.image if container_id else "",
+                runtime=(self._launcher.runtime or "") if container_id else "",
                 code_md5=code_md5(code),
                 outcome=result.outcome.value,
                 mode=result.mode,

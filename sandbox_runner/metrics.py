@@ -1,8 +1,11 @@
 """Prometheus metrics of sandbox_runner, in one class that takes a registry."""
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from netapi.outcomes import Outcome
+from sandbox_runner.containers import RUNTIMES
 from sandbox_runner.verdicts import CheckResult
 
 MODES = ("static", "warm", "cold")
@@ -41,10 +44,26 @@ class SandboxMetrics:
             "Checks that failed on our side (engine, image).",
             registry=registry,
         )
+        self.runtime = Gauge(
+            "nasforge_sandbox_container_runtime_info",
+            "1 for the runtime check containers run under (runsc: gVisor), 0 for the other; "
+            "both 0 until the engine has answered.",
+            ["runtime"],
+            registry=registry,
+        )
+        for runtime in RUNTIMES:
+            self.runtime.labels(runtime)
         for mode in MODES:
             self.duration.labels(mode)
             for outcome in Outcome:
                 self.checks.labels(outcome.value, mode)
+
+    def follow_runtime(self, current: Callable[[], str | None]) -> None:
+        """Read the launcher's runtime (``current()``, None until chosen) at every scrape."""
+        for runtime in RUNTIMES:
+            self.runtime.labels(runtime).set_function(
+                lambda runtime=runtime: float(current() == runtime)
+            )
 
     def check_finished(self, result: CheckResult) -> None:
         self.checks.labels(result.outcome.value, result.mode).inc()

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine is installed and running (Debian docker.io; dockerd started in
-# the background when none answers). Idempotent; prints what it did.
+# the background when none answers), with gVisor registered as runtime `runsc`
+# (scripts/ensure_gvisor.sh: a running engine is reloaded with SIGHUP, never restarted).
+# Idempotent; prints what it did.
 set -euo pipefail
 
 if ! command -v dockerd >/dev/null 2>&1; then
@@ -8,6 +10,7 @@ if ! command -v dockerd >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
 fi
+bash "$(dirname "$0")/ensure_gvisor.sh"
 if docker info >/dev/null 2>&1; then
     echo "docker engine already running"
     exit 0

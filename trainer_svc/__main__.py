@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from rpc.audit import AuditLog, open_audit_log
 from rpc.server import announce_port, run_main, serve
 from rpc.tenants import Quotas, load_directory
-from sandbox_runner.containers import Launcher, docker_client
+from sandbox_runner.containers import InfraError, Launcher, RuntimeUnavailable, docker_client
 from trainer_svc.config import TrainerSettings
 from trainer_svc.container_run import ContainerTraining
 from trainer_svc.core import Trainer
@@ -25,9 +25,16 @@ def build_trainer(
     quotas: Callable[[str], Quotas] | None = None,
     audit: AuditLog | None = None,
 ) -> Trainer:
-    """A trainer on the local engine; leftovers of an earlier run are removed first."""
+    """A trainer on the local engine; its container runtime is chosen (an explicit runsc the
+    engine lacks stops it here) and leftovers of an earlier run are removed first."""
     client = docker_client(ping=ping)
-    launcher = Launcher(client, settings.namespace, settings.output_cap_bytes)
+    launcher = Launcher(client, settings.namespace, settings.output_cap_bytes, settings.runtime)
+    try:
+        launcher.resolve_runtime()
+    except RuntimeUnavailable:
+        raise
+    except InfraError as exc:
+        logging.getLogger(__name__).error("Docker engine unavailable at start-up: %s", exc)
     try:
         launcher.reap(expired_only=False)
     except docker.errors.DockerException as exc:

@@ -60,6 +60,10 @@ class StandInContainer:
 
 class StandInLauncher:
     namespace = "nasforge-unit"
+    runtime = "runsc"
+
+    def resolve_runtime(self) -> str:
+        return self.runtime
 
     def __init__(self) -> None:
         self.gate = threading.Event()
@@ -221,5 +225,6 @@ async def test_every_check_is_audited_with_its_container(launcher, tmp_path):
     assert container["event"] == "check_ran" and container["tenant"] == "acme"
     assert container["container_id"] == launcher.started[0].id[:12]
     assert container["mode"] == "cold" and container["candidate_id"] == "c-1"
+    assert container["runtime"] == "runsc" and static["runtime"] == ""
     assert len(container["code_md5"]) == 32 and container["duration_ms"] >= 0
     assert static["mode"] == "static" and static["container_id"] == ""
