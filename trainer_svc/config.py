@@ -6,6 +6,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from rpc.settings import ServerSettings
+from sandbox_runner.containers import RuntimeSetting
 from sandbox_runner.namespace import expand_namespace
 
 
@@ -19,6 +20,12 @@ class TrainerSettings(ServerSettings):
         "nasforge-trainer",
         description="Label value of this trainer's containers (reaped at start-up); {hostname} "
         "is replaced by this host's name, so that replicas do not reap each other's.",
+    )
+    runtime: RuntimeSetting = Field(
+        "auto",
+        description="Container runtime of training jobs: runsc (gVisor), runc, or auto (runsc "
+        "when the Docker engine lists it, else runc with a warning). An explicit runsc the "
+        "engine lacks stops the service at start-up.",
     )
     gpu: bool = Field(False, description="Give jobs the GPUs (needs the NVIDIA container toolkit).")
     memory_bytes: int = Field(4 * 1024**3, ge=256 * 1024**2)
