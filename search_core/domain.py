@@ -27,6 +27,8 @@ class SearchState(enum.StrEnum):
 
 
 TERMINAL_STATES = frozenset({SearchState.SUCCEEDED, SearchState.FAILED, SearchState.CANCELLED})
+# What counts against a tenant's running_searches quota: every search that has not ended.
+ACTIVE_STATES = frozenset({SearchState.QUEUED, SearchState.RUNNING, SearchState.PAUSED})
 
 
 class Method(enum.StrEnum):

@@ -5,9 +5,11 @@ candidates under way; stage bounds shared by all searches give back-pressure. St
 lives in the store: after a restart `start()` picks every unfinished search up again.
 
 A tenant may have `running_searches` searches queued, running or paused (its registry
-quota, else max_running_searches_per_tenant); a submit beyond that is refused before
-anything is stored. Of those, `max_running_searches` (all tenants) run at once; the rest
-wait for a slot, which FairSlots hands out fairly across tenants.
+quota, else max_running_searches_per_tenant); a submit beyond that is refused and stores
+nothing. The store counts and inserts in one transaction, so concurrent submits (to this
+process or to replicas sharing the store) cannot overshoot. Of those,
+`max_running_searches` (all tenants) run at once; the rest wait for a slot, which FairSlots
+hands out fairly across tenants.
 """
 
 import asyncio
@@ -24,6 +26,7 @@ from rpc.tenant import set_current_tenant
 from rpc.tenants import Quotas
 from search_core.config import SearchCoreSettings
 from search_core.domain import (
+    ACTIVE_STATES,
     CandidateRecord,
     CandidateStatus,
     EpochMetrics,
@@ -40,13 +43,12 @@ from search_core.engine.scheduling import StageGates
 from search_core.metrics import SearchMetrics
 from search_core.search_config import SearchConfig, SearchConfigError, parse_config
 from search_core.services import DependencyDown, DependencyRefused, Services
-from search_core.store.base import Store
+from search_core.store.base import ActiveSearchLimitReached, Store
 
 log = logging.getLogger(__name__)
 
 MethodFactory = Callable[[SearchConfig, str], SearchMethod]  # (config, tenant) -> method
 _WATCH_POLL_SECONDS = 1.0
-_ACTIVE = (SearchState.QUEUED, SearchState.RUNNING, SearchState.PAUSED)
 
 
 class SearchEngine:
@@ -97,7 +99,7 @@ class SearchEngine:
     async def start(self) -> list[str]:
         """Resume every search that had not ended; return their ids."""
         resumed = []
-        for search in self._store.list_searches(None, _ACTIVE):
+        for search in self._store.list_searches(None, ACTIVE_STATES):
             self._launch(search)
             resumed.append(search.search_id)
         if resumed:
@@ -118,19 +120,9 @@ class SearchEngine:
     def submit(
         self, tenant_id: str, config: SearchConfig, client_request_id: str = ""
     ) -> SearchRecord:
-        """Store and launch a search; the stored one again for a repeated client_request_id."""
-        refusal = self._over_quota(tenant_id)
-        if refusal is not None:
-            # A retry of a submit that was accepted answers as the first time did.
-            earlier = [
-                search
-                for search in self._store.list_searches(tenant_id)
-                if client_request_id and search.client_request_id == client_request_id
-            ]
-            if not earlier:
-                raise refusal
-            return earlier[0]
-        self._store.ensure_tenant(Tenant(tenant_id))
+        """Store and launch a search; the stored one again for a repeated client_request_id
+        (even at the quota: a retry of an accepted submit answers as the first time did)."""
+        limit = self.running_searches_limit(tenant_id)
         record = SearchRecord(
             search_id=f"s-{uuid.uuid4().hex[:16]}",
             tenant_id=tenant_id,
@@ -138,8 +130,12 @@ class SearchEngine:
             config=config.to_dict(),
             client_request_id=client_request_id,
         )
-        stored, created = self._store.create_search(record)
+        try:
+            stored, created = self._store.create_search(record, active_limit=limit)
+        except ActiveSearchLimitReached as full:
+            raise _running_searches_exceeded(tenant_id, full.active, limit) from None
         if created:
+            self._store.ensure_tenant(Tenant(tenant_id))
             self._emit(stored.search_id, "state_changed", {"state": SearchState.QUEUED.value})
             self._launch(stored)
         return stored
@@ -148,26 +144,6 @@ class SearchEngine:
         """Searches the tenant may have queued, running or paused at once."""
         quota = self._quotas(tenant_id).running_searches if self._quotas else None
         return quota if quota is not None else self._settings.max_running_searches_per_tenant
-
-    def _over_quota(self, tenant_id: str) -> QuotaExceeded | None:
-        limit = self.running_searches_limit(tenant_id)
-        active = len(self._store.list_searches(tenant_id, _ACTIVE))
-        if active < limit:
-            return None
-        return QuotaExceeded(
-            f"tenant {tenant_id} has {active} searches queued, running or paused, "
-            f"its quota is {limit}: cancel one or wait until one ends",
-            violations=(
-                QuotaViolation(
-                    subject=f"tenant:{tenant_id}",
-                    quota_id="running_searches",
-                    limit=limit,
-                    description=(
-                        f"{limit} searches queued, running or paused at once; {active} are"
-                    ),
-                ),
-            ),
-        )
 
     def get(self, tenant_id: str, search_id: str) -> SearchRecord:
         search = self._store.get_search(tenant_id, search_id)
@@ -411,6 +387,21 @@ class SearchEngine:
         for search in self._store.list_searches(None):
             counts[search.state] = counts.get(search.state, 0) + 1
         self._metrics.search_states(counts)
+
+
+def _running_searches_exceeded(tenant_id: str, active: int, limit: int) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"tenant {tenant_id} has {active} searches queued, running or paused, "
+        f"its quota is {limit}: cancel one or wait until one ends",
+        violations=(
+            QuotaViolation(
+                subject=f"tenant:{tenant_id}",
+                quota_id="running_searches",
+                limit=limit,
+                description=f"{limit} searches queued, running or paused at once; {active} are",
+            ),
+        ),
+    )
 
 
 def candidate_summary(candidate: CandidateRecord) -> dict:

@@ -25,6 +25,15 @@ class StoreError(RuntimeError):
     """The store could not do what was asked (a broken database, a failed migration)."""
 
 
+class ActiveSearchLimitReached(Exception):
+    """create_search refused: the tenant already has `active` searches queued, running or
+    paused, and `limit` is all it may have."""
+
+    def __init__(self, tenant_id: str, active: int, limit: int) -> None:
+        super().__init__(f"tenant {tenant_id} has {active} active searches; its limit is {limit}")
+        self.tenant_id, self.active, self.limit = tenant_id, active, limit
+
+
 class Store(Protocol):
     # -- lifecycle
     def migrate(self) -> int:
@@ -41,10 +50,16 @@ class Store(Protocol):
     def list_tenants(self) -> list[Tenant]: ...
 
     # -- searches
-    def create_search(self, search: SearchRecord) -> tuple[SearchRecord, bool]:
+    def create_search(
+        self, search: SearchRecord, *, active_limit: int | None = None
+    ) -> tuple[SearchRecord, bool]:
         """Insert the search; if (tenant, client_request_id) exists, return that one.
 
         Returns (stored search, created). An empty client_request_id never matches.
+        With `active_limit`, insert only while the tenant has fewer searches in ACTIVE_STATES,
+        else raise ActiveSearchLimitReached; the count and the insert are one transaction
+        that no other create_search of the tenant interleaves with, in any process. A
+        repeated client_request_id still returns its search at the limit.
         """
 
     def get_search(self, tenant_id: str, search_id: str) -> SearchRecord | None: ...

@@ -18,6 +18,9 @@ class Dialect:
     placeholder: str  # the driver's parameter marker; queries are written with "?"
     begin_write: str  # starts a transaction that will write
     migration_lock: str  # run first in the migration transaction; "" when begin_write suffices
+    # Run before counting a tenant's searches in create_search (its one parameter is the
+    # tenant): holds the tenant's other creates off until commit; "" when begin_write does.
+    tenant_lock: str
     error: type[Exception]  # the driver's base error, turned into StoreError
     integrity_error: type[Exception]  # a violated constraint
 

@@ -9,6 +9,9 @@ from search_core.store.sql import SqlStore
 
 # Any constant works; it only has to be the same for every nasforge process on a database.
 _MIGRATION_LOCK_KEY = 0x6E6173666F726765  # "nasforge"
+# The class of the per-tenant locks (a 32-bit key; the two-key space is apart from the
+# migration lock's one-key space). Two tenants whose hashtext collides only share a queue.
+_TENANT_LOCK_CLASS = 0x6E617366  # "nasf"
 
 POSTGRES = Dialect(
     name="postgresql",
@@ -16,6 +19,10 @@ POSTGRES = Dialect(
     begin_write="BEGIN",  # row locks, taken by each statement, are enough on PostgreSQL
     # Two processes migrating at once queue here instead of racing on CREATE TABLE.
     migration_lock=f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})",
+    # A quota check counts rows that a concurrent insert has not committed yet, and row
+    # locks cannot lock rows that do not exist: so creates of one tenant queue on an advisory
+    # lock, held until the transaction ends, that needs no row (not even the tenant's).
+    tenant_lock=f"SELECT pg_advisory_xact_lock({_TENANT_LOCK_CLASS}, hashtext(?))",
     error=psycopg.Error,
     integrity_error=psycopg.IntegrityError,
 )

@@ -8,6 +8,7 @@ from typing import Any
 
 from netapi.outcomes import Outcome
 from search_core.domain import (
+    ACTIVE_STATES,
     CandidateRecord,
     CandidateStatus,
     KnowledgeTreeRecord,
@@ -18,7 +19,7 @@ from search_core.domain import (
     Tenant,
     ZooModel,
 )
-from search_core.store.base import StoreError
+from search_core.store.base import ActiveSearchLimitReached, StoreError
 from search_core.store.codec import (
     CANDIDATES,
     EVENTS,
@@ -29,7 +30,7 @@ from search_core.store.codec import (
     RecordCodec,
 )
 from search_core.store.connection import Connector
-from search_core.store.dialect import placeholders
+from search_core.store.dialect import Tx, placeholders
 from search_core.store.schema import apply_migrations, load_migrations
 
 MAX_PAGE_SIZE = 1000
@@ -117,20 +118,45 @@ class SqlStore(Connector):
         return [TENANTS.decode(row) for row in rows]
 
     # -- searches
-    def create_search(self, search: SearchRecord) -> tuple[SearchRecord, bool]:
+    def create_search(
+        self, search: SearchRecord, *, active_limit: int | None = None
+    ) -> tuple[SearchRecord, bool]:
         with self._transaction(write=True) as tx:
+            if active_limit is not None:
+                # Checked and inserted under the tenant's lock: concurrent submits, from any
+                # process, cannot all see room for one more.
+                if self.dialect.tenant_lock:
+                    tx.execute(self.dialect.tenant_lock, (search.tenant_id,))
+                earlier = self._same_request(tx, search)
+                if earlier is not None:
+                    return earlier, False
+                states = [state.value for state in ACTIVE_STATES]
+                (active,) = tx.one(
+                    "SELECT COUNT(*) FROM searches"
+                    f" WHERE tenant_id = ? AND state IN ({placeholders(len(states))})",
+                    (search.tenant_id, *states),
+                )
+                if active >= active_limit:
+                    raise ActiveSearchLimitReached(search.tenant_id, active, active_limit)
             # DO NOTHING (rather than a look-up first) stays right when two processes
             # create the same request at once: the second waits on the unique index.
             if tx.execute(_insert(SEARCHES, "ON CONFLICT DO NOTHING"), SEARCHES.encode(search)):
                 return search, True
-            if search.client_request_id:
-                row = tx.one(
-                    f"{_select(SEARCHES)} WHERE tenant_id = ? AND client_request_id = ?",
-                    (search.tenant_id, search.client_request_id),
-                )
-                if row is not None:
-                    return SEARCHES.decode(row), False
+            earlier = self._same_request(tx, search)
+            if earlier is not None:
+                return earlier, False
         raise StoreError(f"search {search.search_id!r} already exists")
+
+    @staticmethod
+    def _same_request(tx: Tx, search: SearchRecord) -> SearchRecord | None:
+        """The tenant's stored search with the same non-empty client_request_id."""
+        if not search.client_request_id:
+            return None
+        row = tx.one(
+            f"{_select(SEARCHES)} WHERE tenant_id = ? AND client_request_id = ?",
+            (search.tenant_id, search.client_request_id),
+        )
+        return SEARCHES.decode(row) if row is not None else None
 
     def get_search(self, tenant_id: str, search_id: str) -> SearchRecord | None:
         with self._transaction() as tx:

@@ -16,6 +16,7 @@ SQLITE = Dialect(
     # transaction that upgrades later can fail at once with "database is locked" in WAL.
     begin_write="BEGIN IMMEDIATE",
     migration_lock="",
+    tenant_lock="",  # BEGIN IMMEDIATE already makes every writer wait for the one before
     error=sqlite3.Error,
     integrity_error=sqlite3.IntegrityError,
 )

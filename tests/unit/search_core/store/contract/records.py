@@ -10,7 +10,7 @@ from search_core.domain import (
     Tenant,
     ZooModel,
 )
-from search_core.store import Store, StoreError
+from search_core.store import ActiveSearchLimitReached, Store, StoreError
 from search_core.store.schema import load_migrations
 from tests.unit.search_core.store.contract.fixtures import (
     CAPTIONING,
@@ -70,6 +70,47 @@ class RecordsContract(StoreFixtures):
         store.create_search(search("s1"))
         with pytest.raises(StoreError):
             store.create_search(search("s1", client_request_id="fresh"))
+
+    def test_an_active_limit_counts_the_tenants_unfinished_searches(self, store: Store) -> None:
+        store.create_search(search("done", state=SearchState.SUCCEEDED))
+        store.create_search(search("other", "t2"))
+        for state in (SearchState.QUEUED, SearchState.PAUSED):
+            assert store.create_search(search(f"s-{state}", state=state), active_limit=3)[1]
+        running = search("s-running", client_request_id="r", state=SearchState.RUNNING)
+        assert store.create_search(running, active_limit=3) == (running, True)
+        with pytest.raises(ActiveSearchLimitReached) as full:
+            store.create_search(search("s-over", client_request_id="new"), active_limit=3)
+        assert (full.value.tenant_id, full.value.active, full.value.limit) == ("t1", 3, 3)
+        assert store.get_search("t1", "s-over") is None
+        # A repeated request answers with its search, even at the limit.
+        assert store.create_search(search("s-again", client_request_id="r"), active_limit=3) == (
+            running,
+            False,
+        )
+        assert store.create_search(search("s-t2", "t2"), active_limit=3)[1]
+        with pytest.raises(ActiveSearchLimitReached):
+            store.create_search(search("s-none", "t3"), active_limit=0)
+
+    def test_concurrent_creates_never_pass_the_active_limit(
+        self, store: Store, open_store_again: Callable[[], Store]
+    ) -> None:
+        """The attack: 20 submits of one tenant at once, over 4 connections (as 4 replicas
+        would), with room for 2: a count taken before another's insert commits lets more in."""
+        stores = [store, *(open_store_again() for _ in range(3))]
+
+        def submit(index: int) -> bool | ActiveSearchLimitReached:
+            record = search(f"s{index}", "acme", client_request_id=f"r{index}")
+            try:
+                return stores[index % 4].create_search(record, active_limit=2)[1]
+            except ActiveSearchLimitReached as refused:
+                return refused
+
+        results = run_together(20, submit)
+        assert results.count(True) == 2
+        refusals = [r for r in results if isinstance(r, ActiveSearchLimitReached)]
+        assert len(refusals) == 18
+        assert {(r.active, r.limit) for r in refusals} == {(2, 2)}
+        assert len(store.list_searches("acme")) == 2
 
     def test_get_search_round_trips_and_is_scoped_by_tenant(self, store: Store) -> None:
         record = search("s1", task=CAPTIONING, client_request_id="r", created_at=1.5)
