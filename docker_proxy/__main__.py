@@ -15,8 +15,7 @@ log = logging.getLogger("docker_proxy")
 
 
 def build_proxy(settings: ProxySettings, registry: CollectorRegistry) -> DockerProxy:
-    policy = Policy(tuple(settings.images), settings.volume_rules, settings.allow_gpus)
-    return DockerProxy(settings, policy, ProxyMetrics(registry))
+    return DockerProxy(settings, Policy.from_settings(settings), ProxyMetrics(registry))
 
 
 async def run(settings: ProxySettings) -> None:
@@ -26,8 +25,10 @@ async def run(settings: ProxySettings) -> None:
     proxy = build_proxy(settings, registry)
     port = await proxy.start()
     log.info(
-        "forwarding to %s; images %s; volumes %s; GPUs %s",
+        "forwarding to %s for namespace %s (API >= %s); images %s; volumes %s; GPUs %s",
         settings.docker_socket,
+        settings.namespace,
+        settings.min_api_version,
         settings.images,
         settings.volumes,
         "allowed" if settings.allow_gpus else "refused",

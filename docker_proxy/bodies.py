@@ -1,75 +1,28 @@
 """Checks of the JSON bodies of POST /containers/create and POST /volumes/create.
 
-The engine decodes these bodies with Go's encoding/json, which matches field names
-case-insensitively (and folds a few non-ASCII letters into ASCII ones) and lets the last
-of duplicate keys win. So bodies with non-ASCII or case-insensitively duplicate keys are
-refused, and every field is looked up case-insensitively, as the engine would read it.
-Unknown fields are refused unless their value is empty: the engine reads fields we did
-not think of, and the old create API even reads HostConfig fields from the top level.
+Bodies are read as the engine reads them (jsonbody.py). Unknown fields are refused unless
+their value is empty: the engine reads fields we did not think of, and the old create API
+even reads HostConfig fields from the top level. What a create must ask for (the lock-down
+itself) is lockdown.py's; what it may ask for is here.
 """
 
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
-from docker_proxy.config import VolumeRule
+from docker_proxy.config import Namespace, VolumeRule
+from docker_proxy.jsonbody import (
+    Check,
+    Refused,
+    empty,
+    field,
+    load_object,
+    object_of,
+    strings,
+)
+from docker_proxy.lockdown import NO_NEW_PRIVILEGES, require_lockdown
+
+__all__ = ["MANAGED_BY", "ContainerRules", "Refused", "check_volume_create", "load_object"]
 
 MANAGED_BY = "org.nasforge.managed-by"  # sandbox_runner.containers.MANAGED_BY
-
-Check = Callable[[object], str | None]  # a field's value -> why it is refused, or None
-
-
-class Refused(Exception):
-    """The body asks for something the policy does not allow."""
-
-
-def _pairs(pairs: list[tuple[str, object]]) -> dict:
-    seen = set()
-    for key, _ in pairs:
-        if not key.isascii():
-            raise Refused(f"non-ASCII field name {key!r}")
-        if key.lower() in seen:
-            raise Refused(f"duplicate field {key!r} (field names compare case-insensitively)")
-        seen.add(key.lower())
-    return dict(pairs)
-
-
-def load_object(body: bytes) -> dict:
-    """The JSON object of a body; Refused when it is not one."""
-    try:
-        value = json.loads(body.decode("utf-8"), object_pairs_hook=_pairs)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Refused(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise Refused("the body is not a JSON object")
-    return value
-
-
-def field(obj: dict, name: str) -> object:
-    """obj[name] looked up case-insensitively, as Go's encoding/json does; None if absent."""
-    for key, value in obj.items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
-def _empty(value: object) -> bool:
-    return value in (None, "", 0, False, [], {})
-
-
-def _object(value: object, what: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise Refused(f"{what} is not an object")
-    return value
-
-
-def _strings(value: object, what: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise Refused(f"{what} is not a list of strings")
-    return value
 
 
 def _check_fields(obj: dict, checks: dict[str, Check | None], where: str) -> None:
@@ -77,7 +30,7 @@ def _check_fields(obj: dict, checks: dict[str, Check | None], where: str) -> Non
     allowed = {name.lower(): check for name, check in checks.items()}
     for key, value in obj.items():
         lowered = key.lower()
-        if _empty(value) and lowered not in _MEANINGFUL_EVEN_EMPTY:
+        if empty(value) and lowered not in _MEANINGFUL_EVEN_EMPTY:
             continue
         check = allowed.get(lowered)
         if check is None:
@@ -101,22 +54,21 @@ _DENIED = {
     "devices": "host devices are not allowed",
 }
 
-_NAMESPACE_MODES = ("PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode")
-_SAFE_SECURITY_OPTS = frozenset(
-    {"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"}
-)
+# The values each namespace mode may take (empty: the engine's private default); "host",
+# "container:<id>" and anything else share a namespace with the host or another container.
+_NAMESPACE_MODES = {
+    "PidMode": ("private",),
+    "IpcMode": ("private", "none"),
+    "UTSMode": (),
+    "UsernsMode": (),
+    "CgroupnsMode": ("private",),
+}
 _LOG_DRIVERS = frozenset({"", "json-file", "local", "none"})
 
 
-def _network_mode(value: object) -> str | None:
-    return None if value == "none" else f'NetworkMode {value!r} is not allowed (only "none")'
-
-
-def _namespace_mode(name: str) -> Check:
+def _namespace_mode(name: str, allowed: tuple[str, ...]) -> Check:
     def check(value: object) -> str | None:
-        if not isinstance(value, str):
-            return f"{name} is not a string"
-        if value == "host" or value.startswith("container:") or ":" in value:
+        if value not in allowed:
             return f"{name} {value!r} is not allowed (host or shared namespaces)"
         return None
 
@@ -124,50 +76,79 @@ def _namespace_mode(name: str) -> Check:
 
 
 def _security_opt(value: object) -> str | None:
-    for option in _strings(value, "SecurityOpt"):
-        if option not in _SAFE_SECURITY_OPTS:
+    for option in strings(value, "SecurityOpt"):
+        if option not in NO_NEW_PRIVILEGES:
             return f"SecurityOpt {option!r} is not allowed"
     return None
 
 
 def _log_config(value: object) -> str | None:
-    driver = field(_object(value, "LogConfig"), "Type") or ""
+    driver = field(object_of(value, "LogConfig"), "Type") or ""
     if driver not in _LOG_DRIVERS:
         return f"log driver {driver!r} is not allowed"
     return None
 
 
 def _restart_policy(value: object) -> str | None:
-    name = field(_object(value, "RestartPolicy"), "Name") or ""
+    name = field(object_of(value, "RestartPolicy"), "Name") or ""
     return None if name in ("", "no") else f"restart policy {name!r} is not allowed"
 
 
 class ContainerRules:
-    """What a container create may ask for."""
+    """What a container create may (bodies.py) and must (lockdown.py) ask for."""
 
     def __init__(
-        self, images: Iterable[str], volumes: Iterable[VolumeRule], allow_gpus: bool
+        self,
+        images: Iterable[str],
+        volumes: Iterable[VolumeRule],
+        allow_gpus: bool,
+        *,
+        namespace: Namespace,
+        runtimes: Iterable[str] = ("runc", "runsc"),
+        network_modes: Iterable[str] = ("none",),
     ) -> None:
         self.images = frozenset(images)
         self.volumes = tuple(volumes)
         self.allow_gpus = allow_gpus
+        self.namespace = namespace
+        self.runtimes = frozenset(runtimes)
+        self.network_modes = frozenset(network_modes)
 
     def volume_rule(self, name: object) -> VolumeRule | None:
-        if not isinstance(name, str):
-            return None
         return next((rule for rule in self.volumes if rule.matches(name)), None)
 
-    def check_create(self, body: bytes) -> None:
-        """Refused when the create body asks for more than the lock-down the launcher uses."""
+    def check_create(self, body: bytes) -> tuple[str, ...]:
+        """Refused unless the body asks for the lock-down and nothing more.
+
+        Returns the per-job (writable-rule) volumes it mounts: the caller must find each
+        owned by this namespace before it forwards the create.
+        """
         config = load_object(body)
         _check_fields(config, self._config_checks(), "")
-        for name, check in (("Image", self._image), ("User", _user), ("Labels", _managed)):
+        for name, check in (("Image", self._image), ("Labels", self.owned_labels)):
             if (reason := check(field(config, name))) is not None:
                 raise Refused(reason)
         host_config = field(config, "HostConfig")
-        if not isinstance(host_config, dict) or field(host_config, "NetworkMode") != "none":
-            raise Refused('HostConfig.NetworkMode "none" is required')
+        if not isinstance(host_config, dict):
+            raise Refused("HostConfig with the lock-down is required")
         _check_fields(host_config, self._host_config_checks(), "HostConfig.")
+        require_lockdown(config, host_config, self.network_modes)
+        return self._per_job_volumes(field(host_config, "Mounts") or [])
+
+    def _per_job_volumes(self, mounts: list[dict]) -> tuple[str, ...]:
+        """The mounted volumes of writable rules (all mounts were checked by _mounts)."""
+        sources = [field(m, "Source") for m in mounts if field(m, "Type") == "volume"]
+        return tuple(name for name in sources if self.volume_rule(name).writable)
+
+    def owned_labels(self, value: object) -> str | None:
+        """Why ``value`` (Labels) does not mark a thing of this namespace, or None."""
+        labels = object_of(value, "Labels")
+        if not self.namespace.matches(labels.get(MANAGED_BY)):  # Go maps: exact key
+            return (
+                f"the {MANAGED_BY} label must name this proxy's namespace "
+                f"{self.namespace.template!r}, not {labels.get(MANAGED_BY)!r}"
+            )
+        return None
 
     def _config_checks(self) -> dict[str, Check | None]:
         checks: dict[str, Check | None] = {
@@ -181,8 +162,8 @@ class ContainerRules:
         }  # fmt: skip
         checks.update(
             Image=self._image,
-            User=_user,
-            Labels=_managed,
+            User=_allow,  # lockdown.py: a numeric non-root user is required
+            Labels=_allow,  # must name this namespace: owned_labels
             NetworkingConfig=_networking_config,
             Volumes=None,
         )
@@ -199,13 +180,14 @@ class ContainerRules:
             )
         }  # fmt: skip
         checks.update(
-            NetworkMode=_network_mode,
+            NetworkMode=_allow,  # lockdown.py: one of network_modes is required
+            Runtime=self._runtime,
             SecurityOpt=_security_opt,
             LogConfig=_log_config,
             RestartPolicy=_restart_policy,
             Mounts=self._mounts,
             DeviceRequests=self._device_requests,
-            **{name: _namespace_mode(name) for name in _NAMESPACE_MODES},
+            **{name: _namespace_mode(name, allowed) for name, allowed in _NAMESPACE_MODES.items()},
         )
         return checks
 
@@ -214,11 +196,16 @@ class ContainerRules:
             return f"image {value!r} is not allowed (allowed: {', '.join(sorted(self.images))})"
         return None
 
+    def _runtime(self, value: object) -> str | None:
+        if value not in self.runtimes:
+            return f"Runtime {value!r} is not allowed (allowed: {', '.join(sorted(self.runtimes))})"
+        return None
+
     def _mounts(self, value: object) -> str | None:
         if not isinstance(value, list):
             return "Mounts is not a list"
         for mount in value:
-            mount = _object(mount, "a mount")
+            mount = object_of(mount, "a mount")
             kind = field(mount, "Type")
             target = field(mount, "Target")
             if kind == "tmpfs":
@@ -256,51 +243,35 @@ class ContainerRules:
         if not isinstance(value, list):
             return "DeviceRequests is not a list"
         for request in value:
-            request = _object(request, "a device request")
+            request = object_of(request, "a device request")
             if field(request, "Driver") not in (None, "", "nvidia"):
                 return f"device driver {field(request, 'Driver')!r} is not allowed"
-            if not _empty(field(request, "Options")):
+            if not empty(field(request, "Options")):
                 return "device request options are not allowed"
         return None
 
 
-def _user(value: object) -> str | None:
-    if not isinstance(value, str):
-        return "a non-root User is required"
-    uid = value.partition(":")[0]
-    if uid in ("", "root") or (uid.isdigit() and int(uid) == 0):
-        return "containers must run as a non-root User"
-    return None
-
-
-def _managed(value: object) -> str | None:
-    """Labels must carry the launcher's managed-by label (Go maps: exact key)."""
-    labels = _object(value, "Labels")
-    if not isinstance(labels.get(MANAGED_BY), str) or not labels[MANAGED_BY]:
-        return f"the {MANAGED_BY} label is required"
-    return None
-
-
 def _networking_config(value: object) -> str | None:
-    endpoints = field(_object(value, "NetworkingConfig"), "EndpointsConfig")
-    return None if _empty(endpoints) else "NetworkingConfig endpoints are not allowed"
+    endpoints = field(object_of(value, "NetworkingConfig"), "EndpointsConfig")
+    return None if empty(endpoints) else "NetworkingConfig endpoints are not allowed"
 
 
 def _volume_options(value: object) -> str | None:
     _check_fields(
-        _object(value, "VolumeOptions"), {"NoCopy": _allow, "Labels": _allow}, "VolumeOptions."
+        object_of(value, "VolumeOptions"), {"NoCopy": _allow, "Labels": _allow}, "VolumeOptions."
     )
     return None
 
 
 def check_volume_create(body: bytes, rules: ContainerRules) -> None:
-    """Refused unless the volume has an allowed name, the managed-by label, the local driver."""
+    """Refused unless a per-job volume: a writable rule's name, this namespace, local driver."""
     volume = load_object(body)
     _check_fields(volume, {"Name": _allow, "Labels": _allow, "Driver": _allow}, "volume ")
     name = field(volume, "Name")
-    if rules.volume_rule(name) is None:
-        raise Refused(f"volume name {name!r} is not allowed")
+    rule = rules.volume_rule(name)
+    if rule is None or not rule.writable:
+        raise Refused(f"volume name {name!r} is not allowed (only per-job volumes are created)")
     if field(volume, "Driver") not in (None, "", "local"):
         raise Refused(f"volume driver {field(volume, 'Driver')!r} is not allowed")
-    if (reason := _managed(field(volume, "Labels"))) is not None:
+    if (reason := rules.owned_labels(field(volume, "Labels"))) is not None:
         raise Refused(reason)

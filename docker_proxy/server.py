@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 
-from docker_proxy.bodies import MANAGED_BY
 from docker_proxy.config import ProxySettings
 from docker_proxy.messages import (
     ClientGone,
@@ -40,7 +39,7 @@ class UpstreamError(Exception):
 
 
 class NotOwned(Exception):
-    """The container of an owned call is missing (the engine's status) or not ours (403)."""
+    """The container or volume of a call is missing (the engine's status) or not ours (403)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -121,7 +120,7 @@ class DockerProxy:
             return
         decision = self._policy.check(request.method, request.target, request.body)
         target = request.target
-        if decision.allowed and decision.container is not None:
+        if decision.allowed and (decision.container is not None or decision.volumes):
             try:
                 target = await self._owned(decision, request)
             except UpstreamError as exc:
@@ -170,27 +169,39 @@ class DockerProxy:
             raise UpstreamError(f"cannot connect to {self._settings.docker_socket}: {exc}") from exc
 
     async def _owned(self, decision: Decision, request: Request) -> str:
-        """The target naming the container by its full id; NotOwned when it is not ours."""
+        """The target, its container named by full id; NotOwned when a thing is not ours."""
+        for volume in decision.volumes:
+            document = await self._inspect(f"/volumes/{volume}")
+            if not self._policy.owns(document.get("Labels")):
+                raise NotOwned(403, f"docker_proxy: volume {volume} is not in this namespace")
+        if decision.container is None:
+            return request.target
         name = decision.container
-        status, body = await asyncio.wait_for(
-            self._fetch(f"/containers/{name}/json"), self._settings.request_timeout_seconds
-        )
-        try:
-            document = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise UpstreamError(f"inspect answered {status} without JSON") from exc
-        if not isinstance(document, dict) or (status == 200 and "Id" not in document):
-            raise UpstreamError(f"inspect answered {status} with unexpected JSON")
-        if status != 200:
-            raise NotOwned(status, str(document.get("message", f"inspect answered {status}")))
-        labels = (document.get("Config") or {}).get("Labels") or {}
-        if not labels.get(MANAGED_BY):
-            raise NotOwned(403, f"docker_proxy: container {name} has no {MANAGED_BY} label")
+        document = await self._inspect(f"/containers/{name}/json")
+        if "Id" not in document:
+            raise UpstreamError("container inspect answered without an Id")
+        if not self._policy.owns((document.get("Config") or {}).get("Labels")):
+            raise NotOwned(403, f"docker_proxy: container {name} is not in this namespace")
         # The name was checked: forward the id it stands for, so no rename can swap it.
         path, _, query = request.target.partition("?")
         head, _, tail = path.partition(f"/containers/{name}")
         target = f"{head}/containers/{document['Id']}{tail}"
         return f"{target}?{query}" if query else target
+
+    async def _inspect(self, path: str) -> dict:
+        """The engine's JSON document at ``path``; NotOwned with its status when not 200."""
+        status, body = await asyncio.wait_for(
+            self._fetch(path), self._settings.request_timeout_seconds
+        )
+        try:
+            document = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise UpstreamError(f"inspect answered {status} without JSON") from exc
+        if not isinstance(document, dict):
+            raise UpstreamError(f"inspect answered {status} with unexpected JSON")
+        if status != 200:
+            raise NotOwned(status, str(document.get("message", f"inspect answered {status}")))
+        return document
 
     async def _fetch(self, path: str) -> tuple[int, bytes]:
         """Status and body of one GET to the engine, made by the proxy itself."""

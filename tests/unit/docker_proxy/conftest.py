@@ -6,12 +6,23 @@ import docker
 import pytest
 from docker.types import Mount
 
-from docker_proxy.config import VolumeRule
+from docker_proxy.config import Namespace, VolumeRule
 from docker_proxy.policy import Policy
 from sandbox_runner.containers import ContainerSpec, Launcher, Limits
 
 IMAGE = "nasforge-runtime:cpu"
-VOLUMES = (VolumeRule("nasforge-out-", True), VolumeRule("nasforge-prepared", False))
+VOLUMES = (VolumeRule("nasforge-out-{hex}", True), VolumeRule("nasforge-prepared", False))
+NAMESPACE = "nasforge-test"  # the launcher's below
+
+
+def make_policy(
+    volumes: tuple[VolumeRule, ...] = VOLUMES,
+    namespace: str = NAMESPACE,
+    allow_gpus: bool = False,
+    **options,
+) -> Policy:
+    """The policy of a proxy serving ``namespace``, as the test launcher's proxy would be."""
+    return Policy((IMAGE,), volumes, allow_gpus, namespace=Namespace(namespace), **options)
 
 
 class _Captured(Exception):
@@ -20,16 +31,20 @@ class _Captured(Exception):
         self.config = config
 
 
-def launcher_create_body(spec: ContainerSpec) -> dict:
-    """The JSON body of POST /containers/create that Launcher.start(spec) sends."""
+def launcher_create_body(
+    spec: ContainerSpec, namespace: str = NAMESPACE, runtimes: tuple[str, ...] = ("runc",)
+) -> dict:
+    """The JSON body of POST /containers/create that Launcher.start(spec) sends, on an
+    engine that lists ``runtimes`` (the launcher picks gVisor's runsc when listed)."""
     client = docker.DockerClient(base_url="tcp://127.0.0.1:9", version="1.41")
+    client.api.info = lambda: {"Runtimes": {name: {} for name in runtimes}}
 
     def capture(config, name=None, platform=None):
         raise _Captured(config)
 
     client.api.create_container_from_config = capture
     try:
-        Launcher(client, "nasforge-test").start(spec)
+        Launcher(client, namespace).start(spec)
     except _Captured as captured:
         return json.loads(json.dumps(captured.config))
     finally:
@@ -53,7 +68,7 @@ def train_spec(**overrides) -> ContainerSpec:
 
 @pytest.fixture
 def policy() -> Policy:
-    return Policy((IMAGE,), VOLUMES, allow_gpus=False)
+    return make_policy()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from docker_proxy.bodies import Refused, load_object
 from docker_proxy.policy import Policy
-from tests.unit.docker_proxy.conftest import IMAGE, VOLUMES, launcher_create_body, train_spec
+from tests.unit.docker_proxy.conftest import launcher_create_body, make_policy, train_spec
 
 
 def decide(policy: Policy, body: dict | bytes):
@@ -99,7 +99,7 @@ def test_harmless_empty_values_of_unknown_fields_pass(policy, check_body):
 
 def test_a_create_without_host_config_is_refused(policy, check_body):
     del check_body["HostConfig"]
-    assert_refused(policy, check_body, "NetworkMode")
+    assert_refused(policy, check_body, "HostConfig")
 
 
 @pytest.mark.parametrize(
@@ -179,12 +179,12 @@ def test_gpus_only_when_allowed():
     spec = train_spec(gpu=True)
     body = launcher_create_body(spec)
     assert body["HostConfig"]["DeviceRequests"]
-    assert not decide(Policy((IMAGE,), VOLUMES, allow_gpus=False), body).allowed
-    assert decide(Policy((IMAGE,), VOLUMES, allow_gpus=True), body).allowed
+    assert not decide(make_policy(), body).allowed
+    assert decide(make_policy(allow_gpus=True), body).allowed
     odd = with_host(body, DeviceRequests=[{"Driver": "evil", "Count": 1}])
-    assert not decide(Policy((IMAGE,), VOLUMES, allow_gpus=True), odd).allowed
+    assert not decide(make_policy(allow_gpus=True), odd).allowed
 
 
-def test_only_rw_prefixes_may_be_mounted_writable():
-    policy = Policy((IMAGE,), (), allow_gpus=False)
+def test_only_rw_rules_may_be_mounted_writable():
+    policy = make_policy(volumes=())
     assert_refused(policy, launcher_create_body(train_spec()), "nasforge-prepared")

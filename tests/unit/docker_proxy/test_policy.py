@@ -5,13 +5,14 @@ from urllib.parse import quote
 
 import pytest
 
-from docker_proxy.policy import ENDPOINT_NAMES, OTHER, Policy
-from tests.unit.docker_proxy.conftest import IMAGE, VOLUMES
+from docker_proxy.policy import ENDPOINT_NAMES, OTHER
+from tests.unit.docker_proxy.conftest import make_policy
 
 ID = "3f2a9c1b7d4e" * 5 + "abcd"
 LABEL_FILTER = quote(json.dumps({"label": ["org.nasforge.managed-by=nasforge-test"]}))
+VOLUME = "nasforge-out-0123abcd"
 VOLUME_BODY = json.dumps(
-    {"Name": "nasforge-out-42", "Labels": {"org.nasforge.managed-by": "nasforge-test"}}
+    {"Name": VOLUME, "Labels": {"org.nasforge.managed-by": "nasforge-test"}}
 ).encode()
 
 ALLOWED = [
@@ -26,11 +27,11 @@ ALLOWED = [
     ("DELETE", f"/containers/{ID}?v=True&link=False&force=True", "container_remove"),
     ("GET", f"/containers/{ID}/archive?path=%2Fout%2Fbest.pt", "container_archive_get"),
     ("GET", f"/volumes?filters={LABEL_FILTER}", "volume_list"),
-    ("DELETE", "/volumes/nasforge-out-42?force=True", "volume_remove"),
+    ("DELETE", f"/volumes/{VOLUME}?force=True", "volume_remove"),
 ]
 
 
-@pytest.mark.parametrize("prefix", ["", "/v1.41", "/v1.24", "/v1.100"])
+@pytest.mark.parametrize("prefix", ["", "/v1.41", "/v1.45", "/v1.100"])
 @pytest.mark.parametrize(("method", "target", "endpoint"), ALLOWED)
 def test_the_services_calls_are_allowed_with_or_without_a_version(
     policy, prefix, method, target, endpoint
@@ -85,7 +86,7 @@ def test_creates_of_the_launcher_and_volumes_of_the_trainer_are_allowed(
         ("POST", "/networks/bridge/connect"),
         ("GET", "/secrets"),
         ("POST", "/session"),
-        ("GET", "/volumes/nasforge-out-42"),
+        ("GET", f"/volumes/{VOLUME}"),
         ("POST", "/volumes/prune"),
         ("POST", "/containers/prune"),
         ("GET", "/containers/create"),  # right path, wrong method
@@ -144,7 +145,7 @@ def test_lists_must_filter_on_the_managed_by_label(policy):
     assert not policy.check("GET", "/volumes?filters=%7Bnot-json").allowed
     both = f"/volumes?filters={LABEL_FILTER}&filters={other}"
     assert not policy.check("GET", both).allowed
-    legacy = quote(json.dumps({"label": {"org.nasforge.managed-by=x": True}}))
+    legacy = quote(json.dumps({"label": {"org.nasforge.managed-by=nasforge-test": True}}))
     assert policy.check("GET", f"/containers/json?filters={legacy}").allowed
 
 
@@ -155,7 +156,7 @@ def test_malformed_query_strings_are_refused(policy):
 def test_volume_calls_need_an_allowed_name(policy):
     assert not policy.check("DELETE", "/volumes/postgres-data").allowed
     decision = policy.check(
-        "POST", "/volumes/create", VOLUME_BODY.replace(b"nasforge-out-42", b"postgres")
+        "POST", "/volumes/create", VOLUME_BODY.replace(VOLUME.encode(), b"postgres")
     )
     assert not decision.allowed and "postgres" in decision.reason
 
@@ -163,19 +164,23 @@ def test_volume_calls_need_an_allowed_name(policy):
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ({"Name": "nasforge-out-1"}, "label"),
-        ({"Name": "nasforge-out-1", "Labels": {"other": "x"}}, "label"),
-        ({"Labels": {"org.nasforge.managed-by": "t"}}, "None"),
+        ({"Name": VOLUME}, "label"),
+        ({"Name": VOLUME, "Labels": {"other": "x"}}, "label"),
+        ({"Labels": {"org.nasforge.managed-by": "nasforge-test"}}, "None"),
         (
             {
-                "Name": "nasforge-out-1",
-                "Labels": {"org.nasforge.managed-by": "t"},
+                "Name": VOLUME,
+                "Labels": {"org.nasforge.managed-by": "nasforge-test"},
                 "DriverOpts": {"type": "none", "o": "bind", "device": "/"},
             },
             "DriverOpts",
         ),
         (
-            {"Name": "nasforge-out-1", "Labels": {"org.nasforge.managed-by": "t"}, "Driver": "nfs"},
+            {
+                "Name": VOLUME,
+                "Labels": {"org.nasforge.managed-by": "nasforge-test"},
+                "Driver": "nfs",
+            },
             "nfs",
         ),
     ],
@@ -189,5 +194,5 @@ def test_volume_creates_are_checked(policy, body, reason):
 def test_the_endpoint_names_are_a_closed_set():
     assert len(set(ENDPOINT_NAMES)) == len(ENDPOINT_NAMES)
     assert OTHER in ENDPOINT_NAMES
-    policy = Policy((IMAGE,), VOLUMES, allow_gpus=False)
+    policy = make_policy()
     assert {policy.check(m, p).endpoint for m, p, _ in ALLOWED} < set(ENDPOINT_NAMES)

@@ -10,7 +10,7 @@ from docker_proxy.config import ProxySettings
 from docker_proxy.metrics import ProxyMetrics
 from docker_proxy.policy import Policy
 from docker_proxy.server import DockerProxy
-from tests.unit.docker_proxy.conftest import IMAGE, VOLUMES
+from tests.unit.docker_proxy.conftest import NAMESPACE
 
 FULL_ID = "f" * 64
 
@@ -18,8 +18,8 @@ FULL_ID = "f" * 64
 class FakeEngine:
     """Records every request head it receives; answers like the engine, then closes."""
 
-    def __init__(self, managed: bool = True) -> None:
-        self.managed = managed
+    def __init__(self, namespace: str | None = NAMESPACE) -> None:
+        self.labels = {} if namespace is None else {"org.nasforge.managed-by": namespace}
         self.requests: list[bytes] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -28,11 +28,13 @@ class FakeEngine:
         path = head.split(b" ")[1].decode().partition("?")[0]
         if path.endswith("/json") and "/containers/" in path:
             name = path.split("/")[-2]
-            labels = {"org.nasforge.managed-by": "t"} if self.managed else {}
             if name == "missing":
                 await self._reply(writer, 404, {"message": "No such container: missing"})
             else:
-                await self._reply(writer, 200, {"Id": FULL_ID, "Config": {"Labels": labels}})
+                document = {"Id": FULL_ID, "Config": {"Labels": self.labels}}
+                await self._reply(writer, 200, document)
+        elif path.startswith("/volumes/") and head.startswith(b"GET "):
+            await self._reply(writer, 200, {"Name": path[9:], "Labels": self.labels})
         elif path.endswith("/attach") and b"Upgrade: tcp" in head:
             writer.write(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
             while data := await reader.read(1024):  # an echoing container
@@ -64,9 +66,12 @@ async def proxy_for(tmp_path):
         socket_path = tmp_path / "docker.sock"
         if engine is not None:
             started.append(await asyncio.start_unix_server(engine.handle, str(socket_path)))
-        settings = ProxySettings(port=0, docker_socket=socket_path, request_timeout_seconds=2)
+        settings = ProxySettings(
+            port=0, docker_socket=socket_path, request_timeout_seconds=2, namespace=NAMESPACE
+        )
         registry = CollectorRegistry()
-        proxy = DockerProxy(settings, Policy((IMAGE,), VOLUMES, False), ProxyMetrics(registry))
+        policy = Policy.from_settings(settings)
+        proxy = DockerProxy(settings, policy, ProxyMetrics(registry))
         port = await proxy.start()
         started.append(proxy)
         return port, registry
@@ -147,13 +152,60 @@ async def test_a_container_call_is_forwarded_by_id_only_when_the_container_is_ma
 
 
 async def test_a_container_without_the_label_is_refused(proxy_for):
-    engine = FakeEngine(managed=False)
+    engine = FakeEngine(namespace=None)
     port, registry = await proxy_for(engine)
     response = await exchange(port, b"DELETE /v1.41/containers/postgres?force=1 HTTP/1.1\r\n\r\n")
     assert response.startswith(b"HTTP/1.1 403 ")
-    assert b"managed-by" in response
+    assert b"not in this namespace" in response
     assert len(engine.requests) == 1  # the inspect only
     assert count(registry, "denied", "container_remove") == 1
+
+
+@pytest.mark.parametrize(
+    "label", ["nasforge-compose-trainer-3f2a9c1b7d4e", "nasforge-test-x", "nasforge-tes"]
+)
+async def test_a_container_of_another_namespace_is_refused(proxy_for, label):
+    """Attack: sandbox_runner's proxy asked to kill a trainer's container. Ends in a 403."""
+    engine = FakeEngine(namespace=label)
+    port, registry = await proxy_for(engine)
+    response = await exchange(port, b"POST /v1.41/containers/job/kill HTTP/1.1\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 403 ")
+    assert b"not in this namespace" in response
+    assert len(engine.requests) == 1  # the inspect only
+    assert count(registry, "denied", "container_kill") == 1
+
+
+async def test_a_body_on_start_never_reaches_the_engine(proxy_for):
+    """Attack: an old-API start with a privileged HostConfig body. Ends in a 403, no inspect."""
+    engine = FakeEngine()
+    port, registry = await proxy_for(engine)
+    body = json.dumps({"Privileged": True, "Binds": ["/:/host"]}).encode()
+    for version in ("/v1.23", "/v1.41", ""):
+        response = await exchange(
+            port,
+            f"POST {version}/containers/c/start HTTP/1.1\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body,
+        )
+        assert response.startswith(b"HTTP/1.1 403 "), response
+    assert engine.requests == []
+    assert count(registry, "denied", "container_start") == 3
+
+
+async def test_a_volume_is_removed_only_when_it_is_in_the_namespace(proxy_for):
+    engine = FakeEngine()
+    port, _ = await proxy_for(engine)
+    request = b"DELETE /v1.41/volumes/nasforge-out-0123abcd HTTP/1.1\r\n\r\n"
+    assert (await exchange(port, request)).startswith(b"HTTP/1.1 200")
+    assert [r.split(b" ")[:2] for r in engine.requests] == [
+        [b"GET", b"/volumes/nasforge-out-0123abcd"],
+        [b"DELETE", b"/v1.41/volumes/nasforge-out-0123abcd"],
+    ]
+    other = FakeEngine(namespace="nasforge-compose-sandbox")
+    port, _ = await proxy_for(other)
+    response = await exchange(port, request)
+    assert response.startswith(b"HTTP/1.1 403 ") and b"not in this namespace" in response
+    assert len(other.requests) == 1
 
 
 async def test_a_missing_container_is_the_engines_404(proxy_for):
