@@ -6,6 +6,7 @@ even reads HostConfig fields from the top level. What a create must ask for (the
 itself) is lockdown.py's; what it may ask for is here.
 """
 
+import re
 from collections.abc import Iterable
 
 from docker_proxy.config import Namespace, VolumeRule
@@ -263,10 +264,33 @@ def _volume_options(value: object) -> str | None:
     return None
 
 
+# A per-job volume may be a size-capped tmpfs (trainer_svc's output volumes), never a bind
+# of a host path (type none, o bind, device /) or a network filesystem.
+_TMPFS_OPTION = re.compile(
+    r"(?:size|nr_inodes|uid|gid)=[0-9]{1,20}|mode=[0-7]{3,4}|nosuid|nodev|noexec"
+)
+
+
+def _driver_opts(value: object) -> str | None:
+    opts = object_of(value, "DriverOpts")
+    if {key.lower() for key in opts} - {"type", "device", "o"}:
+        return f"volume DriverOpts {sorted(opts)} are not allowed (only a tmpfs: type, device, o)"
+    if field(opts, "type") != "tmpfs" or field(opts, "device") not in (None, "tmpfs"):
+        return "volume DriverOpts may only ask for a tmpfs"
+    options = field(opts, "o") or ""
+    if not isinstance(options, str) or not all(
+        _TMPFS_OPTION.fullmatch(option) for option in options.split(",")
+    ):
+        return f"tmpfs options {options!r} are not allowed"
+    return None
+
+
 def check_volume_create(body: bytes, rules: ContainerRules) -> None:
-    """Refused unless a per-job volume: a writable rule's name, this namespace, local driver."""
+    """Refused unless a per-job volume: a writable rule's name, this namespace, local driver
+    (a tmpfs at most)."""
     volume = load_object(body)
-    _check_fields(volume, {"Name": _allow, "Labels": _allow, "Driver": _allow}, "volume ")
+    checks = {"Name": _allow, "Labels": _allow, "Driver": _allow, "DriverOpts": _driver_opts}
+    _check_fields(volume, checks, "volume ")
     name = field(volume, "Name")
     rule = rules.volume_rule(name)
     if rule is None or not rule.writable:

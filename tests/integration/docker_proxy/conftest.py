@@ -20,10 +20,14 @@ from sandbox_runner.containers import MANAGED_BY
 pytestmark = pytest.mark.docker
 
 
+# The namespace the module's proxy serves; `namespace` below makes names that match it.
+PROXY_NAMESPACE = "nasforge-test-proxy-{hostname}"
+
+
 class ProxyProcess:
     """The proxy as a child process; its port read from the line it prints."""
 
-    def __init__(self, **env: str) -> None:
+    def __init__(self, namespace: str = PROXY_NAMESPACE, **env: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "docker_proxy"],
             env={
@@ -31,6 +35,7 @@ class ProxyProcess:
                 "NASFORGE_DOCKER_PROXY_HOST": "127.0.0.1",
                 "NASFORGE_DOCKER_PROXY_PORT": "0",
                 "NASFORGE_DOCKER_PROXY_DOCKER_SOCKET": "/var/run/docker.sock",
+                "NASFORGE_DOCKER_PROXY_NAMESPACE": namespace,
                 **env,
             },
             stdout=subprocess.PIPE,
@@ -82,7 +87,7 @@ def proxied(proxy):
 
 @pytest.fixture
 def namespace(engine):
-    """A label namespace; every container and volume in it is removed afterwards."""
+    """A label namespace of the proxy's pattern; its containers and volumes are removed after."""
     name = f"nasforge-test-proxy-{uuid.uuid4().hex[:10]}"
     yield name
     selector = {"label": f"{MANAGED_BY}={name}"}

@@ -17,8 +17,19 @@ IMAGE = "nasforge-runtime:cpu"
 MARKER = "org.nasforge.test-marker"
 
 
+LOCKDOWN = {
+    "network_mode": "none",
+    "cap_drop": ["ALL"],
+    "read_only": True,
+    "security_opt": ["no-new-privileges:true"],
+    "pids_limit": 64,
+    "mem_limit": 256 * 1024**2,
+}
+
+
 def create(client: docker.DockerClient, namespace: str, marker: str, **host_config) -> str:
-    """A create like the launcher's (no network, non-root, labelled), widened by host_config."""
+    """A create with the launcher's lock-down (no network, non-root, no capabilities,
+    read-only, no-new-privileges, limits, labelled), widened by host_config."""
     api = client.api
     return api.create_container(
         IMAGE,
@@ -26,7 +37,7 @@ def create(client: docker.DockerClient, namespace: str, marker: str, **host_conf
         user=CONTAINER_USER,
         labels={MANAGED_BY: namespace, MARKER: marker},
         network_disabled=True,
-        host_config=api.create_host_config(**{"network_mode": "none", **host_config}),
+        host_config=api.create_host_config(**{**LOCKDOWN, **host_config}),
     )["Id"]
 
 
@@ -113,7 +124,7 @@ def test_volumes_outside_the_allowed_names_are_refused(proxied, engine, namespac
     name = f"not-nasforge-{uuid.uuid4().hex[:8]}"
     assert_403(lambda: proxied.volumes.create(name=name, labels={MANAGED_BY: namespace}), name)
     assert engine.volumes.list(filters={"name": name}) == []
-    allowed = f"nasforge-out-test-{uuid.uuid4().hex[:8]}"
+    allowed = f"nasforge-out-{uuid.uuid4().hex}"
     proxied.volumes.create(name=allowed, labels={MANAGED_BY: namespace})
     assert engine.volumes.get(allowed).attrs["Labels"][MANAGED_BY] == namespace
 
@@ -121,8 +132,8 @@ def test_volumes_outside_the_allowed_names_are_refused(proxied, engine, namespac
 def test_containers_not_managed_by_nasforge_cannot_be_touched(proxied, engine):
     foreign = engine.containers.create(IMAGE, command=["true"], labels={MARKER: "foreign"})
     try:
-        assert_403(lambda: proxied.api.remove_container(foreign.id, force=True), "managed-by")
-        assert_403(lambda: proxied.api.inspect_container(foreign.id), "managed-by")
+        assert_403(lambda: proxied.api.remove_container(foreign.id, force=True), "namespace")
+        assert_403(lambda: proxied.api.inspect_container(foreign.id), "namespace")
         foreign.reload()
     finally:
         foreign.remove(force=True)

@@ -12,6 +12,7 @@ from netapi.tasks import IMG_CLASSIFICATION, default_spec
 from sandbox_runner.config import SandboxSettings
 from sandbox_runner.containers import MANAGED_BY, Launcher
 from sandbox_runner.core import SandboxChecker, load_policy
+from tests.integration.docker_proxy.conftest import ProxyProcess
 from tests.integration.sandbox.conftest import GOOD_CLASSIFIER, REPO_ROOT, corpus
 from tests.integration.trainer.conftest import classification_job, model, run_job
 from trainer_svc.__main__ import build_trainer
@@ -75,11 +76,24 @@ def prepared_volume(engine):
     volume.remove(force=True)
 
 
+@pytest.fixture
+def trainer_proxy(prepared_volume):
+    """A proxy as compose runs trainer_svc's: its namespace pattern, its volumes."""
+    running = ProxyProcess(
+        "nasforge-test-proxy-train-{hostname}",
+        NASFORGE_DOCKER_PROXY_VOLUMES=f'["nasforge-out-{{hex}}:rw", "{prepared_volume}"]',
+    )
+    yield running
+    running.stop()
+
+
 async def test_a_training_run_passes_through_the_proxy(
-    proxy, prepared_volume, tmp_path, monkeypatch
+    trainer_proxy, prepared_volume, tmp_path, monkeypatch
 ):
+    proxy = trainer_proxy
     monkeypatch.setenv("DOCKER_HOST", proxy.url)  # build_trainer uses docker.from_env()
     settings = TrainerSettings(
+        # Unique (this run's alone), and of the proxy's pattern, as a replica's hostname is.
         namespace=f"nasforge-test-proxy-train-{uuid.uuid4().hex[:8]}",
         data_root=REPO_ROOT / "var",
         cache_root=REPO_ROOT / "var" / "prepared",

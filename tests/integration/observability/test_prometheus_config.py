@@ -11,7 +11,8 @@ SERVICES = {
     "sandbox_runner",
     "trainer_svc",
     "model_server",
-    "docker_proxy",
+    "docker_proxy_sandbox",
+    "docker_proxy_trainer",
 }
 
 
@@ -35,7 +36,13 @@ def test_every_service_is_a_job_on_its_compose_name():
         (target,) = static["targets"]
         assert target.split(":")[0] == name
         assert static["labels"] == {"component": name}
-    python_services = {"search_core", "llm_gateway", "sandbox_runner", "docker_proxy"}
+    python_services = {
+        "search_core",
+        "llm_gateway",
+        "sandbox_runner",
+        "docker_proxy_sandbox",
+        "docker_proxy_trainer",
+    }
     for name in python_services:
         assert jobs[name]["static_configs"][0]["targets"][0].endswith(":9100")
 

@@ -33,7 +33,7 @@ PREFIXES = {
     "trainer_svc": "NASFORGE_TRAINER_",
 }
 # Jobs of the compose config that the local stack does not have.
-NOT_LOCAL = {"docker_proxy"}
+NOT_LOCAL = {"docker_proxy_sandbox", "docker_proxy_trainer"}
 TENANT = "acme"
 CANDIDATES = 2
 # Short enough that the whole search stays inside the 5-minute rate windows.

@@ -280,3 +280,29 @@ def test_old_volume_rule_spellings_no_longer_mean_a_prefix():
     assert not VolumeRule.parse("nasforge-out-:rw").matches("nasforge-out-0123abcd")
     with pytest.raises(ValueError):
         VolumeRule.parse("nasforge-out-{job}:rw")
+
+
+@pytest.mark.parametrize(
+    ("driver_opts", "ok"),
+    [
+        ({"type": "tmpfs", "device": "tmpfs", "o": "size=1024,uid=10001,gid=10001,mode=0700,"
+          "nosuid,nodev,noexec"}, True),
+        ({"type": "tmpfs", "device": "tmpfs", "o": "size=1024"}, True),
+        ({"type": "none", "device": "/", "o": "bind"}, False),
+        ({"type": "tmpfs", "device": "/", "o": "bind"}, False),
+        ({"type": "tmpfs", "device": "tmpfs", "o": "size=1,bind"}, False),
+        ({"type": "nfs", "device": ":/export", "o": "addr=10.0.0.1"}, False),
+        ({"type": "tmpfs", "device": "tmpfs", "o": "size=1", "copy": "x"}, False),
+    ],
+)  # fmt: skip
+def test_a_per_job_volume_may_be_a_tmpfs_never_a_host_path(policy, driver_opts, ok):
+    """Attack: a local volume that binds a host path (type none, o bind, device /) and is
+    then mounted writable. Ends refused; trainer_svc's size-capped tmpfs passes."""
+    body = {
+        "Name": "nasforge-out-0123abcd",
+        "Driver": "local",
+        "DriverOpts": driver_opts,
+        "Labels": {MANAGED_BY: NAMESPACE},
+    }
+    decision = policy.check("POST", "/v1.41/volumes/create", json.dumps(body).encode())
+    assert decision.allowed is ok, decision.reason
