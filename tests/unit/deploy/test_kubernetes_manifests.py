@@ -60,7 +60,8 @@ SETTINGS = {
     "llm_gateway": GatewaySettings,
     "sandbox_runner": SandboxSettings,
     "trainer_svc": TrainerSettings,
-    "docker_proxy": ProxySettings,
+    "docker_proxy_sandbox": ProxySettings,
+    "docker_proxy_trainer": ProxySettings,
 }
 GRPC_SERVICES = {"search_core", "llm_gateway", "sandbox_runner", "trainer_svc"}
 # Variables a manifest may set that are no NASFORGE_ setting.
@@ -73,7 +74,8 @@ EXPECTED_INGRESS = {
     ("llm-gateway", 50052): {"search-core"},
     ("sandbox-runner", 50053): {"search-core"},
     ("trainer-svc", 50054): {"search-core"},
-    ("docker-proxy", 2375): {"sandbox-runner", "trainer-svc"},
+    ("docker-proxy-sandbox", 2375): {"sandbox-runner"},
+    ("docker-proxy-trainer", 2375): {"trainer-svc"},
     ("tgi", 8080): {"llm-gateway"},
     ("postgres", 5432): {"search-core"},
 }
@@ -287,7 +289,8 @@ def test_every_workload_is_a_compose_service_with_its_image():
         "llm-gateway",
         "sandbox-runner",
         "trainer-svc",
-        "docker-proxy",
+        "docker-proxy-sandbox",
+        "docker-proxy-trainer",
         "tgi",
         "postgres",
         "prometheus",
@@ -401,7 +404,7 @@ def test_every_pod_is_locked_down():
             assert context.get("capabilities") == {"drop": ["ALL"]}, where
             assert not context.get("privileged"), where
             assert _effective(container, pod_context, "runAsUser") == uid, where
-            if workload == "docker-proxy":  # root, only to open the Docker socket
+            if workload.startswith("docker-proxy-"):  # root, only to open the Docker socket
                 assert uid == 0
                 assert _effective(container, pod_context, "runAsNonRoot") is False, where
             else:
@@ -805,32 +808,42 @@ def test_trainer_shares_the_prepared_volume_of_its_nodes_engine(clean_environmen
         "path": f"/var/lib/docker/volumes/{settings.prepared_volume}/_data",
         "type": "Directory",
     }
-    proxy = _settings("docker-proxy", clean_environment)
+    proxy = _settings("docker-proxy-trainer", clean_environment)
     rule = next(r for r in proxy.volume_rules if r.matches(settings.prepared_volume))
     assert rule == VolumeRule(settings.prepared_volume, writable=False)
 
 
-def test_runners_reach_the_docker_proxy_on_their_own_node(clean_environment):
-    proxy = WORKLOADS["docker-proxy"]
+@pytest.mark.parametrize(
+    ("workload", "proxy_name", "namespace_variable"),
+    [
+        ("sandbox-runner", "docker-proxy-sandbox", "NASFORGE_SANDBOX_NAMESPACE"),
+        ("trainer-svc", "docker-proxy-trainer", "NASFORGE_TRAINER_NAMESPACE"),
+    ],
+)
+def test_runners_reach_their_own_docker_proxy_on_their_own_node(
+    clean_environment, workload, proxy_name, namespace_variable
+):
+    proxy = WORKLOADS[proxy_name]
     assert proxy["kind"] == "DaemonSet"
     pod = proxy["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == SANDBOX_NODES
-    proxy_settings = _settings("docker-proxy", clean_environment)
+    proxy_settings = _settings(proxy_name, clean_environment)
     socket = next(v for v in pod["volumes"] if "hostPath" in v)
     assert socket["hostPath"] == {"path": "/var/run/docker.sock", "type": "Socket"}
-    mount = next(m for m in _main("docker-proxy")["volumeMounts"] if m["name"] == socket["name"])
+    mount = next(m for m in _main(proxy_name)["volumeMounts"] if m["name"] == socket["name"])
     assert mount["mountPath"] == str(proxy_settings.docker_socket)
-    assert proxy_settings.allow_gpus is True
-    service = _one("Service", "docker-proxy")
+    service = _one("Service", proxy_name)
     assert service["spec"]["internalTrafficPolicy"] == "Local"
-    for workload, image_field in (("sandbox-runner", "image"), ("trainer-svc", "image")):
-        assert _pod(workload)["spec"]["nodeSelector"] == SANDBOX_NODES, workload
-        docker_host = urlsplit(_env(_main(workload))["DOCKER_HOST"])
-        assert docker_host.scheme == "tcp"
-        assert _one("Service", docker_host.hostname) is service
-        assert docker_host.port in {p["port"] for p in service["spec"]["ports"]}
-        image = getattr(_settings(workload, clean_environment), image_field)
-        assert image in proxy_settings.images, f"the proxy refuses {workload}'s {image}"
+    assert _pod(workload)["spec"]["nodeSelector"] == SANDBOX_NODES, workload
+    docker_host = urlsplit(_env(_main(workload))["DOCKER_HOST"])
+    assert docker_host.scheme == "tcp"
+    assert _one("Service", docker_host.hostname) is service
+    assert docker_host.port in {p["port"] for p in service["spec"]["ports"]}
+    image = _settings(workload, clean_environment).image
+    assert image in proxy_settings.images, f"the proxy refuses {workload}'s {image}"
+    # The proxy serves exactly the client's label namespace (the same {hostname} template).
+    assert proxy_settings.namespace == _env(_main(workload))[namespace_variable]
+    assert proxy_settings.allow_gpus is (workload == "trainer-svc")
 
 
 def test_tgi_serves_the_gateways_model_on_a_gpu(clean_environment):
