@@ -105,6 +105,7 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     gpu: bool = False
     tenant: str | None = None  # set for every check and training: becomes the TENANT label
+    output_cap_bytes: int | None = None  # stdout + stderr allowed; None: the launcher's cap
 
     def __post_init__(self) -> None:
         refused = set(self.environment) - ALLOWED_ENVIRONMENT
@@ -412,7 +413,9 @@ class Launcher:
                 except docker.errors.DockerException:
                     pass
             raise InfraError(f"could not start a container from {spec.image}: {exc}") from exc
-        return AttachedContainer(self._client, container_id, sock, self._cap)
+        return AttachedContainer(
+            self._client, container_id, sock, spec.output_cap_bytes or self._cap
+        )
 
     def _create(self, spec: ContainerSpec, environment: dict, labels: dict) -> str:
         return self._client.api.create_container(

@@ -31,7 +31,17 @@ class TrainerSettings(ServerSettings):
     memory_bytes: int = Field(4 * 1024**3, ge=256 * 1024**2)
     cpus: float = Field(2.0, gt=0, le=256)
     pids_limit: int = Field(256, ge=16)
-    output_cap_bytes: int = Field(8 * 1024**2, ge=64 * 1024)
+    output_cap_bytes: int = Field(
+        8 * 1024**2,
+        ge=64 * 1024,
+        description="What a job may print (stdout and stderr), beyond its predictions.",
+    )
+    output_volume_bytes: int = Field(
+        1024**3,
+        ge=1024**2,
+        description="Size of a job's /out (a tmpfs volume, so it counts as memory): the "
+        "weights must fit; a job that writes more gets ENOSPC.",
+    )
     data_root: Path = Field(Path("var"), description="Where npm and other dataset files lie.")
     cache_root: Path = Field(
         Path("var/prepared"),
@@ -44,10 +54,22 @@ class TrainerSettings(ServerSettings):
         description="Named Docker volume holding cache_root, mounted read-only at /data in "
         "training containers; unset: the prepared folder is bind-mounted from this host.",
     )
+    labels_root: Path | None = Field(
+        None,
+        description="Where the held-out (validation and test) labels of prepared datasets "
+        "are kept, outside cache_root so that no training container mounts them; unset: "
+        "beside cache_root (var/prepared-labels). Trainer replicas should share it.",
+    )
     weights_root: Path = Field(Path("var/weights"), description="Best-epoch weights kept here.")
     max_epochs: int = Field(200, ge=1)
     epoch_budget_seconds: float = Field(900.0, gt=0, description="Default time per epoch.")
     job_budget_seconds: float = Field(7200.0, gt=0, description="Default time per job.")
+    max_epoch_budget_seconds: float = Field(
+        3600.0, gt=0, description="Most time per epoch a request may ask for; more is refused."
+    )
+    max_job_budget_seconds: float = Field(
+        6 * 3600.0, gt=0, description="Most time per job a request may ask for; more is refused."
+    )
     ready_timeout_seconds: float = Field(60.0, gt=0)
     max_concurrent_jobs: int = Field(1, ge=1, description="Training containers at once.")
     max_queued_jobs: int = Field(8, ge=0, description="Jobs waiting before RESOURCE_EXHAUSTED.")
@@ -72,6 +94,11 @@ class TrainerSettings(ServerSettings):
     @classmethod
     def _expand_namespace(cls, value: str) -> str:
         return expand_namespace(value)
+
+    @field_validator("labels_root", mode="before")
+    @classmethod
+    def _empty_labels_root_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("prepared_volume", mode="before")
     @classmethod

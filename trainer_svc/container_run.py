@@ -11,7 +11,6 @@ import io
 import json
 import logging
 import math
-import secrets
 import tarfile
 import threading
 import time
@@ -26,6 +25,7 @@ from netapi.findings import sanitise
 from netapi.harness.protocol import job_line
 from netapi.outcomes import Outcome
 from sandbox_runner.containers import (
+    CONTAINER_USER,
     MANAGED_BY,
     TENANT,
     AttachedContainer,
@@ -37,14 +37,33 @@ from sandbox_runner.containers import (
     OutputFlood,
 )
 from trainer_svc.config import TrainerSettings
+from trainer_svc.evaluation import BadPredictions, TrustedEvaluator, prediction_bytes
 from trainer_svc.events import EpochDone, Finished, TrainEvent, TrainJob
 from trainer_svc.prepare import PreparedData
-from trainer_svc.scoring import score_captions
 
 log = logging.getLogger(__name__)
 TRAINING_ENTRYPOINT = ["python3", "-m", "netapi.harness.training"]
 JOB_LABEL = "org.nasforge.job"
 MAX_WEIGHTS_BYTES = 2 * 1024**3
+# What a candidate may say of itself: that it failed. Success is decided on the host, and
+# an infra_error or cancelled would shift the blame.
+CANDIDATE_CLAIMS = frozenset(Outcome) - {
+    Outcome.SUCCESS,
+    Outcome.INFRA_ERROR,
+    Outcome.CANCELLED,
+    Outcome.DUPLICATE,
+}
+
+
+def output_volume_options(size_bytes: int) -> dict[str, str]:
+    """A tmpfs of ``size_bytes`` owned by the container's user: a job's output is bounded, and
+    the engine drops it when the container ends (the weights are copied out before)."""
+    uid = CONTAINER_USER.split(":")[0]
+    return {
+        "type": "tmpfs",
+        "device": "tmpfs",
+        "o": f"size={size_bytes},uid={uid},gid={uid},mode=0700,nosuid,nodev,noexec",
+    }
 
 
 class Cancellation:
@@ -67,7 +86,7 @@ class Cancellation:
 def _copy_weights(
     container: AttachedContainer, client: docker.DockerClient, destination: Path
 ) -> str:
-    """Copy /out/best.pt out of the (stopped) container; '' when there is none."""
+    """Copy /out/best.pt out of the (waiting) container; '' when there is none."""
     try:
         stream, stat = client.api.get_archive(container.id, "/out/best.pt")
     except docker.errors.NotFound:
@@ -81,27 +100,6 @@ def _copy_weights(
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_bytes(archive.extractfile(member).read())
     return str(destination)
-
-
-def _caption_scores(final: dict, prepared: PreparedData, seed: int) -> dict[str, float]:
-    itos = prepared.meta["itos"]
-    ids = prepared.meta["test_image_ids"]
-    generated = final.get("test_generated", [])
-    if len(generated) != len(ids):
-        raise ValueError(f"{len(generated)} generated captions for {len(ids)} test images")
-    predictions = {
-        image_id: " ".join(itos[t] for t in tokens if 0 <= t < len(itos))
-        for image_id, tokens in zip(ids, generated, strict=True)
-    }
-    scores = score_captions(
-        predictions, prepared.meta["test_references"], prepared.meta["train_captions"], seed=seed
-    )
-    return {
-        "bleu4_sentence": scores.bleu4_nltk,
-        "bleu4_corpus": scores.bleu4_coco,
-        "bleu4_constant_baseline": scores.baseline_bleu4_coco,
-        "bleu4_sentence_constant_baseline": scores.baseline_bleu4_nltk,
-    }
 
 
 class ContainerTraining:
@@ -128,6 +126,8 @@ class ContainerTraining:
         started = time.monotonic()
         volume = self._client.volumes.create(
             name=f"nasforge-out-{job_id}",
+            driver="local",
+            driver_opts=output_volume_options(self._settings.output_volume_bytes),
             labels={MANAGED_BY: self._launcher.namespace, TENANT: tenant, JOB_LABEL: job_id},
         )
         container = None
@@ -183,6 +183,9 @@ class ContainerTraining:
     ) -> AttachedContainer:
         settings = self._settings
         data, _ = self.data_mount(prepared)
+        predictions = prediction_bytes(
+            job.spec, job.epochs * job.validation_samples + job.test_samples
+        )
         spec = ContainerSpec(
             image=settings.image,
             role="train",
@@ -198,6 +201,7 @@ class ContainerTraining:
             ),
             gpu=settings.gpu,
             tenant=tenant,
+            output_cap_bytes=settings.output_cap_bytes + predictions,
         )
         container = self._launcher.start(spec)
         try:
@@ -210,11 +214,13 @@ class ContainerTraining:
             raise InfraError(f"training container did not get ready: {container.stderr_tail!r}")
         return container
 
-    def job_document(self, job: TrainJob, prepared: PreparedData, nonce: str) -> bytes:
-        """The job line sent to the training harness on stdin."""
+    def job_document(self, job: TrainJob, prepared: PreparedData) -> bytes:
+        """The job line sent to the training harness on stdin (no nonce: nothing the
+        container says is trusted, so there is nothing for one to protect)."""
         document = json.loads(
-            job_line(nonce, job.code, job.spec, 10**10, "cuda" if self._settings.gpu else "cpu")
+            job_line("", job.code, job.spec, 10**10, "cuda" if self._settings.gpu else "cpu")
         )
+        del document["nonce"]
         _, data_path = self.data_mount(prepared)
         document.update(epochs=job.epochs, seed=job.seed, data_path=data_path, out_dir="/out")
         return (json.dumps(document) + "\n").encode()
@@ -228,43 +234,50 @@ class ContainerTraining:
         emit: Callable[[TrainEvent], None],
         cancellation: Cancellation,
     ) -> Finished:
-        nonce = secrets.token_hex(16)
+        evaluator = TrustedEvaluator(job.spec, prepared, job.seed)
         job_deadline = time.monotonic() + job.job_budget_seconds
-        best_epoch = 0
+        best = _Best()
 
         def ended(outcome: Outcome, message: str, error_type: str = "") -> Finished:
             return Finished(
                 job_id,
                 outcome,
                 job.seed,
-                best_epoch,
+                best.epoch,
                 error_type=error_type or outcome.value,
                 error_message=sanitise(message, 1200),
             )
 
         try:
-            container.send_line(self.job_document(job, prepared, nonce))
+            container.send_line(self.job_document(job, prepared))
+            epoch_started = time.monotonic()
             while True:
                 deadline = min(time.monotonic() + job.epoch_budget_seconds, job_deadline)
                 line = container.read_line(deadline)
                 if line is None:
                     break
                 record = json.loads(line)
-                if record.get("nonce") != nonce:
-                    return ended(Outcome.RUNTIME_ERROR, "the result channel was corrupted")
+                if not isinstance(record, dict):
+                    raise ValueError("a line is not a JSON object")
                 if record.get("final"):
-                    return self._finish(job_id, job, prepared, container, record)
-                best_epoch = max(best_epoch, int(record["epoch"]))
+                    return self._finish(job_id, job, container, record, evaluator, best)
+                if best.epochs_done >= job.epochs:
+                    return ended(Outcome.RUNTIME_ERROR, f"more than {job.epochs} epochs reported")
+                metric = evaluator.validation_metric(record.get("predictions"))
+                keep = best.record(metric)
+                container.send_line(json.dumps({"keep": keep}).encode() + b"\n")
+                now = time.monotonic()
                 emit(
                     EpochDone(
                         job_id,
-                        int(record["epoch"]),
-                        float(record["train_loss"]),
-                        float(record["validation_metric"]),
+                        best.epochs_done,
+                        float(record["train_loss"]),  # the candidate's word: shown, never used
+                        metric,
                         float(record["samples_per_second"]),
-                        float(record["wall_time_ms"]),
+                        (now - epoch_started) * 1000,
                     )
                 )
+                epoch_started = now
         except DeadlineExceeded:
             container.kill()
             if cancellation.requested:
@@ -279,6 +292,9 @@ class ContainerTraining:
                 return ended(Outcome.CANCELLED, "cancelled")
             container.kill()
             return ended(Outcome.INFRA_ERROR, f"lost the training container's stream: {exc}")
+        except BadPredictions as exc:
+            container.kill()
+            return ended(Outcome.RUNTIME_ERROR, f"the model's predictions are malformed: {exc}")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             if cancellation.requested:  # select() on the stream a kill just closed
                 return ended(Outcome.CANCELLED, "cancelled")
@@ -300,37 +316,67 @@ class ContainerTraining:
         self,
         job_id: str,
         job: TrainJob,
-        prepared: PreparedData,
         container: AttachedContainer,
         final: dict,
+        evaluator: TrustedEvaluator,
+        best: "_Best",
     ) -> Finished:
+        """The job's end: a failure the candidate owns up to, or success scored here."""
         outcome = Outcome(final["outcome"])
-        best_epoch = int(final.get("best_epoch", 0))
         if outcome is not Outcome.SUCCESS:
             error = final.get("error") or {}
+            if not isinstance(error, dict) or outcome not in CANDIDATE_CLAIMS:
+                outcome, error = (
+                    Outcome.RUNTIME_ERROR,
+                    {
+                        "type": "Claim",
+                        "message": f"the container claimed {final['outcome']!r}, which only the "
+                        "trainer decides",
+                    },
+                )
             return Finished(
                 job_id,
                 outcome,
                 job.seed,
-                best_epoch,
+                best.epoch,
                 error_type=sanitise(str(error.get("type", "")), 100),
                 error_message=sanitise(str(error.get("message", "")), 1200),
             )
-        container.wait_exit(30)
-        weights = _copy_weights(
+        if best.epochs_done != job.epochs:
+            return Finished(
+                job_id,
+                Outcome.RUNTIME_ERROR,
+                job.seed,
+                best.epoch,
+                error_type="Claim",
+                error_message=f"success claimed after {best.epochs_done} of {job.epochs} epochs",
+            )
+        scores = evaluator.test_scores(final.get("predictions"))
+        weights = _copy_weights(  # the harness waits for this: /out ends with the container
             container, self._client, self._settings.weights_root / f"{job_id}.pt"
         )
-        if job.spec.is_captioning:
-            scores = _caption_scores(final, prepared, job.seed)
-        else:
-            scores = {"accuracy": float(final["test_accuracy"])}
         if not all(math.isfinite(value) for value in scores.values()):
             return Finished(
                 job_id,
                 Outcome.TRAINING_FAILURE,
                 job.seed,
-                best_epoch,
+                best.epoch,
                 error_type="Score",
                 error_message="non-finite test score",
             )
-        return Finished(job_id, Outcome.SUCCESS, job.seed, best_epoch, scores, weights_path=weights)
+        return Finished(job_id, Outcome.SUCCESS, job.seed, best.epoch, scores, weights_path=weights)
+
+
+class _Best:
+    """The trainer's own count of epochs and its choice of the best one (by validation)."""
+
+    def __init__(self) -> None:
+        self.epochs_done, self.epoch, self.metric = 0, 0, -math.inf
+
+    def record(self, metric: float) -> bool:
+        """Count an epoch scored ``metric``; whether it is the best so far."""
+        self.epochs_done += 1
+        if metric > self.metric:
+            self.epoch, self.metric = self.epochs_done, metric
+            return True
+        return False

@@ -127,11 +127,22 @@ class Trainer:
             raise InvalidArgument(f"epochs must be in 1..{self._settings.max_epochs}")
         if not job.code.strip():
             raise InvalidArgument("code is empty")
+        settings = self._settings
+        for name, asked, cap in (
+            ("epoch", job.epoch_budget_seconds, settings.max_epoch_budget_seconds),
+            ("job", job.job_budget_seconds, settings.max_job_budget_seconds),
+        ):
+            if asked > cap:
+                raise InvalidArgument(
+                    f"{name} time budget {asked:g} s is over this trainer's cap of {cap:g} s"
+                )
         return replace(
             job,
             seed=job.seed or secrets.randbelow(2**31 - 1) + 1,
-            epoch_budget_seconds=job.epoch_budget_seconds or self._settings.epoch_budget_seconds,
-            job_budget_seconds=job.job_budget_seconds or self._settings.job_budget_seconds,
+            epoch_budget_seconds=job.epoch_budget_seconds
+            or min(settings.epoch_budget_seconds, settings.max_epoch_budget_seconds),
+            job_budget_seconds=job.job_budget_seconds
+            or min(settings.job_budget_seconds, settings.max_job_budget_seconds),
             train_samples=job.train_samples or self._settings.train_samples,
             validation_samples=job.validation_samples or self._settings.validation_samples,
             test_samples=job.test_samples or self._settings.test_samples,
@@ -146,6 +157,7 @@ class Trainer:
                 sizes,
                 self._settings.cache_root,
                 self._settings.data_root,
+                self._settings.labels_root,
             )
         except (DatasetError, ValueError) as exc:
             raise InvalidArgument(f"dataset: {exc}") from exc

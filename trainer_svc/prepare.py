@@ -1,12 +1,19 @@
 """Datasets prepared for a training container: one tensor file per (dataset, transform, sizes).
 
 The host reads real data with the loaders of trainer_svc.data, resizes it as the transform
-name says, splits a validation set off the training data (seeded), and writes uint8 images
-and integer targets to `data.pt` (loaded in the container with weights_only=True), with the
-normalisation and flip flag the container applies per batch. What scoring needs on the host
-(vocabulary, test references, training captions) goes to `meta.json` beside it. Each folder
-is built under a temporary name and renamed into place, so that replicas sharing the cache
-never see a half-written one.
+name says, splits a validation set off the training data (seeded), and writes two folders
+under one key:
+
+- `cache_root/<key>/` is what the candidate's container mounts: `data.pt` (uint8 images of
+  every split, the targets of the training split only, the normalisation and flip flag the
+  container applies per batch; loaded there with weights_only=True) and `meta.json` (shapes,
+  vocabulary, training captions).
+- `labels_root/<key>/labels.pt` holds what only trusted code may see: the validation and test
+  targets and the test references. It never lies below `cache_root` (whose volume a training
+  container may mount whole), so a candidate cannot read the labels it is scored against.
+
+Each folder is built under a temporary name and renamed into place (labels first), so that
+replicas sharing the cache never see a half-written one.
 """
 
 import contextlib
@@ -50,18 +57,35 @@ class Sizes:
     seed: int = 0
 
 
+HELD_OUT = ("val", "test")  # splits whose labels never enter a candidate's container
+
+
 @dataclass(frozen=True)
 class PreparedData:
-    """A prepared dataset: the folder to mount read-only, and what scoring needs."""
+    """A prepared dataset: the folder to mount read-only, and where its held-out labels lie."""
 
     directory: Path
     in_shape: tuple[int, int, int]  # (C, H, W)
     num_outputs: int  # classes, or vocabulary size
     meta: dict
+    labels_directory: Path
 
     @property
     def data_file(self) -> Path:
         return self.directory / "data.pt"
+
+    @property
+    def labels_file(self) -> Path:
+        return self.labels_directory / "labels.pt"
+
+    def held_out_labels(self) -> dict:
+        """{"targets": {"val": ..., "test": ...}, "test_references": {...}}: trusted code only."""
+        return torch.load(self.labels_file, weights_only=True)
+
+
+def default_labels_root(cache_root: Path) -> Path:
+    """Beside the cache, never inside it: `var/prepared` -> `var/prepared-labels`."""
+    return cache_root.parent / f"{cache_root.name}-labels"
 
 
 def _resize(images: np.ndarray, transform: str) -> torch.Tensor:
@@ -143,40 +167,71 @@ def _captions(dataset_root: Path, transform: str, sizes: Sizes):
     return images, targets, len(vocab.itos), meta
 
 
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
 def prepare(
-    dataset: str, transform: str, sizes: Sizes, cache_root: Path, data_root: Path
+    dataset: str,
+    transform: str,
+    sizes: Sizes,
+    cache_root: Path,
+    data_root: Path,
+    labels_root: Path | None = None,
 ) -> PreparedData:
-    """The prepared dataset, built once and then read from ``cache_root``."""
+    """The prepared dataset, built once and then read from ``cache_root``/``labels_root``."""
     if dataset not in DATASETS:
         raise DatasetError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    labels_root = labels_root or default_labels_root(cache_root)
+    if _inside(labels_root, cache_root):
+        raise ValueError(f"labels_root {labels_root} lies inside cache_root {cache_root}")
     spec = transform_spec(transform)  # ValueError on an unknown name
     key = hashlib.sha256(json.dumps([FORMAT, dataset, transform, sizes.__dict__]).encode())
-    directory = cache_root / f"{dataset}-{key.hexdigest()[:16]}"
-    if not (directory / "meta.json").is_file():
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(
-            tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent)
-        )
+    name = f"{dataset}-{key.hexdigest()[:16]}"
+    directory, labels_directory = cache_root / name, labels_root / name
+    if not ((directory / "meta.json").is_file() and (labels_directory / "labels.pt").is_file()):
+        staging = {root: _staging(root, name) for root in (cache_root, labels_root)}
         try:
-            _build(staging, dataset, transform, spec, sizes, data_root)
-            _publish(staging, directory)
+            _build(
+                staging[cache_root],
+                staging[labels_root],
+                dataset,
+                transform,
+                spec,
+                sizes,
+                data_root,
+            )
+            # Labels first: a published data folder always has its labels.
+            _publish(staging[labels_root], labels_directory, "labels.pt")
+            _publish(staging[cache_root], directory, "meta.json")
         finally:
-            shutil.rmtree(staging, ignore_errors=True)  # gone already when it was published
+            for folder in staging.values():  # gone already when it was published
+                shutil.rmtree(folder, ignore_errors=True)
     meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-    return PreparedData(directory, tuple(meta["in_shape"]), int(meta["num_outputs"]), meta)
+    return PreparedData(
+        directory, tuple(meta["in_shape"]), int(meta["num_outputs"]), meta, labels_directory
+    )
+
+
+def _staging(root: Path, name: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=root))
 
 
 def _build(
     directory: Path,
+    labels_directory: Path,
     dataset: str,
     transform: str,
     spec: TransformSpec,
     sizes: Sizes,
     data_root: Path,
 ) -> None:
-    """Write data.pt and meta.json into ``directory``, readable by the container's user."""
+    """Write data.pt and meta.json into ``directory`` (readable by the container's user) and
+    the held-out labels into ``labels_directory`` (the trainer's alone)."""
     if dataset in CAPTIONING_DATASETS:
-        images, targets, outputs, meta = _captions(directory / "source", transform, sizes)
+        # The source annotations carry every split's captions: they stay with the labels.
+        images, targets, outputs, meta = _captions(labels_directory / "source", transform, sizes)
     else:
         images, targets, outputs, meta = _classification(dataset, transform, sizes, data_root)
     mean, std = _mean_std(images["train"], spec.normalize)
@@ -184,12 +239,19 @@ def _build(
         {
             "format": FORMAT,
             "images": images,
-            "targets": targets,
+            "targets": {"train": targets["train"]},
             "mean": mean,
             "std": std,
             "flip": spec.flip,
         },
         directory / "data.pt",
+    )
+    torch.save(
+        {
+            "targets": {split: targets[split] for split in HELD_OUT},
+            "test_references": meta.pop("test_references", {}),
+        },
+        labels_directory / "labels.pt",
     )
     meta = {**meta, "in_shape": list(images["train"].shape[1:]), "num_outputs": outputs}
     (directory / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
@@ -198,13 +260,13 @@ def _build(
         (directory / name).chmod(0o644)
 
 
-def _publish(staging: Path, directory: Path) -> None:
+def _publish(staging: Path, directory: Path, marker: str) -> None:
     """Rename the finished ``staging`` folder to ``directory``, atomically.
 
     Trainer replicas share the cache, so two of them may build one key at once: the first
     rename wins and the other drops its copy; nobody ever sees a half-written folder.
     """
-    if _renamed(staging, directory):
+    if _renamed(staging, directory, marker):
         return
     # A folder without meta.json was left by the older, in-place layout dying half-way:
     # move it aside and take its place. Should a replica have published a whole one in
@@ -212,19 +274,19 @@ def _publish(staging: Path, directory: Path) -> None:
     aside = staging.with_name(staging.name + ".stale")
     with contextlib.suppress(FileNotFoundError):
         os.rename(directory, aside)
-    if (aside / "meta.json").is_file():
-        _renamed(aside, directory)
+    if (aside / marker).is_file():
+        _renamed(aside, directory, marker)
     shutil.rmtree(aside, ignore_errors=True)
-    if not _renamed(staging, directory):
+    if not _renamed(staging, directory, marker):
         raise OSError(f"{directory} exists and is incomplete; remove it")
 
 
-def _renamed(source: Path, directory: Path) -> bool:
-    """Whether ``directory`` now is ``source`` or another complete copy."""
+def _renamed(source: Path, directory: Path, marker: str) -> bool:
+    """Whether ``directory`` now is ``source`` or another complete copy (it has ``marker``)."""
     try:
         os.rename(source, directory)  # fails on a non-empty directory: never overwrites
         return True
     except OSError as exc:
         if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
             raise
-    return (directory / "meta.json").is_file()
+    return (directory / marker).is_file()

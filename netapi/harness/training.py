@@ -1,7 +1,20 @@
-"""Training inside a locked-down container: epochs of the candidate's own learn(), validation,
-the best epoch's weights, and per-epoch JSON lines on the result channel.
+"""Training inside a locked-down container: epochs of the candidate's own learn(), and the
+model's predictions, which the trainer scores on the host.
 
     python -m netapi.harness.training      (one job line on stdin; /data read-only; /out writable)
+
+This process runs the candidate, so nothing it computes is trusted: it holds no labels of
+the validation or test images (trainer_svc.prepare keeps them on the host) and it decides no
+score. The conversation on the control channel (the original stdin and stdout; the candidate's
+own prints go to stderr):
+
+    <- job line
+    -> {"epoch": n, "train_loss", "samples_per_second", "wall_time_ms", "predictions": [...]}
+    <- {"keep": true|false}        the host's verdict: is this the best epoch so far?
+    ... once per epoch ...
+    -> {"final": true, "outcome": "success", "predictions": [...]}   test predictions, kept epoch
+    or {"final": true, "outcome": <a failure>, "stage", "error"}      the candidate failed
+    then it waits, so that the host can copy /out/best.pt (a tmpfs volume) before it ends.
 
 The data arrive prepared by the trainer on the host as one tensor file (torch.load with
 weights_only=True: tensors and plain values only), so this image needs torch alone.
@@ -13,7 +26,6 @@ import math
 import os
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 
 import torch
@@ -89,14 +101,15 @@ def _chunks(images: torch.Tensor, size: int) -> Iterator[tuple[int, torch.Tensor
         yield start, images[start : start + size]
 
 
-def evaluate_accuracy(model, images, labels, loader: Batches) -> float:
+def classify(model, images, loader: Batches) -> list[int]:
+    """The predicted class of every image."""
     model.eval()
-    correct = 0
+    predicted: list[int] = []
     with torch.no_grad():
-        for start, chunk in _chunks(images, 256):
+        for _, chunk in _chunks(images, 256):
             logits = model(loader.normalise(chunk).to(loader.device))
-            correct += int((logits.argmax(1).cpu() == labels[start : start + len(chunk)]).sum())
-    return correct / max(1, len(images))
+            predicted.extend(int(c) for c in logits.argmax(1).cpu().tolist())
+    return predicted
 
 
 def generate(model, images, loader: Batches) -> list[list[int]]:
@@ -118,49 +131,38 @@ def generate(model, images, loader: Batches) -> list[list[int]]:
     return captions
 
 
-def corpus_bleu4(hypotheses: list[list[int]], references: list[list[list[int]]]) -> float:
-    """Corpus BLEU-4 (Papineni et al.) on token ids: selects the best epoch, no smoothing."""
-    matches, totals = [0] * 4, [0] * 4
-    hyp_length = ref_length = 0
-    for hypothesis, refs in zip(hypotheses, references, strict=True):
-        hyp_length += len(hypothesis)
-        ref_length += min((abs(len(r) - len(hypothesis)), len(r)) for r in refs)[1]
-        for n in range(1, 5):
-            grams = Counter(tuple(hypothesis[i : i + n]) for i in range(len(hypothesis) - n + 1))
-            best: Counter = Counter()
-            for ref in refs:
-                best |= Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1))
-            matches[n - 1] += sum(min(count, best[gram]) for gram, count in grams.items())
-            totals[n - 1] += max(0, len(hypothesis) - n + 1)
-    if min(matches) == 0:
-        return 0.0
-    log_precision = sum(math.log(m / t) for m, t in zip(matches, totals, strict=True)) / 4
-    brevity = 1.0 if hyp_length > ref_length else math.exp(1 - ref_length / max(hyp_length, 1))
-    return brevity * math.exp(log_precision)
+def predict(model, spec: TaskSpec, images, loader: Batches) -> list:
+    """What the host scores: class ids, or generated captions as token ids."""
+    return (
+        generate(model, images, loader) if spec.is_captioning else classify(model, images, loader)
+    )
 
 
-def references_of(captions: torch.Tensor) -> list[list[list[int]]]:
-    """[N, Ncaps, T] padded ids -> per image, the reference token lists without specials."""
-    result = []
-    for image_captions in captions.tolist():
-        refs = [[t for t in caption if t not in (SOS, EOS, PAD)] for caption in image_captions]
-        result.append([ref for ref in refs if ref] or [[]])
-    return result
+class Channel:
+    """The control channel: private copies of stdin and stdout, out of the candidate's way."""
+
+    def __init__(self, incoming, outgoing) -> None:
+        self._in, self._out = incoming, outgoing
+
+    def emit(self, **fields) -> None:
+        self._out.write(json.dumps(fields) + "\n")
+        self._out.flush()
+
+    def job(self) -> dict:
+        return parse_job(self._in.readline(MAX_JOB_BYTES + 1).encode())
+
+    def wait_for_end(self) -> None:
+        self._in.readline(4096)
+
+    def keep(self) -> bool:
+        """The host's answer to an epoch: whether its weights are the best so far."""
+        reply = json.loads(self._in.readline(4096) or "{}")
+        return bool(reply.get("keep"))
 
 
-class Emitter:
-    """Writes result lines to the private copy of stdout."""
-
-    def __init__(self, stream, nonce: str) -> None:
-        self._stream, self._nonce = stream, nonce
-
-    def __call__(self, **fields) -> None:
-        self._stream.write(json.dumps({"nonce": self._nonce, **fields}) + "\n")
-        self._stream.flush()
-
-
-def train(job: dict, emit: Emitter) -> None:
+def train(job: dict, channel: Channel) -> None:
     """Run the whole job; every ending is emitted as a final line."""
+    emit = channel.emit
     spec: TaskSpec = job["spec"]
     device = torch.device(job.get("device", "cpu"))
     torch.manual_seed(int(job["seed"]))
@@ -189,7 +191,7 @@ def train(job: dict, emit: Emitter) -> None:
         int(job["seed"]),
         device,
     )
-    best_metric, best_epoch, best_state, first_loss = -1.0, 0, None, None
+    best_state, first_loss = None, None
     for epoch in range(1, int(job["epochs"]) + 1):
         prm["epoch"] = epoch
         recorder.values.clear()
@@ -207,7 +209,6 @@ def train(job: dict, emit: Emitter) -> None:
                 final=True,
                 outcome=failure.outcome.value,
                 stage=Stage.TRAIN.value,
-                best_epoch=best_epoch,
                 error={"type": failure.type, "message": failure.message},
             )
             return
@@ -226,65 +227,57 @@ def train(job: dict, emit: Emitter) -> None:
                 final=True,
                 outcome=Outcome.TRAINING_FAILURE.value,
                 stage=Stage.TRAIN.value,
-                best_epoch=best_epoch,
                 error={
                     "type": "Divergence",
                     "message": f"epoch {epoch}: {why}; the first batch's loss was {first_loss}",
                 },
             )
             return
-        if spec.is_captioning:
-            metric = corpus_bleu4(
-                generate(model, images["val"], loader), references_of(targets["val"])
-            )
-        else:
-            metric = evaluate_accuracy(model, images["val"], targets["val"], loader)
-        if metric > best_metric:
-            best_metric, best_epoch = metric, epoch
-            best_state = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
         emit(
             epoch=epoch,
             train_loss=mean_loss,
-            validation_metric=metric,
             samples_per_second=len(images["train"]) / elapsed,
             wall_time_ms=elapsed * 1000,
+            predictions=predict(model, spec, images["val"], loader),
         )
+        if channel.keep() or best_state is None:
+            best_state = copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})
     model.load_state_dict(best_state)
     torch.save(best_state, os.path.join(job.get("out_dir", "/out"), "best.pt"))
-    final = {
-        "final": True,
-        "outcome": Outcome.SUCCESS.value,
-        "best_epoch": best_epoch,
-        "best_validation_metric": best_metric,
-    }
-    if spec.is_captioning:
-        final["test_generated"] = generate(model, images["test"], loader)
-    else:
-        final["test_accuracy"] = evaluate_accuracy(model, images["test"], targets["test"], loader)
-    emit(**final)
+    emit(
+        final=True,
+        outcome=Outcome.SUCCESS.value,
+        predictions=predict(model, spec, images["test"], loader),
+    )
 
 
 def main() -> int:
     quiet_numpy_warning()
     threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
     torch.set_num_threads(max(1, threads))
-    result_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    result_stream.write(json.dumps({"ready": True, "torch": torch.__version__}) + "\n")
-    result_stream.flush()
-    job = parse_job(sys.stdin.buffer.readline(MAX_JOB_BYTES + 1))
+    channel = Channel(
+        os.fdopen(os.dup(0), "r", encoding="utf-8"), os.fdopen(os.dup(1), "w", encoding="utf-8")
+    )
+    channel.emit(ready=True, torch=torch.__version__)
+    job = channel.job()
+    # The candidate's prints go to stderr and its reads find nothing: the control channel
+    # lives on the private copies alone.
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    emit = Emitter(result_stream, job["nonce"])
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    sys.stdin = open(os.devnull, encoding="utf-8")
     try:
-        train(job, emit)
+        train(job, channel)
     except StageFailed as failure:
-        emit(
+        channel.emit(
             final=True,
             outcome=failure.outcome.value,
             stage=failure.stage.value,
-            best_epoch=0,
             error={"type": failure.error_type, "message": failure.message},
         )
+    # /out is a size-capped tmpfs that vanishes with the container: stay until the host has
+    # copied the weights and ends the container (or closes stdin).
+    channel.wait_for_end()
     os._exit(0)
 
 

@@ -101,6 +101,7 @@ async def test_broken_candidate_fails_before_training(trainer):
     assert "fc" in finished.error_message
 
 
+@pytest.mark.timeout(300)  # preparing the caption grids takes a minute on a fresh cache
 async def test_captioning_baseline_beats_the_image_blind_caption(trainer):
     """ResNet-style encoder + LSTM on the built Fashion-MNIST caption grids: BLEU-4 at least
     1.5x that of the most frequent training caption, by both implementations."""

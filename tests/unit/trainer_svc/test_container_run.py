@@ -44,7 +44,7 @@ class _RecordingLauncher:
 
 def _prepared(directory: Path) -> PreparedData:
     directory.mkdir(parents=True)
-    return PreparedData(directory, (1, 28, 28), 10, {})
+    return PreparedData(directory, (1, 28, 28), 10, {}, directory.parent / "labels")
 
 
 def _training(**settings) -> tuple[ContainerTraining, _RecordingLauncher]:
@@ -64,7 +64,7 @@ def _data_mount(training, launcher, prepared):
 
 
 def _data_path(training, prepared) -> str:
-    return json.loads(training.job_document(JOB, prepared, "n" * 32))["data_path"]
+    return json.loads(training.job_document(JOB, prepared))["data_path"]
 
 
 def test_without_a_volume_the_prepared_folder_is_bind_mounted(tmp_path):
@@ -97,9 +97,10 @@ def test_the_data_path_follows_the_folder_below_the_mount_point(tmp_path, monkey
 
 def test_the_rest_of_the_job_document_is_unchanged(tmp_path):
     training, _ = _training(cache_root=tmp_path, prepared_volume="nf_prepared")
-    document = json.loads(training.job_document(JOB, _prepared(tmp_path / "d"), "n" * 32))
+    document = json.loads(training.job_document(JOB, _prepared(tmp_path / "d")))
     assert document["out_dir"] == "/out"
-    assert (document["epochs"], document["seed"], document["nonce"]) == (2, 7, "n" * 32)
+    assert (document["epochs"], document["seed"]) == (2, 7)
+    assert "nonce" not in document  # nothing the container says is trusted: no secret to keep
 
 
 def test_prepared_data_outside_the_volume_is_an_infra_error(tmp_path):

@@ -18,15 +18,20 @@ SIZES = Sizes(train=120, val=30, test=40, seed=3)
 
 def _prepare(cache_root: Path) -> PreparedData:
     # fashion-mnist is read from FASHION_MNIST_DIR; data_root only matters for mnist
-    return prepare("fashion-mnist", "norm_32", SIZES, cache_root, Path("unused"))
+    # labels go beside the cache: tmp/prepared-labels
+    return prepare("fashion-mnist", "norm_32", SIZES, cache_root / "prepared", Path("unused"))
 
 
-def _assert_one_valid_copy(cache_root: Path, prepared: PreparedData) -> None:
-    assert os.listdir(cache_root) == [prepared.directory.name]  # no staging folder left
+def _assert_one_valid_copy(root: Path, prepared: PreparedData) -> None:
+    for folder in ("prepared", "prepared-labels"):  # no staging folder left
+        assert os.listdir(root / folder) == [prepared.directory.name]
     assert sorted(os.listdir(prepared.directory)) == ["data.pt", "meta.json"]
     data = torch.load(prepared.data_file, weights_only=True)
     assert data["images"]["train"].shape == (120, 1, 32, 32)
-    assert data["targets"]["test"].shape == (40,)
+    assert data["images"]["test"].shape == (40, 1, 32, 32)
+    assert set(data["targets"]) == {"train"}  # what the candidate's container sees
+    labels = prepared.held_out_labels()
+    assert labels["targets"]["test"].shape == (40,) and labels["targets"]["val"].shape == (30,)
     meta = json.loads((prepared.directory / "meta.json").read_text())
     assert meta["in_shape"] == [1, 32, 32] and meta["num_outputs"] == 10
     assert prepared.directory.stat().st_mode & 0o777 == 0o755  # the container user reads it
@@ -47,7 +52,7 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path, fashion_dir, monkeypatch
     monkeypatch.setattr(prepare_module, "_classification", broken)
     with pytest.raises(OSError, match="disk full"):
         _prepare(tmp_path)
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path / "prepared") == os.listdir(tmp_path / "prepared-labels") == []
 
 
 def test_a_concurrent_preparer_never_exposes_a_half_written_file(
@@ -66,6 +71,8 @@ def test_a_concurrent_preparer_never_exposes_a_half_written_file(
     seen_half_way: list[str] = []
 
     def save(obj, path):
+        if Path(path).name != "data.pt":  # the labels' file: not the one under test
+            return real_save(obj, path)
         both_building.wait()  # both passed the cache check before either wrote
         if threading.current_thread().name == "first":
             return real_save(obj, path)

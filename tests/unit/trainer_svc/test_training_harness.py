@@ -1,11 +1,12 @@
-"""Pieces of the in-container training loop that run without a container."""
+"""Pieces of the in-container training loop, and the host's BLEU on token ids."""
 
 import pytest
 import torch
 from nltk.translate.bleu_score import corpus_bleu
 
-from netapi.harness.training import Batches, LossRecorder, corpus_bleu4, references_of
+from netapi.harness.training import Batches, LossRecorder
 from netapi.tasks import EOS, PAD, SOS
+from trainer_svc.evaluation import corpus_bleu4, references_of
 
 
 @pytest.mark.parametrize(
