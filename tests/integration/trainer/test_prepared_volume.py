@@ -10,6 +10,7 @@ from pathlib import Path
 
 import docker
 import pytest
+import torch
 
 from netapi.outcomes import Outcome
 from tests.integration.trainer.conftest import REPO_ROOT, classification_job, model, run_job
@@ -72,3 +73,6 @@ async def test_a_job_trains_on_data_from_the_named_volume(trainer, settings, pre
     (prepared,) = os.listdir(settings.cache_root)
     assert prepared.startswith("fashion-mnist-")
     assert sorted(os.listdir(settings.cache_root / prepared)) == ["data.pt", "meta.json"]
+    # What training containers mount holds the training split's targets alone.
+    data = torch.load(settings.cache_root / prepared / "data.pt", weights_only=True)
+    assert set(data["targets"]) == {"train"}
