@@ -12,6 +12,9 @@ client certificate (a mutual-TLS server requires one; rpc.certs issues server ce
 for clientAuth too). The server's certificate must name 127.0.0.1 (an IP SAN). Without
 PREFIX, plaintext.
 
+A server at its bound of calls at once (max_concurrent_rpcs) refuses the check with
+RESOURCE_EXHAUSTED: that counts as healthy, since it answered.
+
 Exit status 0 when healthy, 1 otherwise (with the reason on stderr), as Docker expects.
 """
 
@@ -67,6 +70,9 @@ def grpc_healthy(
                 health_pb2.HealthCheckRequest(service=""), timeout=TIMEOUT_SECONDS
             )
     except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            # Refused by max_concurrent_rpcs (rpc.server): up and busy, not broken.
+            return True, f"{target}: at its bound of calls at once"
         return False, f"{target}: {exc.code().name}"
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
     return response.status == health_pb2.HealthCheckResponse.SERVING, f"{target}: {status}"

@@ -1,5 +1,13 @@
 """One serve() for every nasforge service: grpc.aio with health, reflection, interceptors,
-explicit keepalive and message-size limits, and graceful shutdown on SIGTERM/SIGINT.
+explicit keepalive and message-size limits, a bound on calls at once, and graceful shutdown
+on SIGTERM/SIGINT.
+
+The bound (``max_concurrent_rpcs``) is grpc's own: a call over it is answered
+RESOURCE_EXHAUSTED before any interceptor runs, so it costs next to nothing and is not in
+nasforge_rpc_requests_total. A stream holds its place until it ends or its client cancels.
+Health checks share the bound (grpc exempts no service); rather than reserve places for
+them, rpc.healthcheck reads that refusal as a live server at its bound, so a saturated
+server is not restarted with the calls that fill it.
 """
 
 import asyncio

@@ -29,8 +29,12 @@ class ServerSettings(BaseSettings):
     min_client_ping_interval_ms: int = Field(
         10_000, ge=1000, description="Clients pinging more often than this are disconnected."
     )
-    max_concurrent_rpcs: int | None = Field(
-        None, ge=1, description="Calls handled at once before new ones are refused."
+    max_concurrent_rpcs: int = Field(
+        256,
+        ge=1,
+        description="Calls the server handles at once, of every service it serves, health "
+        "checks included; an open stream (WatchSearch, a training's metrics) holds its place "
+        "until it ends. Beyond it gRPC answers RESOURCE_EXHAUSTED at once.",
     )
     shutdown_grace_seconds: float = Field(
         10.0, ge=0, description="Time in-flight calls get to finish on SIGTERM/SIGINT."
