@@ -1,20 +1,47 @@
 """What a candidate may import and touch: the import allowlist and the forbidden-code rules.
 
-Reads the module's `ast` only. Names are resolved through the module's own import aliases
-(`import torch as T; T.hub.load(...)` is `torch.hub.load`), so renaming does not hide a call.
+Reads the module's `ast` only. Names are resolved through the module's own imports and
+assignments (`import torch as T; T.hub.load(...)`, `M = torch; M.load`), so renaming does not
+hide a call. The lists are in forbidden_names, attributes named by strings in reflection,
+strings Python evaluates in evaluated_strings. A lint for fast, precise feedback: the
+container, not this module, is the boundary.
 """
 
 import ast
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from netapi.evaluated_strings import annotation_findings, format_findings
 from netapi.findings import Finding
+from netapi.forbidden_names import (
+    FORBIDDEN_ANYWHERE,
+    FORBIDDEN_ATTRIBUTES,
+    FORBIDDEN_BUILTINS,
+    FORBIDDEN_MODULE_ATTRIBUTES,
+    FORBIDDEN_TORCH_NAMES,
+    REFLECTION_CALLS,
+    forbidden_attribute,
+    forbidden_dotted,
+    reached_module,
+)
 from netapi.module_facts import ModuleFacts, dotted_name
 from netapi.name_index import NameIndex
 from netapi.outcomes import Outcome
+from netapi.reflection import reflection_findings
 from netapi.scopes import Bindings
+
+_TYPING_ANYWHERE = frozenset({"get_type_hints", "ForwardRef", "_eval_type", "evaluate_forward_ref"})
+
+__all__ = [  # the lists live in forbidden_names; named here for the callers that know them here
+    "DEFAULT_ALLOWED_MODULES",
+    "FORBIDDEN_ATTRIBUTES",
+    "FORBIDDEN_BUILTINS",
+    "FORBIDDEN_MODULE_ATTRIBUTES",
+    "FORBIDDEN_TORCH_NAMES",
+    "CodePolicy",
+    "code_policy_findings",
+]
 
 # The default allowlist of ARCHITECTURE.md: torch and a few pure standard-library modules.
 DEFAULT_ALLOWED_MODULES = frozenset(
@@ -30,122 +57,6 @@ DEFAULT_ALLOWED_MODULES = frozenset(
         "__future__",
     }
 )
-
-# Parts of torch that download, load native code, spawn processes, open sockets or touch
-# files. Importing or naming any of them (or anything below them) is forbidden code.
-FORBIDDEN_TORCH_NAMES = frozenset(
-    {
-        "torch.hub",
-        "torch.utils.model_zoo",
-        "torch.utils.cpp_extension",
-        "torch.utils.tensorboard",
-        "torch.distributed",
-        "torch.multiprocessing",
-        "torch.package",
-        "torch.serialization",
-        "torch.onnx",
-        "torch.load",
-        "torch.save",
-        "torch.from_file",
-        "torch.jit.load",
-        "torch.jit.save",
-        "torch.ops.load_library",
-        "torch.classes.load_library",
-        "torchvision.models.utils",
-        "torchvision.datasets",
-        "torchvision.io",
-    }
-)
-
-# Builtins that execute code, reach the interpreter's internals, or do I/O.
-FORBIDDEN_BUILTINS = frozenset(
-    {
-        "eval",
-        "exec",
-        "compile",
-        "__import__",
-        "open",
-        "breakpoint",
-        "globals",
-        "vars",
-        "__builtins__",
-        "__loader__",
-        "__spec__",
-    }
-)
-
-# Attributes that lead from any object to the interpreter's internals (sandbox escapes).
-FORBIDDEN_ATTRIBUTES = frozenset(
-    {
-        "__subclasses__",
-        "__globals__",
-        "__builtins__",
-        "__code__",
-        "__closure__",
-        "__mro__",
-        "__bases__",
-        "__base__",
-        "__loader__",
-        "__spec__",
-        "__import__",
-        "__reduce__",
-        "__reduce_ex__",
-        "__getattribute__",
-        "__dict__",
-        "f_globals",
-        "f_locals",
-        "f_builtins",
-        "f_back",
-        "gi_frame",
-        "gi_code",
-        "cr_frame",
-        "ag_frame",
-        "tb_frame",
-        "co_code",
-    }
-)
-
-# Modules an allowed module imported for itself (`torch.os`, `typing.sys`,
-# `collections._sys`, `from torch import importlib`): reaching one of them through an
-# attribute or a from-import is forbidden code, whatever the owner and with or without
-# leading underscores. Only names no model has a reason to use as an attribute.
-FORBIDDEN_MODULE_ATTRIBUTES = frozenset(
-    {
-        "os",
-        "sys",
-        "subprocess",
-        "importlib",
-        "imp",
-        "socket",
-        "ssl",
-        "shutil",
-        "ctypes",
-        "builtins",
-        "pathlib",
-        "pickle",
-        "marshal",
-        "multiprocessing",
-        "threading",
-        "thread",
-        "posix",
-        "nt",
-        "pty",
-        "fcntl",
-        "mmap",
-        "runpy",
-        "zipimport",
-        "pkgutil",
-        "sysconfig",
-        "tempfile",
-        "urllib",
-        "http",
-        "asyncio",
-    }
-)
-
-_REFLECTION_CALLS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
-# Attribute traversal inside a str.format template: '{0.__globals__}'.format(f).
-_FORMAT_TRAVERSAL = re.compile(r"\{[^{}]*\.(\w+)[^{}]*\}")
 
 # Third-party modules that the sandbox image carries beside torch: importing them is
 # forbidden rather than hallucinated. A name in neither list does not exist there.
@@ -194,26 +105,12 @@ class CodePolicy:
         return default_module_exists(module)
 
     def allows(self, module: str) -> bool:
-        if _forbidden_torch_name(module):
+        if forbidden_dotted(module):
             return False
         parts = module.split(".")
         return any(
             ".".join(parts[:depth]) in self.allowed_modules for depth in range(1, len(parts) + 1)
         )
-
-
-def _reached_module(name: str) -> str | None:
-    """The forbidden module an attribute or imported name stands for, if any."""
-    module = name.lstrip("_")
-    return module if module in FORBIDDEN_MODULE_ATTRIBUTES else None
-
-
-def _forbidden_torch_name(dotted: str) -> str | None:
-    """The forbidden name that ``dotted`` is or lies under, if any."""
-    for name in FORBIDDEN_TORCH_NAMES:
-        if dotted == name or dotted.startswith(name + "."):
-            return name
-    return None
 
 
 def _imported_modules(node: ast.Import | ast.ImportFrom) -> Iterator[str]:
@@ -225,7 +122,7 @@ def _imported_modules(node: ast.Import | ast.ImportFrom) -> Iterator[str]:
         return
     yield node.module
     for alias in node.names:  # `from torch import hub` imports the module torch.hub
-        if alias.name != "*" and _forbidden_torch_name(f"{node.module}.{alias.name}"):
+        if alias.name != "*" and forbidden_dotted(f"{node.module}.{alias.name}"):
             yield f"{node.module}.{alias.name}"
 
 
@@ -248,7 +145,7 @@ def _import_findings(node: ast.Import | ast.ImportFrom, policy: CodePolicy) -> I
         )
     if isinstance(node, ast.ImportFrom):
         for alias in node.names:
-            if module := _reached_module(alias.name):
+            if module := reached_module(alias.name):
                 yield Finding(
                     "forbidden-module-attribute",
                     Outcome.FORBIDDEN_CODE,
@@ -277,67 +174,82 @@ def _import_findings(node: ast.Import | ast.ImportFrom, policy: CodePolicy) -> I
             )
 
 
-def _call_findings(node: ast.Call, aliases: dict[str, str]) -> Iterator[Finding]:
-    """getattr(x, '__globals__'), getattr(torch, 'hub'): reflection on a forbidden name."""
-    if not (isinstance(node.func, ast.Name) and node.func.id in _REFLECTION_CALLS):
-        return
-    if len(node.args) < 2 or not isinstance(node.args[1], ast.Constant):
-        return
-    name = node.args[1].value
-    if not isinstance(name, str):
-        return
-    owner = dotted_name(node.args[0], aliases)
-    if (
-        name in FORBIDDEN_ATTRIBUTES
-        or _reached_module(name)
-        or (owner and _forbidden_torch_name(f"{owner}.{name}"))
-    ):
-        yield Finding(
-            "forbidden-attribute",
-            Outcome.FORBIDDEN_CODE,
-            f"{node.func.id}(..., {name!r}) reaches a forbidden name",
-            node.lineno,
-            node.col_offset,
-        )
-
-
 def _name_findings(node: ast.Name, bindings: Bindings, called: set[int]) -> Iterator[Finding]:
     where = {"line": node.lineno, "column": node.col_offset}
     if node.id in FORBIDDEN_BUILTINS and not bindings.is_shadowed(node):
-        yield Finding(
-            "forbidden-call",
-            Outcome.FORBIDDEN_CODE,
-            f"'{node.id}' is not allowed in a candidate",
-            **where,
+        rebound = not isinstance(node.ctx, ast.Load) or node.id in bindings.scopes.module.sites
+        message = (
+            f"'{node.id}' bound at module or class level is still the builtin wherever that "
+            "binding did not run (a dead branch, a del): rename it"
+            if rebound
+            else f"'{node.id}' is not allowed in a candidate"
         )
-    elif (
-        node.id in _REFLECTION_CALLS and id(node) not in called and not (bindings.is_shadowed(node))
-    ):
+        yield Finding("forbidden-call", Outcome.FORBIDDEN_CODE, message, **where)
+    elif node.id in REFLECTION_CALLS and id(node) not in called and not bindings.is_shadowed(node):
         yield Finding(
             "forbidden-call",
             Outcome.FORBIDDEN_CODE,
             f"'{node.id}' may only be called directly, not passed around",
             **where,
         )
+    elif node.id == "__match_args__":
+        yield Finding(
+            "forbidden-attribute",
+            Outcome.FORBIDDEN_CODE,
+            "defining '__match_args__' lets a class pattern read any attribute",
+            **where,
+        )
 
 
-def _format_findings(node: ast.Constant) -> Iterator[Finding]:
-    for match in _FORMAT_TRAVERSAL.finditer(node.value):
-        if match.group(1) in FORBIDDEN_ATTRIBUTES:
+def _dotted_finding(resolved: str, name: str, line: int, column: int) -> Finding:
+    if name.startswith("typing."):
+        message = f"'{resolved}' evaluates strings as code and is not allowed"
+        return Finding("string-evaluation", Outcome.FORBIDDEN_CODE, message, line, column)
+    message = (
+        f"'{resolved}' downloads, loads, writes or executes outside the model and is not allowed"
+    )
+    return Finding("forbidden-torch-api", Outcome.FORBIDDEN_CODE, message, line, column)
+
+
+def _chain_findings(outer: ast.Attribute, facts: ModuleFacts) -> Iterator[Finding]:
+    """One attribute chain (`T.hub.load`), judged from its outermost node."""
+    chain: list[ast.Attribute] = []
+    node: ast.AST = outer
+    while isinstance(node, ast.Attribute):
+        chain.append(node)
+        node = node.value
+    for link in reversed(chain):  # interpreter internals and modules, wherever they are
+        if link.attr in FORBIDDEN_ATTRIBUTES:
+            message = f"'.{link.attr}' reaches interpreter internals"
             yield Finding(
-                "forbidden-attribute",
-                Outcome.FORBIDDEN_CODE,
-                f"format template reaches '.{match.group(1)}'",
-                node.lineno,
-                node.col_offset,
+                "forbidden-attribute", Outcome.FORBIDDEN_CODE, message, link.lineno, link.col_offset
             )
+        elif module := reached_module(link.attr):
+            message = f"'.{link.attr}' reaches the module '{module}', which candidates may not use"
+            yield Finding(
+                "forbidden-module-attribute",
+                Outcome.FORBIDDEN_CODE,
+                message,
+                link.lineno,
+                link.col_offset,
+            )
+    for resolved in sorted(facts.resolutions(outer)):  # every name the owner may stand for
+        if name := forbidden_dotted(resolved):
+            yield _dotted_finding(resolved, name, outer.lineno, outer.col_offset)
+            return
+    for link in reversed(chain):  # an owner the aliases do not know: distinctive names
+        if link.attr in FORBIDDEN_ANYWHERE:
+            rule = "string-evaluation" if link.attr in _TYPING_ANYWHERE else "forbidden-torch-api"
+            message = forbidden_attribute(link.attr) or ""
+            yield Finding(rule, Outcome.FORBIDDEN_CODE, message, link.lineno, link.col_offset)
+            return
 
 
 def code_policy_findings(facts: ModuleFacts, policy: CodePolicy) -> list[Finding]:
     """Every import, name and attribute the policy forbids, and every module that does not exist."""
-    aliases = facts.aliases
     bindings = Bindings(facts.tree)  # builds its scope map only when a name needs it
     called = {id(node.func) for node in facts.nodes if isinstance(node, ast.Call)}
+    inner = {id(node.value) for node in facts.nodes if isinstance(node, ast.Attribute)}
     findings: list[Finding] = []
     for node in facts.nodes:
         if isinstance(node, ast.Import | ast.ImportFrom):
@@ -345,46 +257,13 @@ def code_policy_findings(facts: ModuleFacts, policy: CodePolicy) -> list[Finding
         elif isinstance(node, ast.Name):
             findings.extend(_name_findings(node, bindings, called))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            findings.extend(_format_findings(node))
-        elif isinstance(node, ast.Attribute):
-            if node.attr in FORBIDDEN_ATTRIBUTES:
-                findings.append(
-                    Finding(
-                        "forbidden-attribute",
-                        Outcome.FORBIDDEN_CODE,
-                        f"'.{node.attr}' reaches interpreter internals",
-                        node.lineno,
-                        node.col_offset,
-                    )
-                )
-                continue
-            if module := _reached_module(node.attr):
-                findings.append(
-                    Finding(
-                        "forbidden-module-attribute",
-                        Outcome.FORBIDDEN_CODE,
-                        f"'.{node.attr}' reaches the module '{module}', which candidates "
-                        "may not use",
-                        node.lineno,
-                        node.col_offset,
-                    )
-                )
-                continue
-            resolved = dotted_name(node, aliases)
-            if resolved is not None and resolved in FORBIDDEN_TORCH_NAMES:
-                findings.append(
-                    Finding(
-                        "forbidden-torch-api",
-                        Outcome.FORBIDDEN_CODE,
-                        f"'{resolved}' downloads, loads or writes outside the "
-                        "model and is not allowed",
-                        node.lineno,
-                        node.col_offset,
-                    )
-                )
+            findings.extend(format_findings(node))
+        elif isinstance(node, ast.Attribute) and id(node) not in inner:
+            findings.extend(_chain_findings(node, facts))
         elif isinstance(node, ast.Call):
-            findings.extend(_call_findings(node, aliases))
-            findings.extend(_pretrained_findings(node, aliases))
+            findings.extend(_pretrained_findings(node, facts.aliases))
+    findings += reflection_findings(facts, bindings)
+    findings += annotation_findings(facts)
     return findings
 
 

@@ -1,82 +1,179 @@
-"""Which names a module binds in which scope, so a parameter called `input` is not the builtin."""
+"""Which scope binds a name, as Python decides it, so a parameter called `input` is not the builtin.
+
+Python's rules, kept because each one was an escape: default values, annotations and
+decorators are evaluated in the scope around a function; a class body's names are invisible
+to the functions inside it; and only a function's locals are sure to be what they say. A
+module- or class-level binding may never have run (`if False: exec = None`) or may have been
+deleted, and the lookup then falls through to the builtin.
+"""
 
 import ast
+from dataclasses import dataclass, field
 
-_SCOPES = (
-    ast.FunctionDef,
-    ast.AsyncFunctionDef,
-    ast.Lambda,
-    ast.ClassDef,
-    ast.ListComp,
-    ast.SetComp,
-    ast.DictComp,
-    ast.GeneratorExp,
-)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
-def parent_map(tree: ast.AST) -> dict[int, ast.AST]:
-    """id(child) -> parent, built iteratively (deep trees do not recurse)."""
-    parents: dict[int, ast.AST] = {}
-    for node in ast.walk(tree):
-        for child in ast.iter_child_nodes(node):
-            parents[id(child)] = node
-    return parents
+@dataclass
+class Site:
+    """One place that binds a name: the statement's value, or None when it is not an expression
+    (a parameter, an import, a `with` or `except` target...)."""
+
+    value: ast.AST | None = None
+    loop: ast.For | ast.comprehension | None = None  # when the name is in a loop's target
 
 
-def _enclosing_scope(node: ast.AST, parents: dict[int, ast.AST], tree: ast.Module) -> ast.AST:
-    current = parents.get(id(node))
-    while current is not None and not isinstance(current, _SCOPES):
-        current = parents.get(id(current))
-    return current if current is not None else tree
+@dataclass
+class Scope:
+    """A module, class, function or comprehension: its names and where they are bound."""
+
+    node: ast.AST
+    parent: "Scope | None"
+    sites: dict[str, list[Site]] = field(default_factory=dict)
+    declared_global: set[str] = field(default_factory=set)
+    declared_nonlocal: set[str] = field(default_factory=set)
+
+    def bind(self, name: str, site: Site | None = None) -> None:
+        self.sites.setdefault(name, []).append(site or Site())
 
 
-def _bound_names(scope: ast.AST, parents: dict[int, ast.AST], tree: ast.Module) -> set[str]:
-    names: set[str] = set()
-    if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-        arguments = scope.args
+def _function_outside(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> list[ast.AST]:
+    """What a def or lambda evaluates in the scope around it: defaults, annotations, decorators."""
+    arguments = node.args
+    outside: list[ast.AST] = [*arguments.defaults, *(d for d in arguments.kw_defaults if d)]
+    if not isinstance(node, ast.Lambda):
         params = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
         params += [arg for arg in (arguments.vararg, arguments.kwarg) if arg is not None]
-        names |= {param.arg for param in params}
-    for node in ast.walk(scope):
-        if node is not scope and _enclosing_scope(node, parents, tree) is not scope:
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            if node is not scope:
-                names.add(node.name)
+        outside += [param.annotation for param in params if param.annotation is not None]
+        outside += [*node.decorator_list, *([node.returns] if node.returns else [])]
+    return outside
+
+
+def _parameters(arguments: ast.arguments) -> list[str]:
+    params = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+    params += [arg for arg in (arguments.vararg, arguments.kwarg) if arg is not None]
+    return [param.arg for param in params]
+
+
+class ScopeMap:
+    """Every scope of a module, and the scope each Name node is looked up from (one walk)."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.module = Scope(tree, None)
+        self._of_name: dict[int, Scope] = {}
+        self._described: set[int] = set()  # target Names whose binding site is recorded
+        self._build(tree)
+
+    def scope_of(self, node: ast.Name) -> Scope:
+        return self._of_name.get(id(node), self.module)
+
+    def _build(self, tree: ast.Module) -> None:
+        stack: list[tuple[ast.AST, Scope]] = [(child, self.module) for child in tree.body]
+        while stack:
+            node, scope = stack.pop()
+            stack.extend(self._visit(node, scope))
+
+    def _visit(self, node: ast.AST, scope: Scope) -> list[tuple[ast.AST, Scope]]:
+        """Record what ``node`` binds; return its children with the scope each runs in."""
+        if isinstance(node, _FUNCTIONS):
+            inner = Scope(node, scope)
+            for name in _parameters(node.args):
+                inner.bind(name)
+            if not isinstance(node, ast.Lambda):
+                scope.bind(node.name)
+            body = node.body if isinstance(node.body, list) else [node.body]
+            return [(n, scope) for n in _function_outside(node)] + [(n, inner) for n in body]
+        if isinstance(node, ast.ClassDef):
+            scope.bind(node.name)
+            inner = Scope(node, scope)
+            outside = [*node.bases, *(k.value for k in node.keywords), *node.decorator_list]
+            return [(n, scope) for n in outside] + [(n, inner) for n in node.body]
+        if isinstance(node, _COMPREHENSIONS):
+            inner = Scope(node, scope)
+            for generator in node.generators:
+                self._bind_targets(generator.target, inner, Site(generator.iter, generator))
+            first, *rest = node.generators
+            children: list[tuple[ast.AST, Scope]] = [(first.iter, scope)]
+            children += [(n, inner) for n in (first.target, *first.ifs)]
+            children += [(n, inner) for gen in rest for n in (gen.target, gen.iter, *gen.ifs)]
+            elements = (node.key, node.value) if isinstance(node, ast.DictComp) else (node.elt,)
+            return children + [(n, inner) for n in elements]
+        if isinstance(node, ast.NamedExpr):  # binds in the nearest non-comprehension scope
+            target = scope
+            while isinstance(target.node, _COMPREHENSIONS) and target.parent is not None:
+                target = target.parent
+            target.bind(node.target.id, Site(node.value))
+            self._of_name[id(node.target)] = target
+            return [(node.value, scope)]
+        self._bind(node, scope)
+        return [(child, scope) for child in ast.iter_child_nodes(node)]
+
+    def _bind(self, node: ast.AST, scope: Scope) -> None:
+        if isinstance(node, ast.Name):
+            self._of_name[id(node)] = scope
+            if not isinstance(node.ctx, ast.Load) and id(node) not in self._described:
+                scope.bind(node.id)  # with, augmented assignment, del, unpacking...
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    self._bind_targets(target, scope, Site(node.value))
+        elif isinstance(node, ast.For):
+            self._bind_targets(node.target, scope, Site(node.iter, node))
         elif isinstance(node, ast.alias):
-            names.add((node.asname or node.name).split(".", 1)[0])
+            scope.bind((node.asname or node.name).split(".", 1)[0])
         elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-    return names
+            scope.bind(node.name)
+        elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+            scope.bind(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            scope.bind(node.rest)
+        elif isinstance(node, ast.Global):
+            scope.declared_global.update(node.names)
+        elif isinstance(node, ast.Nonlocal):
+            scope.declared_nonlocal.update(node.names)
+
+    def _bind_targets(self, target: ast.AST, scope: Scope, site: Site) -> None:
+        for name in ast.walk(target):
+            if isinstance(name, ast.Name):
+                scope.bind(name.id, site)
+                self._described.add(id(name))
+
+    def local_scope(self, node: ast.Name) -> Scope | None:
+        """The function or comprehension whose local ``node`` surely is; None when the name may
+        be a global, a class attribute or a builtin at run time."""
+        scope: Scope | None = self.scope_of(node)
+        while scope is not None and scope is not self.module:
+            if isinstance(scope.node, ast.ClassDef):
+                scope = scope.parent  # class-level bindings are neither sure nor visible below
+                continue
+            if node.id in scope.declared_global:
+                return None
+            if node.id in scope.sites and node.id not in scope.declared_nonlocal:
+                return scope
+            scope = scope.parent
+        return None
 
 
 class Bindings:
-    """Answers: is this Name node a module-level or local binding rather than a builtin?"""
+    """Answers: is this Name node a function's local rather than (possibly) a builtin?"""
 
     def __init__(self, tree: ast.Module) -> None:
         self._tree = tree
-        self._parents_map: dict[int, ast.AST] | None = None
-        self._cache: dict[int, set[str]] = {}
+        self._map: ScopeMap | None = None
+        self.memo: dict[tuple, object] = {}  # what reflection.py worked out about a node
 
     @property
-    def _parents(self) -> dict[int, ast.AST]:
-        if self._parents_map is None:  # most candidates never ask
-            self._parents_map = parent_map(self._tree)
-        return self._parents_map
-
-    def _names_of(self, scope: ast.AST) -> set[str]:
-        if id(scope) not in self._cache:
-            self._cache[id(scope)] = _bound_names(scope, self._parents, self._tree)
-        return self._cache[id(scope)]
+    def scopes(self) -> ScopeMap:
+        if self._map is None:  # most candidates never ask
+            self._map = ScopeMap(self._tree)
+        return self._map
 
     def is_shadowed(self, node: ast.Name) -> bool:
-        """True when an enclosing scope (or the module) binds the name."""
-        scope = _enclosing_scope(node, self._parents, self._tree)
-        while True:
-            if node.id in self._names_of(scope):
-                return True
-            if scope is self._tree:
-                return False
-            scope = _enclosing_scope(scope, self._parents, self._tree)
+        """True when an enclosing function binds the name, so it can never be the builtin."""
+        return self.scopes.local_scope(node) is not None
+
+    def sites(self, node: ast.Name) -> list[Site] | None:
+        """Every binding of a function-local name in its function; None for other names."""
+        scope = self.scopes.local_scope(node)
+        return None if scope is None else scope.sites[node.id]

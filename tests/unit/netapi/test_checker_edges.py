@@ -23,7 +23,8 @@ def with_line(extra: str) -> str:
     [
         "def helper(input, compile=False, vars=None):\n    return input",
         "class Block(nn.Module):\n    def forward(self, input):\n        return input * 2",
-        "def act(name):\n    return getattr(nn, name)()",
+        "def act():\n    return getattr(nn, 'ReLU')()",
+        "def act(i):\n    return getattr(nn, f'Conv{i + 1}d')",
     ],
 )
 def test_common_idioms_are_not_forbidden(extra):
@@ -38,11 +39,18 @@ def test_common_idioms_are_not_forbidden(extra):
         "import functools\nx = functools.reduce(getattr, ['__globals__'], nn.ReLU)",
         "s = '{0.__globals__}'.format(nn.ReLU)",
         "def g(eval):\n    return eval\nx = eval('1')",
+        # A name chosen at run time may be anything: '__globals__', 'hub', 'load'.
+        "def act(name):\n    return getattr(nn, name)()",
     ],
 )
 def test_escape_routes_are_forbidden(extra):
     found = rules(with_line(extra))
-    assert found & {"forbidden-attribute", "forbidden-call", "forbidden-torch-api"}
+    assert found & {
+        "forbidden-attribute",
+        "forbidden-call",
+        "forbidden-torch-api",
+        "computed-attribute",
+    }
 
 
 @pytest.mark.parametrize("base", ["nn.Sequential", "nn.ModuleList", "torch.nn.Module"])

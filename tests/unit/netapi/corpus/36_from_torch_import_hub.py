@@ -1,5 +1,5 @@
 # expect-outcome: forbidden_code
-# expect-rules: forbidden-import
+# expect-rules: forbidden-import, forbidden-torch-api
 # task: img-classification
 import torch
 from torch import hub, nn

@@ -55,3 +55,11 @@ def test_attention_on_an_expanded_parameter_is_counted():
     result = check(code)
     assert (result["outcome"], result["error"]) == ("success", None)
     assert result["flops"] > check(GOOD)["flops"]
+
+
+def test_the_corpus_model_with_numbered_layers_dataclass_and_attention_passes():
+    """The static checker's good corpus file 64 also passes every run-time stage."""
+    corpus = pathlib.Path(__file__).parents[1] / "corpus"
+    code = (corpus / "64_good_numbered_layers_dataclass_attention.py").read_text()
+    result = check(code)
+    assert (result["outcome"], result["error"]) == ("success", None)
