@@ -64,7 +64,11 @@ def _texts(expr: ast.AST, bindings: Bindings, depth: int) -> list[tuple[str, str
         prefix, brace, _ = template.partition("{")
         return [(prefix, "any" if brace else "none")]
     if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "str":
-        numeric = len(expr.args) == 1 and _is_int(expr.args[0], bindings, depth + 1)
+        numeric = (
+            len(expr.args) == 1
+            and bindings.is_builtin(expr.func)
+            and _is_int(expr.args[0], bindings, depth + 1)
+        )
         return [("", "digits" if numeric else "any")]
     if isinstance(expr, ast.Name):
         return _name_texts(expr, bindings, depth)
@@ -117,7 +121,7 @@ def _int_uncached(expr: ast.AST, bindings: Bindings, depth: int) -> bool:
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add | ast.Sub | ast.Mult):
         return _is_int(expr.left, bindings, depth + 1) and _is_int(expr.right, bindings, depth + 1)
     if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
-        return expr.func.id in ("len", "int") and not bindings.is_shadowed(expr.func)
+        return expr.func.id in ("len", "int") and bindings.is_builtin(expr.func)
     if not isinstance(expr, ast.Name):
         return False
     sites = bindings.sites(expr)
@@ -137,7 +141,7 @@ def _loop_index(name: str, loop: ast.For | ast.comprehension, bindings: Bindings
     call = loop.iter
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
         return False
-    if bindings.is_shadowed(call.func):
+    if not bindings.is_builtin(call.func):
         return False
     target = loop.target
     if call.func.id == "range":

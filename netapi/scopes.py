@@ -32,9 +32,12 @@ class Scope:
     sites: dict[str, list[Site]] = field(default_factory=dict)
     declared_global: set[str] = field(default_factory=set)
     declared_nonlocal: set[str] = field(default_factory=set)
+    everywhere: set[str] | None = None  # the module's set of every name bound in any scope
 
     def bind(self, name: str, site: Site | None = None) -> None:
         self.sites.setdefault(name, []).append(site or Site())
+        if self.everywhere is not None:
+            self.everywhere.add(name)
 
 
 def _function_outside(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> list[ast.AST]:
@@ -59,7 +62,8 @@ class ScopeMap:
     """Every scope of a module, and the scope each Name node is looked up from (one walk)."""
 
     def __init__(self, tree: ast.Module) -> None:
-        self.module = Scope(tree, None)
+        self.bound_anywhere: set[str] = set()
+        self.module = Scope(tree, None, everywhere=self.bound_anywhere)
         self._of_name: dict[int, Scope] = {}
         self._described: set[int] = set()  # target Names whose binding site is recorded
         self._build(tree)
@@ -76,7 +80,7 @@ class ScopeMap:
     def _visit(self, node: ast.AST, scope: Scope) -> list[tuple[ast.AST, Scope]]:
         """Record what ``node`` binds; return its children with the scope each runs in."""
         if isinstance(node, _FUNCTIONS):
-            inner = Scope(node, scope)
+            inner = Scope(node, scope, everywhere=self.bound_anywhere)
             for name in _parameters(node.args):
                 inner.bind(name)
             if not isinstance(node, ast.Lambda):
@@ -85,11 +89,11 @@ class ScopeMap:
             return [(n, scope) for n in _function_outside(node)] + [(n, inner) for n in body]
         if isinstance(node, ast.ClassDef):
             scope.bind(node.name)
-            inner = Scope(node, scope)
+            inner = Scope(node, scope, everywhere=self.bound_anywhere)
             outside = [*node.bases, *(k.value for k in node.keywords), *node.decorator_list]
             return [(n, scope) for n in outside] + [(n, inner) for n in node.body]
         if isinstance(node, _COMPREHENSIONS):
-            inner = Scope(node, scope)
+            inner = Scope(node, scope, everywhere=self.bound_anywhere)
             for generator in node.generators:
                 self._bind_targets(generator.target, inner, Site(generator.iter, generator))
             first, *rest = node.generators
@@ -172,6 +176,10 @@ class Bindings:
     def is_shadowed(self, node: ast.Name) -> bool:
         """True when an enclosing function binds the name, so it can never be the builtin."""
         return self.scopes.local_scope(node) is not None
+
+    def is_builtin(self, node: ast.Name) -> bool:
+        """True when no scope of the module binds the name: it is surely the builtin."""
+        return node.id not in self.scopes.bound_anywhere
 
     def sites(self, node: ast.Name) -> list[Site] | None:
         """Every binding of a function-local name in its function; None for other names."""

@@ -295,3 +295,24 @@ LEGITIMATE = {
 @pytest.mark.parametrize("source", LEGITIMATE.values(), ids=LEGITIMATE.keys())
 def test_ordinary_model_code_passes(source):
     assert findings(source) == []
+
+
+NUMBERED = """
+    def f(self, x):
+        for i in range(3):
+            x = getattr(self, 'o' + str(i))(x)
+            x = getattr(self, f'o{len(x)}')(x)
+        return x
+    """
+
+
+def test_a_name_that_is_a_prefix_and_a_number_passes():
+    """'o' + a number can never spell 'os'."""
+    assert findings(NUMBERED) == []
+
+
+@pytest.mark.parametrize("rebound", ["str", "range", "len"])
+def test_a_rebound_builtin_does_not_make_a_name_numeric(rebound):
+    """`str = lambda i: 's'` at module level: 'o' + str(i) may spell 'os'."""
+    source = f"{rebound} = lambda *a: 's'\n" + textwrap.dedent(NUMBERED)
+    assert "computed-attribute" in {finding[0] for finding in findings(source)}
