@@ -41,8 +41,10 @@ try:
 except FileNotFoundError:
     config = {}
 # --network=none: the Debian build's netstack set-up fails on this engine otherwise; every
-# candidate container runs without a network anyway.
-wanted = {"path": runsc, "runtimeArgs": ["--network=none"]}
+# candidate container runs without a network anyway. --oci-seccomp: the engine's seccomp
+# profile also filters the candidate's calls into gVisor's kernel (without it a candidate
+# may unshare namespaces inside the sandbox), on top of gVisor's own filter on the host.
+wanted = {"path": runsc, "runtimeArgs": ["--network=none", "--oci-seccomp"]}
 if config.get("runtimes", {}).get("runsc") == wanted:
     sys.exit(1)
 config.setdefault("runtimes", {})["runsc"] = wanted
@@ -58,9 +60,10 @@ case $changed in
     *) echo "could not update $DAEMON_JSON" >&2; exit 1 ;;
 esac
 
-# Running engine: reload its configuration (SIGHUP; never a restart) unless it lists runsc.
+# Running engine: reload its configuration (SIGHUP; never a restart) when the file changed
+# or the engine does not list runsc yet.
 if docker info >/dev/null 2>&1; then
-    if docker info --format '{{range $name, $_ := .Runtimes}}{{$name}} {{end}}' | grep -qw runsc; then
+    if [ "$changed" = 1 ] && docker info --format '{{range $name, $_ := .Runtimes}}{{$name}} {{end}}' | grep -qw runsc; then
         echo "docker engine lists runtime runsc"
         exit 0
     fi

@@ -2,6 +2,10 @@
 
 Every test here is marked `docker`; `make test` starts the engine and builds the runtime
 image first. After each test the namespace must hold no container: a leak fails the test.
+Containers run under the default runtime setting (auto: gVisor's runsc where the engine has
+it); a test whose expectations differ by runtime reads ``launcher.runtime``, and one that
+must see both asks for them with ``@pytest.mark.parametrize("runtime", RUNTIMES,
+indirect=True)`` (runsc is skipped where the engine lacks it).
 """
 
 import pathlib
@@ -10,7 +14,7 @@ import uuid
 import pytest
 
 from sandbox_runner.config import SandboxSettings
-from sandbox_runner.containers import Launcher, docker_client
+from sandbox_runner.containers import Launcher, docker_client, engine_runtimes
 from sandbox_runner.core import SandboxChecker, load_policy
 
 CORPUS = pathlib.Path(__file__).resolve().parents[2] / "unit" / "netapi" / "corpus"
@@ -32,9 +36,19 @@ def namespace():
 
 
 @pytest.fixture
-def settings(namespace):
+def runtime(request) -> str:
+    """The runtime setting: auto, or the one a test is parametrised with (indirect)."""
+    wanted = getattr(request, "param", "auto")
+    if wanted == "runsc" and "runsc" not in (engine_runtimes(docker_client()) or {"runsc"}):
+        pytest.skip("the Docker engine has no runsc (gVisor) runtime")
+    return wanted
+
+
+@pytest.fixture
+def settings(namespace, runtime):
     return SandboxSettings(
         namespace=namespace,
+        runtime=runtime,
         pool_size=0,
         timeout_seconds=20,
         name_index_path=REPO_ROOT / "var" / "torch_index.json",
@@ -46,7 +60,11 @@ def settings(namespace):
 
 @pytest.fixture
 def launcher(settings):
-    return Launcher(docker_client(), settings.namespace, settings.output_cap_bytes)
+    launcher = Launcher(
+        docker_client(), settings.namespace, settings.output_cap_bytes, settings.runtime
+    )
+    launcher.resolve_runtime()
+    return launcher
 
 
 @pytest.fixture
