@@ -5,24 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from netapi.tasks import TaskSpec
 from sandbox_runner.containers import InfraError
+from tests.unit.trainer_svc.jobs import small_job
 from trainer_svc.config import TrainerSettings
 from trainer_svc.container_run import ContainerTraining
-from trainer_svc.events import TrainJob
 from trainer_svc.prepare import PreparedData
 
-JOB = TrainJob(
-    code="class Net: ...",
-    spec=TaskSpec("img-classification", "fashion-mnist", (64, 1, 28, 28), (10,), {}, "norm"),
-    epochs=2,
-    seed=7,
-    epoch_budget_seconds=60,
-    job_budget_seconds=120,
-    train_samples=100,
-    validation_samples=10,
-    test_samples=10,
-)
+JOB = small_job(epochs=2)
 
 
 class _Started(Exception):

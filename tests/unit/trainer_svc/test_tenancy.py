@@ -6,25 +6,15 @@ limits with real containers are in tests/integration/trainer/test_tenancy.py.
 
 import pytest
 
-from netapi.tasks import TaskSpec
 from rpc.errors import QuotaExceeded
 from rpc.tenants import Quotas
+from tests.unit.trainer_svc.jobs import small_job
 from trainer_svc.config import TrainerSettings
 from trainer_svc.container_run import ContainerTraining
 from trainer_svc.core import SECONDS_PER_DAY, GpuUsage, Trainer
-from trainer_svc.events import Accepted, TrainJob
+from trainer_svc.events import Accepted
 
-JOB = TrainJob(
-    code="class Net: ...",
-    spec=TaskSpec("img-classification", "fashion-mnist", (64, 1, 28, 28), (10,), {}, "norm"),
-    epochs=1,
-    seed=7,
-    epoch_budget_seconds=60,
-    job_budget_seconds=120,
-    train_samples=100,
-    validation_samples=10,
-    test_samples=10,
-)
+JOB = small_job()
 DAY = 20_000 * SECONDS_PER_DAY  # a UTC midnight
 
 

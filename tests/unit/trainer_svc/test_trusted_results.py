@@ -12,27 +12,17 @@ import pytest
 import torch
 
 from netapi.outcomes import Outcome
-from netapi.tasks import TaskSpec
+from tests.unit.trainer_svc.jobs import small_job
 from trainer_svc.config import TrainerSettings
 from trainer_svc.container_run import Cancellation, ContainerTraining
-from trainer_svc.events import EpochDone, TrainJob
+from trainer_svc.events import EpochDone
 from trainer_svc.prepare import PreparedData
 
 VAL = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
 TEST = torch.tensor([1, 1, 2, 2, 3, 3, 4, 4])
 NONCE = "f" * 32
 
-JOB = TrainJob(
-    code="class Net: ...",
-    spec=TaskSpec("img-classification", "fashion-mnist", (64, 1, 28, 28), (10,), {}, "norm"),
-    epochs=2,
-    seed=7,
-    epoch_budget_seconds=60,
-    job_budget_seconds=120,
-    train_samples=100,
-    validation_samples=len(VAL),
-    test_samples=len(TEST),
-)
+JOB = small_job(epochs=2, validation_samples=len(VAL), test_samples=len(TEST))
 
 
 class ScriptedContainer:
