@@ -20,7 +20,7 @@ help:
 	@echo "make test     - install, start Docker, build the runtime image, fetch test data, run all tests"
 	@echo "make runtime-image - build $(RUNTIME_IMAGE) (checks and training) and its torch name index"
 	@echo "make lint     - ruff"
-	@echo "make bench-sandbox - sandbox check: in-process vs cold container vs warm pool"
+	@echo "make bench-sandbox - sandbox check: in-process vs cold container vs warm pool; runsc vs runc"
 	@echo "make bench-trainer - trainer throughput vs a plain PyTorch loop"
 	@echo "make llm      - build llama-cpp-python and assemble the embedded model (var/models)"
 	@echo "make bench-gateway - the gateway vs the text-generation client straight to TGI"
@@ -78,7 +78,7 @@ llm: install
 test: install docker runtime-image test-data llm images compose
 	$(BIN)/python -m pytest
 
-bench-sandbox: install runtime-image
+bench-sandbox: install runtime-image test-data
 	$(BIN)/python -m bench.sandbox_check
 
 bench-trainer: install runtime-image test-data
