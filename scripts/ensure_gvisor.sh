@@ -21,12 +21,15 @@ RUNSC=$(command -v runsc)
 
 # Can runsc start a sandbox here at all (platform, kernel)? A sandbox of the host's root,
 # no network, running /bin/true: no image needed, so it works before any image is built.
-if ! timeout 60 "$RUNSC" --network=none --root="$(mktemp -d)" do /bin/true >/dev/null 2>&1; then
+state=$(mktemp -d)
+if ! smoke=$(timeout 60 "$RUNSC" --network=none --root="$state" do /bin/true 2>&1); then
+    rm -rf "$state"
     echo "WARNING: runsc is installed but cannot start a sandbox on this machine;" \
-        "candidate containers will run under runc" >&2
-    timeout 60 "$RUNSC" --network=none --root="$(mktemp -d)" do /bin/true 2>&1 | tail -5 >&2 || true
+        "candidate containers will run under runc:" >&2
+    echo "$smoke" | tail -5 >&2
     exit 0
 fi
+rm -rf "$state"
 
 # Merge {"runtimes": {"runsc": ...}} into daemon.json; exit 0 when it changed, 1 when not.
 mkdir -p "$(dirname "$DAEMON_JSON")"
