@@ -285,6 +285,7 @@ def _crowd_member(index: int) -> tuple[str, Outcome, str]:
     return kinds[index % len(kinds)]
 
 
+@pytest.mark.timeout(300)  # 20 cold starts, 2 at a time: about 8 s each under gVisor here
 async def test_twenty_checks_at_once_never_exceed_two_containers(settings, launcher):
     """20 checks via gather, max_concurrent_checks=2 -> all right verdicts, <= 2 live
     containers at every 0.2 s sample, nothing left, host RSS growth < 300 MB."""
