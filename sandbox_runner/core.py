@@ -6,7 +6,6 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
@@ -18,9 +17,9 @@ from netapi.name_index import NameIndex
 from netapi.outcomes import Outcome
 from netapi.static_check import check_source
 from netapi.tasks import TaskSpec
+from rpc.admission import QuotaLookup, admit, tenant_limit
 from rpc.audit import AuditLog, code_md5
-from rpc.errors import InvalidArgument, QuotaExceeded, QuotaViolation
-from rpc.tenants import Quotas
+from rpc.errors import InvalidArgument, QuotaExceeded
 from sandbox_runner.config import SandboxSettings
 from sandbox_runner.containers import (
     AttachedContainer,
@@ -84,7 +83,7 @@ class SandboxChecker:
         policy: CodePolicy,
         observer: CheckObserver | None = None,
         *,
-        quotas: Callable[[str], Quotas] | None = None,
+        quotas: QuotaLookup | None = None,
         audit: AuditLog | None = None,
     ) -> None:
         self._settings = settings
@@ -239,32 +238,18 @@ class SandboxChecker:
 
     def concurrent_checks_limit(self, tenant: str) -> int:
         """The tenant's checks in flight at once: its registry quota, else the setting."""
-        if self._quotas is not None:
-            limit = self._quotas(tenant).concurrent_checks
-            if limit is not None:
-                return limit
-        return self._settings.per_tenant_concurrency
+        setting = self._settings.per_tenant_concurrency
+        return tenant_limit(self._quotas, tenant, "concurrent_checks", setting)
 
     def _admit(self, tenant: str) -> None:
         """Refuse at once a check over the tenant's limit or the global queue bound."""
-        limit = self.concurrent_checks_limit(tenant)
-        if self.in_flight[tenant] >= limit:
-            raise QuotaExceeded(
-                f"tenant {tenant} has {self.in_flight[tenant]} checks in flight, its limit is "
-                f"{limit}; try again when one has finished",
-                violations=(
-                    QuotaViolation(
-                        subject=f"tenant:{tenant}",
-                        quota_id="concurrent_checks",
-                        limit=limit,
-                        description=(
-                            f"{limit} container checks queued or running at once; "
-                            f"{self.in_flight[tenant]} are"
-                        ),
-                    ),
-                ),
-                retry_after_seconds=1.0,
-            )
+        admit(
+            tenant,
+            "concurrent_checks",
+            used=self.in_flight[tenant],
+            limit=self.concurrent_checks_limit(tenant),
+            retry_after_seconds=1.0,
+        )
         queue_limit = self._settings.max_queued_checks + self._settings.max_concurrent_checks
         if self._waiting >= queue_limit:
             raise QuotaExceeded(f"{self._waiting} checks are waiting; try again later")
