@@ -18,9 +18,9 @@ from typing import Protocol
 
 from netapi.outcomes import Outcome
 from netapi.tasks import TaskSpecError, validate
+from rpc.admission import QuotaLookup, admit, tenant_limit
 from rpc.audit import AuditLog, code_md5
-from rpc.errors import InvalidArgument, QuotaExceeded, QuotaViolation
-from rpc.tenants import Quotas
+from rpc.errors import InvalidArgument, QuotaExceeded
 from trainer_svc.config import TrainerSettings
 from trainer_svc.container_run import Cancellation, ContainerTraining
 from trainer_svc.events import Accepted, EpochDone, Finished, TrainEvent, TrainJob
@@ -102,7 +102,7 @@ class Trainer:
         training: ContainerTraining,
         observer: TrainingObserver | None = None,
         *,
-        quotas: Callable[[str], Quotas] | None = None,
+        quotas: QuotaLookup | None = None,
         audit: AuditLog | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -180,50 +180,33 @@ class Trainer:
 
     def limits(self, tenant: str) -> tuple[int | None, float | None]:
         """The tenant's (concurrent trainings, GPU minutes a day): registry, else settings."""
-        quotas = self._quotas(tenant) if self._quotas is not None else Quotas()
-        trainings = quotas.concurrent_trainings
-        if trainings is None:
-            trainings = self._settings.per_tenant_trainings
-        minutes = quotas.gpu_minutes_per_day
-        if minutes is None:
-            minutes = self._settings.per_tenant_gpu_minutes_per_day
+        settings = self._settings
+        trainings = tenant_limit(
+            self._quotas, tenant, "concurrent_trainings", settings.per_tenant_trainings
+        )
+        minutes = tenant_limit(
+            self._quotas, tenant, "gpu_minutes_per_day", settings.per_tenant_gpu_minutes_per_day
+        )
         return trainings, minutes
 
     def _admit(self, tenant: str) -> None:
         """Refuse a job over the tenant's limits, or when the queue is full."""
         trainings, minutes = self.limits(tenant)
-        if trainings is not None and self.in_flight[tenant] >= trainings:
-            raise QuotaExceeded(
-                f"tenant {tenant} has {self.in_flight[tenant]} training jobs queued or running, "
-                f"its limit is {trainings}",
-                violations=(
-                    QuotaViolation(
-                        subject=f"tenant:{tenant}",
-                        quota_id="concurrent_trainings",
-                        limit=trainings,
-                        description=f"{trainings} training jobs queued or running at once; "
-                        f"{self.in_flight[tenant]} are",
-                    ),
-                ),
-                retry_after_seconds=CONCURRENT_RETRY_SECONDS,
-            )
+        admit(
+            tenant,
+            "concurrent_trainings",
+            used=self.in_flight[tenant],
+            limit=trainings,
+            retry_after_seconds=CONCURRENT_RETRY_SECONDS,
+        )
         if self._settings.gpu and minutes is not None:
-            used = self.gpu_usage.used(tenant)
-            if used >= minutes:
-                raise QuotaExceeded(
-                    f"GPU quota of tenant {tenant} is used up: {used:.1f} of {minutes:g} "
-                    "minutes today (UTC)",
-                    violations=(
-                        QuotaViolation(
-                            subject=f"tenant:{tenant}",
-                            quota_id="gpu_minutes_per_day",
-                            limit=round(minutes),
-                            description=f"{minutes:g} GPU wall minutes a UTC day on this "
-                            f"trainer; {used:.1f} used",
-                        ),
-                    ),
-                    retry_after_seconds=self.gpu_usage.seconds_to_midnight(),
-                )
+            admit(
+                tenant,
+                "gpu_minutes_per_day",
+                used=self.gpu_usage.used(tenant),
+                limit=minutes,
+                retry_after_seconds=self.gpu_usage.seconds_to_midnight(),
+            )
         if self._waiting >= self._settings.max_queued_jobs + self._settings.max_concurrent_jobs:
             raise QuotaExceeded(
                 f"the training queue is full ({self._waiting} jobs); try again later"
