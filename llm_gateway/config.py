@@ -100,11 +100,16 @@ class GatewaySettings(ServerSettings):
     retry_max_backoff_seconds: float = Field(2.0, ge=0)
     breaker_failure_threshold: int = Field(5, ge=1, description="Failures that open the breaker.")
     breaker_reset_seconds: float = Field(10.0, gt=0, description="Open time before a probe.")
-    default_limits: TenantLimits = Field(default_factory=TenantLimits)
+    default_limits: TenantLimits = Field(
+        default_factory=TenantLimits,
+        description="Every tenant's rate and daily tokens unless tenant_limits or the "
+        "registry (llm_tokens_per_day) set its own.",
+    )
     tenant_limits: dict[str, TenantLimits] = Field(
         default_factory=dict,
-        description="Per-tenant overrides of default_limits (the registry's "
-        "llm_tokens_per_day, when set, overrides daily_tokens).",
+        description="The gateway's own per-tenant settings, over default_limits: the request "
+        "rate (requests_per_second, burst; the registry has no key for it) and daily_tokens, "
+        "which applies only where the registry sets no llm_tokens_per_day (rpc/admission.py).",
     )
     usage_db: Path | None = Field(
         None,

@@ -29,8 +29,8 @@ from llm_gateway.resilience import BreakerState, CircuitBreaker, RetryPolicy
 from llm_gateway.upstream import Attempts, ModelUpstream, UpstreamObserver
 from netapi.code_policy import DEFAULT_ALLOWED_MODULES, CodePolicy
 from netapi.name_index import NameIndex
+from rpc.admission import QuotaLookup
 from rpc.errors import NotFound, QuotaExceeded
-from rpc.tenants import Quotas
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class LlmGateway:
         observer: GatewayObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
-        quotas: Callable[[str], Quotas] | None = None,
+        quotas: QuotaLookup | None = None,
     ) -> None:
         """``quotas``: the tenant registry's quotas (TenantDirectory.quotas), when there is one."""
         self._observer = observer or NoObserver()

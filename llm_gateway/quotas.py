@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llm_gateway.config import TenantLimits
-from rpc.errors import QuotaExceeded, QuotaViolation
-from rpc.tenants import Quotas
+from rpc.admission import QuotaLookup, exceeded, refusal, tenant_limit
 
 SECONDS_PER_DAY = 86_400
 KEEP_DAYS = 31  # rows of older days are deleted when a ledger opens
@@ -125,7 +124,7 @@ class TenantQuotas:
         defaults: TenantLimits,
         overrides: dict[str, TenantLimits] | None = None,
         *,
-        registry: Callable[[str], Quotas] | None = None,
+        registry: QuotaLookup | None = None,
         usage_db: Path | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -144,8 +143,8 @@ class TenantQuotas:
 
     def daily_tokens(self, tenant: str) -> int:
         """The registry's llm_tokens_per_day of the tenant, else its settings' daily_tokens."""
-        quota = self._registry(tenant).llm_tokens_per_day if self._registry else None
-        return quota if quota is not None else self.limits(tenant).daily_tokens
+        setting = self.limits(tenant).daily_tokens
+        return tenant_limit(self._registry, tenant, "llm_tokens_per_day", setting)
 
     def used_today(self, tenant: str) -> int:
         return self._ledger.used(tenant, self._today())
@@ -164,25 +163,15 @@ class TenantQuotas:
         holds = self._holds.get(tenant)
         if holds is None or holds.day != day:
             holds = self._holds[tenant] = _Holds(day)
-        used = self._ledger.used(tenant, day)
-        left = daily_tokens - used - holds.reserved
-        if worst_case_tokens > left:
+        used = self._ledger.used(tenant, day) + holds.reserved
+        if worst_case_tokens > daily_tokens - used:
             until_midnight = (day + 1) * SECONDS_PER_DAY - self._wall_clock()
-            raise QuotaExceeded(
-                f"daily token quota of tenant {tenant} is used up: "
-                f"{used + holds.reserved} of {daily_tokens} tokens used or held, "
-                f"this request may need {worst_case_tokens}",
-                violations=(
-                    QuotaViolation(
-                        subject=f"tenant:{tenant}",
-                        quota_id="daily_tokens",
-                        limit=daily_tokens,
-                        description=(
-                            f"{daily_tokens} prompt + generated tokens a UTC day; "
-                            f"{max(left, 0)} left, the request may need {worst_case_tokens}"
-                        ),
-                    ),
-                ),
+            raise exceeded(
+                tenant,
+                "daily_tokens",
+                used=used,
+                limit=daily_tokens,
+                asking=worst_case_tokens,
                 retry_after_seconds=math.ceil(until_midnight),
             )
         now = self._monotonic()
@@ -196,20 +185,14 @@ class TenantQuotas:
             )
         wait = bucket.take(now)
         if wait > 0:
-            raise QuotaExceeded(
-                f"rate limit of tenant {tenant}: {limits.requests_per_second:g} requests/s, "
-                f"burst {limits.burst}",
-                violations=(
-                    QuotaViolation(
-                        subject=f"tenant:{tenant}",
-                        quota_id="requests_per_minute",  # an integer even for 0.5/s
-                        limit=round(limits.requests_per_second * 60),
-                        description=(
-                            f"{limits.requests_per_second:g} requests a second, bursts of "
-                            f"{limits.burst}; retry in {wait:.2f}s"
-                        ),
-                    ),
-                ),
+            raise refusal(  # a token bucket's refusal: the rate, not a count, is its limit
+                tenant,
+                "requests_per_minute",  # an integer even for 0.5/s
+                limits.requests_per_second * 60,
+                message=f"rate limit of tenant {tenant}: {limits.requests_per_second:g} "
+                f"requests/s, burst {limits.burst}",
+                description=f"{limits.requests_per_second:g} requests a second, bursts of "
+                f"{limits.burst}; retry in {wait:.2f}s",
                 retry_after_seconds=wait,
             )
         holds.reserved += worst_case_tokens
