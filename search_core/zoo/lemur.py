@@ -45,6 +45,11 @@ class ImportReport:
     def imported(self) -> int:
         return len(self.models)
 
+    def put_into(self, store) -> None:
+        """Put the models read into ``store``'s zoo, replacing same-named ones."""
+        for model in self.models:
+            store.put_zoo_model(model)
+
     def to_dict(self) -> dict:
         return {
             "source": self.source,
@@ -183,6 +188,5 @@ def read_lemur(path: str | pathlib.Path) -> ImportReport:
 def import_lemur(path: str | pathlib.Path, store) -> ImportReport:
     """Read a LEMUR database and put its models into ``store`` (replacing same-named ones)."""
     report = read_lemur(path)
-    for model in report.models:
-        store.put_zoo_model(model)
+    report.put_into(store)
     return report
