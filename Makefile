@@ -126,7 +126,7 @@ SERVICE_IMAGES := search-core llm-gateway sandbox-runner trainer model-server do
 IMAGES_STAMP := var/.service-images
 IMAGES_INPUTS := pyproject.toml $(STUBS_STAMP) $(wildcard compose/images/*/Dockerfile) \
 	compose/images/install_wheelhouse.sh scripts/build_service_images.sh scripts/lib/base_image.sh \
-	$(shell find rpc netapi cli llm_gateway sandbox_runner trainer_svc search_core docker_proxy \
+	$(shell find rpc netapi cli localstack llm_gateway sandbox_runner trainer_svc search_core docker_proxy \
 		-name '*.py' -o -name '*.toml' -o -name '*.json' -o -name '*.sql' -o -name '*.md' 2>/dev/null)
 
 images: install docker runtime-image test-data llm

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from cli.search_client import SearchClient
-from cli.stack import LocalStack
+from localstack import LocalStack
 from netapi.outcomes import Outcome
 from search_core.store import open_store
 

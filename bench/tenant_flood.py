@@ -22,7 +22,7 @@ from pathlib import Path
 
 import grpc
 
-from cli.stack import LocalStack
+from localstack import LocalStack
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
 from netapi.outcomes import Outcome

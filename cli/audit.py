@@ -14,7 +14,7 @@ from rpc.audit import read_records, verify
 EXIT_OK, EXIT_BROKEN = 0, 1
 
 
-def add_parser(commands) -> None:
+def register(commands) -> None:
     audit = commands.add_parser("audit", help="verify and read the services' audit logs")
     audit_commands = audit.add_subparsers(
         dest="audit_command", required=True, parser_class=type(audit)

@@ -5,21 +5,43 @@ same budget on Fashion-MNIST (template generator), then a short NN-Caption campa
 the embedded LLM, prints the leaderboards, writes the report and stops the stack.
 """
 
+import argparse
 import asyncio
 import signal
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from cli.search_client import SearchClient
-from cli.stack import LocalStack
-from search_core.search_config import load_config
+from cli.report import write_search_report
 
 CONFIGS = ("fairnad.toml", "random.toml", "nn_caption.toml")
 
+if TYPE_CHECKING:  # rich, the gRPC client and the stack load only when the demo runs
+    from rich.console import Console
+
+    from localstack import LocalStack
+
+
+def register(commands) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="the main job: a FairNAD search and an NN-Caption "
+        "campaign on a local stack, then the leaderboard and report",
+    )
+    demo.add_argument("--config-dir", type=Path, default=Path("demo"))
+    demo.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    return run_demo(args.config_dir)
+
 
 def run_demo(config_dir: Path, *, model: str = "qwen2.5-coder-0.5b") -> int:
+    from rich.console import Console
+
+    from localstack import LocalStack
+    from search_core.search_config import load_config
+
     console = Console()
     configs = [load_config(config_dir / name) for name in CONFIGS]
     started = time.monotonic()
@@ -36,8 +58,6 @@ def run_demo(config_dir: Path, *, model: str = "qwen2.5-coder-0.5b") -> int:
         search_ids, states = asyncio.run(_run_searches(stack, configs, console))
     finally:
         stack.stop()
-    from cli.search import write_search_report
-
     report = write_search_report(str(stack.directory / "nasforge.db"), search_ids, run / "report")
     elapsed = time.monotonic() - started
     console.print(
@@ -51,7 +71,9 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-async def _run_searches(stack: LocalStack, configs, console: Console):
+async def _run_searches(stack: "LocalStack", configs, console: "Console"):
+    from cli.search_client import SearchClient
+
     async with SearchClient(
         stack.target("search_core"), stack.tenant_token, console, tls=stack.public_tls
     ) as client:

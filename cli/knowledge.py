@@ -11,14 +11,18 @@ import asyncio
 import json
 from pathlib import Path
 
-from cli.train import UsageError
+from cli.common import (
+    UsageError,
+    add_connection_arguments,
+    add_store_argument,
+    connection_from_args,
+    open_store,
+)
 
 MAX_PAPER_CHARS = 60_000
 
 
-def add_parser(commands) -> None:
-    from cli.stack import add_tls_arguments
-
+def register(commands) -> None:
     knowledge = commands.add_parser("knowledge", help="FairNAD design-knowledge trees")
     sub = knowledge.add_subparsers(
         dest="knowledge_command", required=True, parser_class=type(knowledge)
@@ -29,44 +33,38 @@ def add_parser(commands) -> None:
     extract.add_argument("--tree", default="extracted", help="tree to merge into")
     extract.add_argument("--model", default="", help="gateway model (default: the stack's)")
     extract.add_argument("--max-new-tokens", type=int, default=1500)
-    extract.add_argument("--gateway", help="llm_gateway address (default: the local stack)")
-    extract.add_argument("--token-file", type=Path, help="file holding the bearer token")
-    add_tls_arguments(extract, client_certificate=True)
+    add_connection_arguments(extract, "--gateway", "llm_gateway", client_certificate=True)
     show = sub.add_parser("show", help="categories and attribute counts of a tree")
     show.add_argument("--tree", default="", help="stored tree (default: the shipped one)")
     for parser in (extract, show):
-        parser.add_argument("--store", help="store URL (default: $NASFORGE_SEARCH_STORE_URL)")
+        add_store_argument(parser)
         parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cli.zoo import open_store_for
-    from search_core.domain import KnowledgeTreeRecord
-    from search_core.knowledge.tree import KnowledgeTree
+    from search_core.knowledge.extraction import ExtractionError
+    from search_core.knowledge.stored import merge_extraction, stored_tree
 
-    store = open_store_for(args)
+    store = open_store(args)
     try:
-        name = args.tree
-        record = store.get_knowledge_tree(name) if name else None
-        tree = KnowledgeTree.from_dict(record.document) if record else KnowledgeTree.default()
         if args.knowledge_command == "show":
+            tree = stored_tree(store, args.tree)
             for category in tree.categories:
                 print(f"{category.name}: {len(category.attributes)} attributes")
             print(f"{len(tree)} attributes in {len(tree.categories)} categories")
             return 0
         answer = asyncio.run(_ask(args))
-        from search_core.knowledge.extraction import ExtractionError, merge_answer
-
         try:
-            report = merge_answer(tree, answer, source=args.title or args.paper.stem)
+            tree, report = merge_extraction(
+                store, args.tree, answer, source=args.title or args.paper.stem
+            )
         except ExtractionError as exc:
             print(f"nasforge: the model's answer was not a usable tree: {exc}")
             return 1
-        store.put_knowledge_tree(KnowledgeTreeRecord(name, tree.to_dict()))
         print(
             json.dumps(
                 {
-                    "tree": name,
+                    "tree": args.tree,
                     "added": [f"{i.category.name}/{i.attribute.name}" for i in report.added],
                     "enriched": [f"{i.category.name}/{i.attribute.name}" for i in report.enriched],
                     "attributes": len(tree),
@@ -88,15 +86,7 @@ async def _ask(args: argparse.Namespace) -> str:
         text = args.paper.read_text(errors="replace")[:MAX_PAPER_CHARS]
     except OSError as exc:
         raise UsageError(f"cannot read {args.paper}: {exc.strerror}") from exc
-    from cli.stack import connection, tls_from_args
-
-    target, token, tls = connection(
-        "llm_gateway",
-        args.gateway,
-        args.token_file,
-        tls=tls_from_args(args),
-        plaintext=args.plaintext,
-    )
+    target, token, tls = connection_from_args(args, "llm_gateway")
     model = args.model
     channel = open_channel(target, token=token, tls=tls, default_timeout_seconds=1800)
     try:

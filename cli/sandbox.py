@@ -3,19 +3,37 @@
 import argparse
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 from cli.candidate_file import read_candidate
 from netapi.outcomes import Outcome
-from netapi.tasks import default_spec
-from sandbox_runner.config import SandboxSettings
-from sandbox_runner.containers import Launcher, docker_client
-from sandbox_runner.core import SandboxChecker, load_policy
-from sandbox_runner.verdicts import CheckResult
+from netapi.tasks import TASKS, default_spec
+
+if TYPE_CHECKING:  # docker and the launcher load only when a check runs
+    from sandbox_runner.config import SandboxSettings
+    from sandbox_runner.verdicts import CheckResult
 
 CLI_TENANT = "cli"
 
 
-async def _check(source: str, task: str, settings: SandboxSettings) -> CheckResult:
+def register(commands) -> None:
+    sandbox = commands.add_parser("sandbox", help="run checks in real containers")
+    sandbox_commands = sandbox.add_subparsers(
+        dest="sandbox_command", required=True, parser_class=type(sandbox)
+    )
+    check = sandbox_commands.add_parser(
+        "check", help="full check of a candidate in a locked-down container (needs Docker)"
+    )
+    check.add_argument("file", help="candidate Python file, or - for standard input")
+    check.add_argument("--task", required=True, choices=TASKS, help="LEMUR task name")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.set_defaults(handler=run_sandbox_check)
+
+
+async def _check(source: str, task: str, settings: "SandboxSettings") -> "CheckResult":
+    from sandbox_runner.containers import Launcher, docker_client
+    from sandbox_runner.core import SandboxChecker, load_policy
+
     launcher = Launcher(
         docker_client(settings.docker_timeout_seconds),
         settings.namespace,
@@ -29,7 +47,7 @@ async def _check(source: str, task: str, settings: SandboxSettings) -> CheckResu
         await checker.close()
 
 
-def _print(result: CheckResult, task: str, as_json: bool) -> None:
+def _print(result: "CheckResult", task: str, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"task": task, **result.to_dict()}))
         return
@@ -48,6 +66,8 @@ def _print(result: CheckResult, task: str, as_json: bool) -> None:
 
 def run_sandbox_check(args: argparse.Namespace) -> int:
     """Exit 0 with a verdict; 1 when our side failed (infra_error)."""
+    from sandbox_runner.config import SandboxSettings
+
     source = read_candidate(args.file)
     # One cold container for this one check: no warm pool, no reaping of a service's pool.
     settings = SandboxSettings(pool_size=0, namespace="nasforge-cli")

@@ -1,7 +1,7 @@
 """Secrets of a deployment: bearer tokens (servers only see their SHA-256 digests) and the
-store's database password. `nasforge deploy secrets` writes them for compose; LocalStack
-writes its token table with the same function. The token table is the tenant registry of
-rpc.tenants, written only through its `edit_registry`.
+store's database password. `nasforge deploy secrets` (cli/deploy.py) writes them for
+compose; the local stack writes its token table with the same function. The token table
+is the tenant registry of rpc.tenants, written only through its `edit_registry`.
 """
 
 import os
@@ -9,8 +9,6 @@ from pathlib import Path
 
 from rpc.tenants import Registry, edit_registry, is_valid_tenant_name, new_token
 
-DEFAULT_DIR = Path(__file__).resolve().parents[1] / "var" / "compose" / "secrets"
-DEFAULT_CERTS_DIR = Path(__file__).resolve().parents[1] / "var" / "compose" / "certs"
 SEARCH_CORE_PRINCIPAL = "search-core"
 CONTAINER_UID = 10001  # the user every nasforge service image runs as
 
@@ -37,7 +35,7 @@ def _write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-def _write_container_secret(path: Path, text: str) -> None:
+def write_container_secret(path: Path, text: str) -> None:
     path.write_text(text)
     _own_container_secret(path)
 
@@ -72,7 +70,7 @@ def write_deployment_secrets(directory: Path, tenants: list[str]) -> dict[str, P
     table = directory / "tokens.json"
     if not table.exists():
         service_token = new_token()
-        _write_container_secret(directory / "service-token", service_token)
+        write_container_secret(directory / "service-token", service_token)
         write_token_table(table, {}, {SEARCH_CORE_PRINCIPAL: service_token})
         _own_container_secret(table)
     missing = [t for t in tenants if not tenant_token_path(directory, t).exists()]
@@ -85,52 +83,10 @@ def write_deployment_secrets(directory: Path, tenants: list[str]) -> dict[str, P
     password = directory / "postgres-password"
     if not password.exists():
         secret = new_token()
-        _write_container_secret(password, secret)
-        _write_container_secret(directory / "pgpass", f"postgres:5432:nasforge:nasforge:{secret}\n")
+        write_container_secret(password, secret)
+        write_container_secret(directory / "pgpass", f"postgres:5432:nasforge:nasforge:{secret}\n")
     return {tenant: tenant_token_path(directory, tenant) for tenant in tenants}
 
 
 def read_tenant_token(directory: Path, tenant: str) -> str:
     return tenant_token_path(directory, tenant).read_text().strip()
-
-
-def add_parser(commands) -> None:
-    deploy = commands.add_parser("deploy", help="what a compose deployment needs")
-    deploy_commands = deploy.add_subparsers(
-        dest="deploy_command", required=True, parser_class=type(deploy)
-    )
-    make = deploy_commands.add_parser(
-        "secrets", help="create tokens and the database password (kept when they exist)"
-    )
-    make.add_argument(
-        "--dir", type=Path, default=Path(os.environ.get("NASFORGE_SECRETS_DIR", DEFAULT_DIR))
-    )
-    make.add_argument(
-        "--tenant", action="append", default=None, help="a tenant to issue a token for (repeat)"
-    )
-    make.set_defaults(handler=_run_secrets)
-    certs = deploy_commands.add_parser(
-        "certs", help="create a development CA and the services' TLS certificates (kept)"
-    )
-    certs.add_argument(
-        "--dir", type=Path, default=Path(os.environ.get("NASFORGE_CERTS_DIR", DEFAULT_CERTS_DIR))
-    )
-    certs.add_argument("--force", action="store_true", help="a new CA and new certificates")
-    certs.set_defaults(handler=_run_certs)
-
-
-def _run_secrets(args) -> int:
-    files = write_deployment_secrets(args.dir, args.tenant or ["demo"])
-    print(f"secrets in {args.dir}")
-    for tenant, path in files.items():
-        print(f"  tenant {tenant}: token in {path}")
-    return 0
-
-
-def _run_certs(args) -> int:
-    from rpc.certs import write_dev_certificates
-
-    # Keys are mounted into the containers as compose secrets: readable by their user.
-    written = write_dev_certificates(args.dir, force=args.force, write_key=_write_container_secret)
-    print(f"certificates in {args.dir}: {len(written)} files written, the others kept")
-    return 0

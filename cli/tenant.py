@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from cli.common import EXIT_USAGE
 from rpc.tenants import (
     QUOTA_NAMES,
     Quotas,
@@ -20,10 +21,9 @@ from rpc.tenants import (
 )
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "var" / "compose" / "secrets" / "tokens.json"
-EXIT_USAGE = 2
 
 
-def add_parser(commands) -> None:
+def register(commands) -> None:
     tenant = commands.add_parser("tenant", help="tenants, quotas and API tokens")
     tenant.add_argument(
         "--file",

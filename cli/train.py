@@ -5,15 +5,12 @@ import asyncio
 import json
 
 from cli.candidate_file import read_candidate
+from cli.common import UsageError
 from netapi.outcomes import Outcome
 from netapi.tasks import TaskSpec, TaskSpecError
 
 # trainer_svc (torch, docker) is imported when a training runs, so that the
 # rest of the CLI starts fast.
-
-
-class UsageError(ValueError):
-    """Bad command-line values; reported in one line with exit status 2."""
 
 
 def _hyperparameters(text: str) -> dict[str, float]:
@@ -84,7 +81,7 @@ async def _train(args: argparse.Namespace):
     return finished
 
 
-def add_parser(commands) -> None:
+def register(commands) -> None:
     train = commands.add_parser("train", help="train a candidate in a container (needs Docker)")
     train.add_argument("file", help="candidate Python file, or - for standard input")
     train.add_argument("--task", required=True, choices=("img-classification", "img-captioning"))

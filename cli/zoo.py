@@ -2,52 +2,33 @@
 
 import argparse
 import json
-import os
 
-from cli.train import UsageError
+from cli.common import UsageError, add_store_argument, open_store, store_url
 from netapi.tasks import TASKS
-
-DEFAULT_STORE_URL = "var/nasforge.db"
-STORE_URL_ENV = "NASFORGE_SEARCH_STORE_URL"  # the same store search_core uses
 
 # The store (sqlite3/psycopg) and the LEMUR reader load only when a zoo command runs.
 
 
-def store_url(args: argparse.Namespace) -> str:
-    """--store, else $NASFORGE_SEARCH_STORE_URL, else var/nasforge.db (search_core's default)."""
-    return args.store or os.environ.get(STORE_URL_ENV) or DEFAULT_STORE_URL
-
-
-def open_store_for(args: argparse.Namespace):
-    from search_core.store import open_store
-
-    try:
-        return open_store(store_url(args))
-    except ValueError as exc:  # a URL of no known kind
-        raise UsageError(str(exc)) from exc
-
-
-def add_parser(commands) -> None:
+def register(commands) -> None:
     zoo = commands.add_parser("zoo", help="the model zoo: list, seed, import from LEMUR")
     zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True, parser_class=type(zoo))
-    store_help = f"store URL (default: ${STORE_URL_ENV}, else {DEFAULT_STORE_URL})"
 
     listing = zoo_commands.add_parser("list", help="list the zoo's models")
     listing.add_argument("--task", choices=TASKS, help="only models of this task")
     listing.add_argument("--builtin", action="store_true", help="the built-in models, no store")
-    listing.add_argument("--store", help=store_help)
+    add_store_argument(listing)
     listing.add_argument("--json", action="store_true", help="print one JSON array")
     listing.set_defaults(handler=run_list)
 
     seed = zoo_commands.add_parser("seed", help="put the built-in models into the store")
-    seed.add_argument("--store", help=store_help)
+    add_store_argument(seed)
     seed.set_defaults(handler=run_seed)
 
     lemur = zoo_commands.add_parser(
         "import-lemur", help="import models from a LEMUR SQLite database (read-only)"
     )
     lemur.add_argument("file", help="LEMUR database file, e.g. db/ab.nn.db")
-    lemur.add_argument("--store", help=store_help)
+    add_store_argument(lemur)
     lemur.add_argument("--json", action="store_true", help="print the import report as JSON")
     lemur.set_defaults(handler=run_import_lemur)
 
@@ -69,7 +50,7 @@ def run_list(args: argparse.Namespace) -> int:
 
         models = builtin_models(args.task)
     else:
-        store = open_store_for(args)
+        store = open_store(args)
         try:
             models = store.list_zoo_models(args.task)
         finally:
@@ -91,7 +72,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_seed(args: argparse.Namespace) -> int:
     from search_core.zoo import builtin_models, seed_zoo
 
-    store = open_store_for(args)
+    store = open_store(args)
     try:
         put = seed_zoo(store)
     finally:
@@ -110,10 +91,9 @@ def run_import_lemur(args: argparse.Namespace) -> int:
         report = read_lemur(args.file)
     except LemurFormatError as exc:
         raise UsageError(str(exc)) from exc
-    store = open_store_for(args)
+    store = open_store(args)
     try:
-        for model in report.models:
-            store.put_zoo_model(model)
+        report.put_into(store)
     finally:
         store.close()
     if args.json:

@@ -16,7 +16,7 @@ import warnings
 import grpc
 import pytest
 
-from cli.stack import LocalStack
+from localstack import LocalStack
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
 from rpc.client import open_channel

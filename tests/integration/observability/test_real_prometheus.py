@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from cli.search_client import SearchClient
-from cli.stack import LocalStack
+from localstack import LocalStack
 from nasforge.llm_gateway.v1 import llm_gateway_pb2 as gateway_pb
 from nasforge.llm_gateway.v1 import llm_gateway_pb2_grpc as gateway_grpc
 from nasforge.search_core.v1 import search_core_pb2 as pb

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from cli.search_client import SearchClient
-from cli.stack import LocalStack
+from localstack import LocalStack
 from tests.support.searches import template_search
 
 
