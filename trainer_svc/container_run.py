@@ -199,6 +199,7 @@ class ContainerTraining:
                 data,
                 Mount("/out", volume, type="volume"),
             ),
+            environment=self._thread_environment(),
             gpu=settings.gpu,
             tenant=tenant,
             output_cap_bytes=settings.output_cap_bytes + predictions,
@@ -213,6 +214,18 @@ class ContainerTraining:
             container.destroy()
             raise InfraError(f"training container did not get ready: {container.stderr_tail!r}")
         return container
+
+    @property
+    def runtime(self) -> str | None:
+        """The container runtime of this trainer's jobs (runsc or runc), once resolved."""
+        return self._launcher.runtime
+
+    def _thread_environment(self) -> dict[str, str]:
+        """Torch's threads under gVisor: ``gvisor_threads``; else one per CPU (the default)."""
+        threads = self._settings.gvisor_threads
+        if self.runtime != "runsc" or threads is None:
+            return {}
+        return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
     def job_document(self, job: TrainJob, prepared: PreparedData) -> bytes:
         """The job line sent to the training harness on stdin (no nonce: nothing the

@@ -22,6 +22,7 @@ class _RecordingLauncher:
     """Keeps the spec of the container it was asked to start, then stops the test there."""
 
     namespace = "nasforge-test"
+    runtime = "runc"
 
     def __init__(self) -> None:
         self.specs = []
@@ -98,3 +99,19 @@ def test_prepared_data_outside_the_volume_is_an_infra_error(tmp_path):
     with pytest.raises(InfraError, match="outside cache_root"):
         training._start("job1", JOB, prepared, "nasforge-out-job1", tenant="acme")
     assert launcher.specs == []
+
+
+@pytest.mark.parametrize(
+    ("runtime", "threads", "environment"),
+    [
+        ("runsc", 1, {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}),
+        ("runsc", None, {}),  # unset: one thread per CPU, as under runc
+        ("runc", 1, {}),
+    ],
+)
+def test_under_gvisor_a_job_gets_its_own_thread_count(tmp_path, runtime, threads, environment):
+    training, launcher = _training(cache_root=tmp_path, gvisor_threads=threads)
+    launcher.runtime = runtime
+    _data_mount(training, launcher, _prepared(tmp_path / "d"))
+    (spec,) = launcher.specs
+    assert spec.environment == environment
