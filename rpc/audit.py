@@ -29,8 +29,11 @@ GENESIS = "0" * 64
 _TAIL_CHUNK = 65536
 
 
-def code_md5(code: str) -> str:
-    """MD5 of a candidate's exact UTF-8 bytes: the key that joins records across services."""
+def source_md5(code: str) -> str:
+    """MD5 of a candidate's exact UTF-8 source text: the key that joins records across services.
+
+    Recorded as ``code_md5``; search_core/identity.py names it beside the other code hashes.
+    """
     return hashlib.md5(code.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 

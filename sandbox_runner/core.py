@@ -18,7 +18,7 @@ from netapi.outcomes import Outcome
 from netapi.static_check import check_source
 from netapi.tasks import TaskSpec
 from rpc.admission import QuotaLookup, admit, tenant_limit
-from rpc.audit import AuditLog, code_md5
+from rpc.audit import AuditLog, source_md5
 from rpc.errors import InvalidArgument, QuotaExceeded
 from sandbox_runner.config import SandboxSettings
 from sandbox_runner.containers import (
@@ -229,7 +229,7 @@ class SandboxChecker:
                 container_id=container_id[:12],
                 image=self._settings.image if container_id else "",
                 runtime=(self._launcher.runtime or "") if container_id else "",
-                code_md5=code_md5(code),
+                code_md5=source_md5(code),
                 outcome=result.outcome.value,
                 mode=result.mode,
                 duration_ms=round(result.wall_time_ms),

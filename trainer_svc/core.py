@@ -19,7 +19,7 @@ from typing import Protocol
 from netapi.outcomes import Outcome
 from netapi.tasks import TaskSpecError, validate
 from rpc.admission import QuotaLookup, admit, tenant_limit
-from rpc.audit import AuditLog, code_md5
+from rpc.audit import AuditLog, source_md5
 from rpc.errors import InvalidArgument, QuotaExceeded
 from trainer_svc.config import TrainerSettings
 from trainer_svc.container_run import Cancellation, ContainerTraining
@@ -261,7 +261,7 @@ class Trainer:
             candidate_id=job.candidate_id,
             container_id=container.id[:12] if container is not None else "",
             image=self._settings.image if container is not None else "",
-            code_md5=code_md5(job.code),
+            code_md5=source_md5(job.code),
             outcome=finished.outcome.value,
             gpu=self._settings.gpu,
             wall_ms=round(finished.wall_time_ms),

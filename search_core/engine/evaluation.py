@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 from netapi.outcomes import Outcome
-from rpc.audit import AuditLog, code_md5
+from rpc.audit import AuditLog
 from search_core import identity
 from search_core.domain import CandidateRecord, CandidateStatus, EpochMetrics, Generator, now
 from search_core.engine.feedback import repair_feedback, training_hyperparameters
@@ -65,10 +65,10 @@ def _example_hashes(proposal: Proposal | None) -> dict[str, str]:
         return {}
     shown = {}
     for number, code in enumerate(proposal.examples, start=1):
-        shown[identity.code_md5(code)] = f"prompt example {number}"
+        shown[identity.normalised_md5(code)] = f"prompt example {number}"
         shown[identity.structure_hash(code)] = f"prompt example {number}"
     if proposal.parent_code:
-        shown[identity.code_md5(proposal.parent_code)] = f"its parent {proposal.parent}"
+        shown[identity.normalised_md5(proposal.parent_code)] = f"its parent {proposal.parent}"
         shown[identity.structure_hash(proposal.parent_code)] = f"its parent {proposal.parent}"
     return shown
 
@@ -166,7 +166,7 @@ async def _generate(
 
 
 def _duplicate_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> str | None:
-    md5 = identity.code_md5(code)
+    md5 = identity.normalised_md5(code)
     structure = identity.structure_hash(code)
     for example_hash, label in ctx.examples.items():
         if example_hash in (md5, structure):
@@ -221,18 +221,18 @@ async def _audit_generated(
         model=candidate.model,
         prompt_variant=candidate.prompt_variant,
         attempt=candidate.repair_attempts,
-        code_md5=code_md5(code),
+        code_md5=identity.source_md5(code),
         identity_md5=candidate.code_md5,
         duplicate_of=duplicate or "",
     )
 
 
 def _set_code(candidate: CandidateRecord, code: str, preferred: dict[str, float]) -> None:
-    prefix = candidate.name.rsplit("-", 1)[0] if candidate.code else candidate.name
+    prefix = identity.prefix_of(candidate.name) if candidate.code else candidate.name
     candidate.code = code
-    candidate.code_md5 = identity.code_md5(code)
+    candidate.code_md5 = identity.normalised_md5(code)
     candidate.structure_hash = identity.structure_hash(code)
-    candidate.name = f"{prefix}-{candidate.code_md5}"
+    candidate.name = identity.model_name(prefix, code)
     candidate.hyperparameters = training_hyperparameters(code, preferred)
 
 

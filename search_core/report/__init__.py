@@ -7,10 +7,7 @@ out_dir/report.md and the plots it references; the caller reads the records from
 from search_core.report.markdown import render_report, write_report
 from search_core.report.methods import (
     campaign_tables,
-    decoder_of,
     fairnad_tables,
-    family_of,
-    prefix_of,
     snippets_per_prompt,
 )
 from search_core.report.tables import (
@@ -26,15 +23,12 @@ from search_core.report.text import escape, excerpt
 __all__ = [
     "SearchSummary",
     "campaign_tables",
-    "decoder_of",
     "escape",
     "excerpt",
     "fairnad_tables",
-    "family_of",
     "leaderboard",
     "outcome_counts",
     "pareto_front",
-    "prefix_of",
     "render_report",
     "running_best",
     "snippets_per_prompt",

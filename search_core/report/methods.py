@@ -1,18 +1,28 @@
 """Per-method numbers: the NN-Caption campaign tables and the FairNAD idea/mutation tables.
 
 NN-Caption names are `<prefix>-<md5>` with a prefix like `C5C-ResNetLSTM` (C5C = five
-classification snippets in the prompt); the tables follow "LLM as a Neural Architect".
+classification snippets in the prompt; search_core.identity parses them); the tables follow
+"LLM as a Neural Architect".
 FairNAD candidates carry the sampled knowledge-tree idea ({"category", "attribute"})
 and the mutation operator that produced them.
 """
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netapi.outcomes import Outcome
 from search_core.domain import CandidateRecord, SearchRecord
+from search_core.identity import (
+    GRU,
+    LSTM,
+    OTHER_DECODER,
+    TRANSFORMER,
+    decoder_of,
+    family_of,
+    prefix_of,
+    snippets_in,
+)
 from search_core.report.tables import (
     GroupStats,
     attempts,
@@ -25,43 +35,18 @@ from search_core.report.tables import (
 
 NONE_KEY = "(none)"
 UNNAMED = "(unnamed)"
-DECODERS = ("LSTM", "GRU", "Transformer", "other")
+DECODER_ROWS = (LSTM, GRU, TRANSFORMER, OTHER_DECODER)  # the order of the decoder table
 REPAIR_BUCKETS = ("0", "1", "2", "3+")
 
-_NAME = re.compile(r"^(?P<prefix>.+)-(?P<md5>[0-9a-fA-F]{8,})$", re.DOTALL)
-_SNIPPETS = re.compile(r"^C(?P<k>\d+)C-(?P<family>.+)$", re.IGNORECASE | re.DOTALL)
 
-
-def prefix_of(name: str) -> str:
-    """`C5C-ResNetLSTM` from `C5C-ResNetLSTM-<md5>`; a name without an md5 is its own prefix."""
-    name = name.strip()
-    match = _NAME.match(name)
-    return match["prefix"] if match else (name or UNNAMED)
-
-
-def family_of(prefix: str) -> str:
-    """`ResNetLSTM` from `C5C-ResNetLSTM`."""
-    match = _SNIPPETS.match(prefix)
-    return match["family"] if match else prefix
-
-
-def k_from_name(name: str) -> int | None:
-    match = _SNIPPETS.match(prefix_of(name))
-    return int(match["k"]) if match else None
-
-
-def decoder_of(family: str) -> str:
-    """LSTM, GRU or Transformer when the family names it (any case), else "other"."""
-    lowered = family.lower()
-    for decoder in ("Transformer", "LSTM", "GRU"):
-        if decoder.lower() in lowered:
-            return decoder
-    return "other"
+def prefix_label(name: str) -> str:
+    """The prefix a table row shows: the name's prefix without surrounding spaces, or UNNAMED."""
+    return prefix_of(name.strip()) or UNNAMED
 
 
 def snippets_per_prompt(search: SearchRecord, candidate: CandidateRecord) -> int | None:
     """k: the name's C{k}C (what the prompt really held), else the search config, else None."""
-    k = k_from_name(candidate.name)
+    k = snippets_in(candidate.name.strip())
     if k is not None:
         return k
     configured = config_value(search.config, "nn_caption", "snippets_per_prompt")
@@ -151,7 +136,7 @@ def campaign_tables(
     counted = [c for _, c in pairs]
 
     def prefix_key(c: CandidateRecord) -> tuple[str, int | None, str]:
-        prefix = prefix_of(c.name)
+        prefix = prefix_label(c.name)
         return prefix, k_of[id(c)], decoder_of(family_of(prefix))
 
     per_prefix = group_stats(group_by(counted, prefix_key))
@@ -159,16 +144,18 @@ def campaign_tables(
         key: per_prefix[key]
         for key in sorted(per_prefix, key=lambda k: (k[0].lower(), k[0], _k_sort(k[1])))
     }
-    by_decoder = group_stats(group_by(counted, lambda c: decoder_of(family_of(prefix_of(c.name)))))
-    per_decoder = {d: by_decoder[d] for d in DECODERS if d in by_decoder}
+    by_decoder = group_stats(
+        group_by(counted, lambda c: decoder_of(family_of(prefix_label(c.name))))
+    )
+    per_decoder = {d: by_decoder[d] for d in DECODER_ROWS if d in by_decoder}
     by_k = group_stats(group_by(counted, lambda c: k_of[id(c)]))
     per_k = {k: by_k[k] for k in sorted(by_k, key=_k_sort)}
 
-    families = group_by(counted, lambda c: family_of(prefix_of(c.name)).lower())
+    families = group_by(counted, lambda c: family_of(prefix_label(c.name)).lower())
     per_family = []
     for key in sorted(families):
         members = families[key]
-        spellings = Counter(family_of(prefix_of(c.name)) for c in members)
+        spellings = Counter(family_of(prefix_label(c.name)) for c in members)
         spelling = min(spellings, key=lambda name: (-spellings[name], name))
         name, score = _match_baseline(spelling, baselines)
         per_family.append(

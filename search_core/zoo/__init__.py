@@ -5,10 +5,8 @@ from search_core.zoo.registry import (
     CAPTIONERS,
     builtin_models,
     encoder_of,
-    family_of,
     sample_snippets,
     seed_zoo,
-    split_captioner,
 )
 
 __all__ = [
@@ -16,8 +14,6 @@ __all__ = [
     "CAPTIONERS",
     "builtin_models",
     "encoder_of",
-    "family_of",
     "sample_snippets",
     "seed_zoo",
-    "split_captioner",
 ]

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from netapi.outcomes import MAX_CANDIDATE_BYTES
 from netapi.tasks import IMG_CAPTIONING, IMG_CLASSIFICATION
 from search_core.domain import ZooModel
-from search_core.identity import code_md5
-from search_core.zoo.registry import family_of, split_captioner
+from search_core.identity import family_of, normalised_md5, split_captioner
 
 # LEMUR task name -> netapi task (the spellings agree; other LEMUR tasks are skipped).
 TASKS = {"img-classification": IMG_CLASSIFICATION, "img-captioning": IMG_CAPTIONING}
@@ -149,7 +148,7 @@ def _model(name: str, code: str, task: str, best: _Best, source: str) -> ZooMode
         encoder=encoder,
         decoder=decoder,
         source=source,
-        code_md5=code_md5(code),
+        code_md5=normalised_md5(code),
         metrics=metrics,
     )
 

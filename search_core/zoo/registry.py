@@ -1,13 +1,12 @@
 """The built-in zoo: our Net API models (package data in models/), seeding, snippet sampling."""
 
 import random
-import re
 from collections.abc import Iterable, Sequence
 from importlib import resources
 
 from netapi.tasks import IMG_CAPTIONING, IMG_CLASSIFICATION
 from search_core.domain import ZooModel
-from search_core.identity import code_md5
+from search_core.identity import family_of, normalised_md5, split_captioner
 
 # The captioning baselines: zoo name -> (encoder family, decoder). Every other file classifies.
 CAPTIONERS = {
@@ -16,23 +15,6 @@ CAPTIONERS = {
     "ResNetTransformer": ("ResNet", "Transformer"),
 }
 BUILTIN_SOURCE = "nasforge"
-DECODERS = ("Transformer", "LSTM", "GRU")
-
-_PREFIX = re.compile(r"^C\d+C-")  # a campaign prefix, e.g. "C5C-" (5 classification snippets)
-_MD5_SUFFIX = re.compile(r"-[0-9a-fA-F]{32}$")
-
-
-def family_of(name: str) -> str:
-    """`C5C-ResNetLSTM-<md5>` -> `ResNetLSTM`; a plain zoo name is its own family."""
-    return _MD5_SUFFIX.sub("", _PREFIX.sub("", name)) or name
-
-
-def split_captioner(family: str) -> tuple[str, str]:
-    """`ResNetLSTM` -> ("ResNet", "LSTM"); ("", "") when no known decoder ends the name."""
-    for decoder in DECODERS:
-        if family.lower().endswith(decoder.lower()) and len(family) > len(decoder):
-            return family[: -len(decoder)], decoder
-    return "", ""
 
 
 def _model_sources() -> list[tuple[str, str]]:
@@ -51,7 +33,7 @@ def _builtin(name: str, code: str) -> ZooModel:
         encoder=encoder,
         decoder=decoder,
         source=BUILTIN_SOURCE,
-        code_md5=code_md5(code),
+        code_md5=normalised_md5(code),
     )
 
 

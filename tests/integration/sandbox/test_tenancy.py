@@ -15,7 +15,7 @@ from nasforge.common.v1 import common_pb2
 from nasforge.sandbox_runner.v1 import sandbox_runner_pb2 as pb
 from nasforge.sandbox_runner.v1 import sandbox_runner_pb2_grpc as pb_grpc
 from netapi.tasks import default_spec
-from rpc.audit import AuditLog, code_md5, read_records, verify
+from rpc.audit import AuditLog, read_records, source_md5, verify
 from rpc.client import open_channel
 from rpc.server import start_server
 from rpc.tenants import TenantDirectory, hash_token
@@ -113,7 +113,7 @@ async def test_warm_containers_are_labelled_and_kept_per_tenant(settings, launch
     for record in records:
         (full_id,) = [cid for cid in created if cid.startswith(record["container_id"])]
         assert created[full_id][TENANT] == record["tenant"]
-        assert record["code_md5"] == code_md5(corpus(GOOD_CLASSIFIER))
+        assert record["code_md5"] == source_md5(corpus(GOOD_CLASSIFIER))
         assert record["image"] == settings.image and record["outcome"] == "success"
 
 

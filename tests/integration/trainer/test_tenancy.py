@@ -14,7 +14,7 @@ from grpc_status import rpc_status
 from nasforge.common.v1 import common_pb2
 from nasforge.trainer_svc.v1 import trainer_svc_pb2 as pb
 from nasforge.trainer_svc.v1 import trainer_svc_pb2_grpc as pb_grpc
-from rpc.audit import AuditLog, code_md5, read_records, verify
+from rpc.audit import AuditLog, read_records, source_md5, verify
 from rpc.client import open_channel
 from rpc.server import start_server
 from rpc.tenants import TenantDirectory, hash_token
@@ -168,6 +168,6 @@ async def test_tenants_jobs_are_labelled_limited_isolated_and_audited(served, tm
         assert record["event"] == "training_ran" and record["job_id"] == stream[0].job_id
         assert inspected["Id"].startswith(record["container_id"])
         assert created[inspected["Id"]][TENANT] == record["tenant"]
-        assert record["code_md5"] == code_md5(model("small_cnn"))
+        assert record["code_md5"] == source_md5(model("small_cnn"))
         assert record["outcome"] == "success" and record["gpu"] is False
         assert record["wall_ms"] > 0

@@ -9,7 +9,7 @@ import pytest
 
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
-from rpc.audit import AuditLog, code_md5, read_records, verify
+from rpc.audit import AuditLog, read_records, source_md5, verify
 from rpc.client import open_channel
 from rpc.server import start_server
 from search_core.config import SearchCoreSettings
@@ -125,5 +125,5 @@ async def test_generated_code_is_audited_with_its_model(store, tmp_path):
         "v2",
         "llm",
     )
-    assert record["code_md5"] == code_md5(model_code(3))  # what sandbox and trainer record
+    assert record["code_md5"] == source_md5(model_code(3))  # what sandbox and trainer record
     assert record["identity_md5"] == candidate.code_md5 and record["duplicate_of"] == ""

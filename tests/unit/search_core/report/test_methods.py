@@ -1,16 +1,11 @@
 """NN-Caption name parsing and campaign tables; FairNAD idea and operator tables."""
 
-import pytest
-
 from netapi.outcomes import Outcome
 from search_core.domain import Method
 from search_core.report.methods import (
     campaign_tables,
-    decoder_of,
     fairnad_tables,
-    family_of,
-    k_from_name,
-    prefix_of,
+    prefix_label,
     repair_bucket,
     snippets_per_prompt,
 )
@@ -20,24 +15,9 @@ from tests.unit.search_core.report.records import BASELINES, campaign, candidate
 MD5 = md5("x")
 
 
-@pytest.mark.parametrize(
-    ("name", "prefix", "family", "k", "decoder"),
-    [
-        (f"C5C-ResNetLSTM-{MD5}", "C5C-ResNetLSTM", "ResNetLSTM", 5, "LSTM"),
-        (f"C10C-RESNETLSTM-{MD5}", "C10C-RESNETLSTM", "RESNETLSTM", 10, "LSTM"),
-        (f"c5c-resnet-gru-{MD5}", "c5c-resnet-gru", "resnet-gru", 5, "GRU"),
-        (f"C5C-ResNetTransformer-{MD5}", "C5C-ResNetTransformer", "ResNetTransformer", 5,
-         "Transformer"),
-        (f"C10C-AlexNetMLP-{MD5}", "C10C-AlexNetMLP", "AlexNetMLP", 10, "other"),
-        ("ResNetLSTM", "ResNetLSTM", "ResNetLSTM", None, "LSTM"),  # no md5: the name is the prefix
-        ("", "(unnamed)", "(unnamed)", None, "other"),
-    ],
-)  # fmt: skip
-def test_name_parsing(name: str, prefix: str, family: str, k: int | None, decoder: str) -> None:
-    assert prefix_of(name) == prefix
-    assert family_of(prefix) == family
-    assert k_from_name(name) == k
-    assert decoder_of(family) == decoder
+def test_table_rows_name_unnamed_and_spaced_candidates() -> None:
+    assert prefix_label(f"  C5C-ResNetLSTM-{MD5} ") == "C5C-ResNetLSTM"
+    assert prefix_label("") == "(unnamed)"
 
 
 def test_k_from_name_then_config() -> None:

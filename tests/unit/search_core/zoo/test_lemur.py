@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from netapi.tasks import IMG_CAPTIONING, IMG_CLASSIFICATION
-from search_core.identity import code_md5
+from search_core.identity import normalised_md5
 from search_core.zoo.lemur import LemurFormatError, read_lemur
 from tests.unit.search_core.zoo.lemur_db import CAPTIONER_NAME, build_lemur_db
 
@@ -28,7 +28,7 @@ def test_models_with_their_task_family_and_best_accuracy(lemur):
     resnet, captioner = models["ResNet"], models[CAPTIONER_NAME]
     assert resnet.task == IMG_CLASSIFICATION and resnet.family == "ResNet"
     assert resnet.metrics == {"accuracy": 0.83, "epoch": 5.0}
-    assert resnet.code == rows["ResNet"] and resnet.code_md5 == code_md5(rows["ResNet"])
+    assert resnet.code == rows["ResNet"] and resnet.code_md5 == normalised_md5(rows["ResNet"])
     assert resnet.source == "lemur:ab.nn.db"
     assert captioner.task == IMG_CAPTIONING
     assert (captioner.family, captioner.encoder, captioner.decoder) == (
