@@ -22,6 +22,14 @@ def stage_to_pb(stage: Stage | None) -> int:
     return common_pb2.Stage.Value(stage.proto_name) if stage else common_pb2.STAGE_UNSPECIFIED
 
 
+def stage_from_pb(value: int) -> Stage | None:
+    """The stage, or None for STAGE_UNSPECIFIED (a stage is optional on the wire)."""
+    name = common_pb2.Stage.Name(value)
+    if name == "STAGE_UNSPECIFIED":
+        return None
+    return Stage[name.removeprefix("STAGE_")]
+
+
 def finding_to_pb(finding: Finding) -> common_pb2.Finding:
     return common_pb2.Finding(
         rule=finding.rule,
@@ -31,6 +39,24 @@ def finding_to_pb(finding: Finding) -> common_pb2.Finding:
         column=finding.column,
         message=finding.message,
     )
+
+
+def finding_from_pb(message: common_pb2.Finding) -> Finding:
+    """A Finding; an unset stage reads as STATIC (Finding's default). INVALID_ARGUMENT when
+    its outcome is unset."""
+    return Finding(
+        rule=message.rule,
+        outcome=outcome_from_pb(message.outcome),
+        message=message.message,
+        line=message.line,
+        column=message.column,
+        stage=stage_from_pb(message.stage) or Stage.STATIC,
+    )
+
+
+def scores_from_pb(message: common_pb2.Scores) -> dict[str, float]:
+    """The scores that are set, by field name (counts such as parameter_count as floats)."""
+    return {field.name: float(value) for field, value in message.ListFields()}
 
 
 def task_spec_from_pb(message: common_pb2.TaskSpec) -> TaskSpec:
