@@ -94,7 +94,7 @@ class SearchClient:
                             summary = event.candidate_finished
                             outcome = _outcome_name(summary.outcome)
                             counts[outcome] = counts.get(outcome, 0) + 1
-                            score = _score(summary.scores)
+                            score = _score(search.spec.task.task, summary.scores)
                             if score is not None and (best is None or score > best):
                                 best = score
                             progress.advance(bar)
@@ -134,11 +134,11 @@ def _outcome_name(value: int) -> str:
     return common_pb2.Outcome.Name(value).removeprefix("OUTCOME_").lower()
 
 
-def _score(scores) -> float | None:
-    for name in ("accuracy", "bleu4_corpus"):
-        if scores.HasField(name):
-            return getattr(scores, name)
-    return None
+def _score(task: str, scores) -> float | None:
+    from rpc.convert import scores_from_pb
+    from search_core.scores import headline_score
+
+    return headline_score(task, scores_from_pb(scores))
 
 
 def _describe(state: str, counts: dict[str, int], best: float | None) -> str:

@@ -7,10 +7,10 @@ from rpc.server import announce_port, run_main, serve, server_credentials
 from rpc.tenants import load_directory
 from search_core.config import SearchCoreSettings
 from search_core.engine.runner import SearchEngine
+from search_core.grpc_clients import GrpcServices
 from search_core.methods import MethodFactory
 from search_core.metrics import SearchMetrics
 from search_core.server import search_binding
-from search_core.services import GrpcServices
 from search_core.store import open_store
 from search_core.zoo import seed_zoo
 
@@ -37,7 +37,7 @@ async def run(settings: SearchCoreSettings) -> None:
         tls=dependency_tls,
         call_timeout_seconds=settings.call_timeout_seconds,
     )
-    metrics = SearchMetrics(
+    metrics = SearchMetrics(  # the engine reports through it (a SearchObserver)
         registry,
         tenants=settings.metrics_tenants,
         models=settings.metrics_models,

@@ -18,6 +18,8 @@ _BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160, 320, 640, 1280)
 
 
 class SearchMetrics:
+    """The engine's SearchObserver (search_core.engine.observer), as Prometheus series."""
+
     def __init__(
         self,
         registry: CollectorRegistry,

@@ -1,35 +1,19 @@
-"""The three services a search depends on, as the engine sees them, and their gRPC clients.
+"""What a search needs from the three services, as transport-free interfaces and values."""
 
-The engine never sees a pb2 message or a grpc status: a dependency that is down or
-overloaded raises DependencyDown (the search pauses and retries); anything else comes
-back as an outcome of the candidate.
-"""
+# The engine never sees a pb2 message or a grpc status: a dependency that is down or
+# overloaded raises DependencyDown (the search pauses and retries); anything else comes
+# back as an outcome of the candidate. search_core.grpc_clients implements Services.
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-import grpc
-
-from nasforge.common.v1 import common_pb2
-from nasforge.llm_gateway.v1 import llm_gateway_pb2, llm_gateway_pb2_grpc
-from nasforge.sandbox_runner.v1 import sandbox_runner_pb2, sandbox_runner_pb2_grpc
-from nasforge.trainer_svc.v1 import trainer_svc_pb2, trainer_svc_pb2_grpc
-from netapi.outcomes import Outcome
+from netapi.findings import Finding
+from netapi.outcomes import Outcome, Stage
 from netapi.tasks import TaskSpec
-from rpc.client import ClientTLS, open_channel
-from rpc.convert import outcome_from_pb, task_spec_to_pb
+from search_core.domain import EpochMetrics
 
-# Codes that mean "the dependency cannot serve now": pause and retry, never blame the model.
-_TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.CANCELLED,
-    }
-)
+Shape = tuple[int, ...]
 
 
 class DependencyDown(Exception):
@@ -54,48 +38,55 @@ class PromptRequest:
     list_variables: dict[str, list[str]] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Generation:
     """One LLM answer after the gateway's extraction and static checks."""
 
     code: str
     outcome: Outcome  # SUCCESS when code was extracted and passed the static checks
     error_message: str = ""
-    findings: list[dict[str, Any]] = field(default_factory=list)
+    findings: tuple[Finding, ...] = ()
     model: str = ""
     generated_tokens: int = 0
     wall_time_ms: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
+class LayerShapes:
+    """The shapes one submodule saw during the sandbox's forward pass."""
+
+    module: str
+    type: str
+    input_shapes: tuple[Shape, ...] = ()
+    output_shapes: tuple[Shape, ...] = ()
+
+
+@dataclass(frozen=True)
 class CheckVerdict:
     """The sandbox's verdict on one candidate."""
 
     outcome: Outcome
-    stage: str = ""
+    stage: Stage | None = None  # the stage that decided the outcome; None when unknown
     error_type: str = ""
     error_message: str = ""
-    findings: list[dict[str, Any]] = field(default_factory=list)
+    findings: tuple[Finding, ...] = ()
     parameter_count: int | None = None
     flops: int | None = None
-    shape_trace: list[dict[str, Any]] = field(default_factory=list)
-    output_shape: list[int] = field(default_factory=list)
+    shape_trace: tuple[LayerShapes, ...] = ()
+    output_shape: Shape = ()
+
+    @property
+    def stage_name(self) -> str:
+        """The stage as stored with a candidate ("" when unknown)."""
+        return self.stage.value if self.stage is not None else ""
 
 
-@dataclass
-class EpochReport:
-    epoch: int
-    train_loss: float
-    validation_metric: float
-    samples_per_second: float
-    wall_time_ms: int
-
-
-@dataclass
+@dataclass(frozen=True)
 class TrainingResult:
+    """How a training job ended and every score it measured (by Scores field name)."""
+
     outcome: Outcome
-    score: float | None = None
-    scores: dict[str, float] = field(default_factory=dict)
+    scores: Mapping[str, float] = field(default_factory=dict)
     error_type: str = ""
     error_message: str = ""
 
@@ -115,6 +106,8 @@ class TrainingRequest:
 
 
 class Services(Protocol):
+    """The gateway, the sandbox and the trainer as one search sees them."""
+
     async def generate(
         self,
         prompt: PromptRequest,
@@ -131,178 +124,5 @@ class Services(Protocol):
     ) -> CheckVerdict: ...
 
     async def train(
-        self, request: TrainingRequest, on_epoch: Callable[[EpochReport], Awaitable[None]]
+        self, request: TrainingRequest, on_epoch: Callable[[EpochMetrics], Awaitable[None]]
     ) -> TrainingResult: ...
-
-
-def _finding(message: common_pb2.Finding) -> dict[str, Any]:
-    return {
-        "rule": message.rule,
-        "outcome": outcome_from_pb(message.outcome).value if message.outcome else "",
-        "line": message.line,
-        "message": message.message,
-    }
-
-
-def _raise_for(service: str, error: grpc.aio.AioRpcError) -> None:
-    if error.code() in _TRANSIENT:
-        raise DependencyDown(service, f"{error.code().name}: {error.details()}") from error
-    raise DependencyRefused(f"{service} refused the call: {error.code().name}: {error.details()}")
-
-
-def _scores(message: common_pb2.Scores) -> dict[str, float]:
-    return {field_desc.name: float(value) for field_desc, value in message.ListFields()}
-
-
-class GrpcServices:
-    """Services reached over gRPC with a service token (and mutual TLS where ``tls`` has a
-    client certificate); the acting tenant rides in metadata."""
-
-    def __init__(
-        self,
-        *,
-        gateway_target: str,
-        sandbox_target: str,
-        trainer_target: str,
-        token: str | None,
-        tls: ClientTLS | None,
-        call_timeout_seconds: float = 600.0,
-    ) -> None:
-        self._channels = [
-            open_channel(target, token=token, tls=tls, default_timeout_seconds=call_timeout_seconds)
-            for target in (gateway_target, sandbox_target, trainer_target)
-        ]
-        gateway, sandbox, trainer = self._channels
-        self._gateway = llm_gateway_pb2_grpc.LlmGatewayServiceStub(gateway)
-        self._sandbox = sandbox_runner_pb2_grpc.SandboxServiceStub(sandbox)
-        self._trainer = trainer_svc_pb2_grpc.TrainerServiceStub(trainer)
-        self._train_timeout = None  # training deadlines come from the job budget
-
-    async def close(self) -> None:
-        for channel in self._channels:
-            await channel.close()
-
-    async def generate(
-        self,
-        prompt: PromptRequest,
-        spec: TaskSpec,
-        *,
-        model: str,
-        max_new_tokens: int,
-        temperature: float,
-        seed: int,
-    ) -> Generation:
-        request = llm_gateway_pb2.GenerateRequest(
-            model=model,
-            prompt=llm_gateway_pb2.PromptSelection(
-                name=prompt.template,
-                variables=prompt.variables,
-                list_variables={
-                    key: llm_gateway_pb2.TextList(items=items)
-                    for key, items in prompt.list_variables.items()
-                },
-            ),
-            parameters=llm_gateway_pb2.GenerationParameters(
-                max_new_tokens=max_new_tokens, temperature=temperature, seed=seed
-            ),
-            task=task_spec_to_pb(spec),
-        )
-        try:
-            response = await self._gateway.Generate(request)
-        except grpc.aio.AioRpcError as error:
-            _raise_for("llm_gateway", error)
-        analysis = response.analysis
-        findings = [_finding(f) for f in analysis.findings]
-        outcome = outcome_from_pb(analysis.outcome) if analysis.outcome else Outcome.NO_CODE
-        return Generation(
-            code=analysis.content,
-            outcome=outcome,
-            error_message="; ".join(f["message"] for f in findings[:3]),
-            findings=findings,
-            model=response.model,
-            generated_tokens=response.generated_tokens,
-            wall_time_ms=response.wall_time_ms,
-        )
-
-    async def check(
-        self, code: str, spec: TaskSpec, *, candidate_id: str, parameter_budget: int
-    ) -> CheckVerdict:
-        request = sandbox_runner_pb2.CheckCandidateRequest(
-            code=code,
-            task=task_spec_to_pb(spec),
-            parameter_budget=parameter_budget,
-            candidate_id=candidate_id,
-        )
-        try:
-            response = await self._sandbox.CheckCandidate(request)
-        except grpc.aio.AioRpcError as error:
-            _raise_for("sandbox_runner", error)
-        scores = response.scores
-        return CheckVerdict(
-            outcome=outcome_from_pb(response.outcome),
-            stage=common_pb2.Stage.Name(response.stage).removeprefix("STAGE_").lower(),
-            error_type=response.error.type,
-            error_message=response.error.message,
-            findings=[_finding(f) for f in response.findings],
-            parameter_count=scores.parameter_count if scores.HasField("parameter_count") else None,
-            flops=scores.flops if scores.HasField("flops") else None,
-            shape_trace=[
-                {
-                    "module": layer.module,
-                    "type": layer.type,
-                    "input_shapes": [list(s.dims) for s in layer.input_shapes],
-                    "output_shapes": [list(s.dims) for s in layer.output_shapes],
-                }
-                for layer in response.shape_trace
-            ],
-            output_shape=list(response.output_shape),
-        )
-
-    async def train(
-        self, request: TrainingRequest, on_epoch: Callable[[EpochReport], Awaitable[None]]
-    ) -> TrainingResult:
-        message = trainer_svc_pb2.TrainRequest(
-            code=request.code,
-            task=task_spec_to_pb(request.spec),
-            epochs=request.epochs,
-            seed=request.seed,
-            epoch_time_budget_ms=request.epoch_time_budget_ms,
-            job_time_budget_ms=request.job_time_budget_ms,
-            candidate_id=request.candidate_id,
-            train_samples=request.train_samples,
-            validation_samples=request.validation_samples,
-            test_samples=request.test_samples,
-        )
-        # The stream lives as long as the job's own budget plus time to queue and report.
-        timeout = request.job_time_budget_ms / 1000 + 600
-        try:
-            async for event in self._trainer.Train(message, timeout=timeout):
-                kind = event.WhichOneof("event")
-                if kind == "epoch":
-                    epoch = event.epoch
-                    await on_epoch(
-                        EpochReport(
-                            epoch.epoch,
-                            epoch.train_loss,
-                            epoch.validation_metric,
-                            epoch.samples_per_second,
-                            epoch.wall_time_ms,
-                        )
-                    )
-                elif kind == "finished":
-                    return _training_result(event.finished)
-        except grpc.aio.AioRpcError as error:
-            _raise_for("trainer_svc", error)
-        raise DependencyDown("trainer_svc", "the training stream ended without a result")
-
-
-def _training_result(finished: trainer_svc_pb2.JobFinished) -> TrainingResult:
-    scores = _scores(finished.scores)
-    score = scores.get("accuracy", scores.get("bleu4_corpus"))
-    return TrainingResult(
-        outcome=outcome_from_pb(finished.outcome),
-        score=score,
-        scores=scores,
-        error_type=finished.error.type,
-        error_message=finished.error.message,
-    )

@@ -10,16 +10,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
-from netapi.outcomes import Outcome
+from netapi.outcomes import Outcome, Stage
 from rpc.audit import AuditLog
 from search_core import identity
 from search_core.domain import CandidateRecord, CandidateStatus, EpochMetrics, Generator, now
 from search_core.engine.feedback import repair_feedback, training_hyperparameters
 from search_core.engine.proposals import Proposal
+from search_core.scores import headline_score
 from search_core.search_config import SearchConfig
 from search_core.services import (
     CheckVerdict,
-    EpochReport,
     Generation,
     PromptRequest,
     Services,
@@ -160,7 +160,7 @@ async def _generate(
     if not with_code:
         first = answers[0]
         if first.outcome is Outcome.SUCCESS:
-            first.outcome = Outcome.NO_CODE
+            first = replace(first, outcome=Outcome.NO_CODE)
         return None, first
     return _Attempt(with_code[0].code, with_code[0]), with_code[0]
 
@@ -246,7 +246,7 @@ async def _static_or_sandbox(
         # The gateway's static checks already failed it: no container needed.
         return CheckVerdict(
             generation.outcome,
-            stage="static",
+            stage=Stage.STATIC,
             error_type="StaticCheck",
             error_message=generation.error_message,
             findings=generation.findings,
@@ -331,7 +331,7 @@ def _record_attempt(candidate: CandidateRecord, verdict: CheckVerdict) -> None:
             "code_md5": candidate.code_md5,
             "structure_hash": candidate.structure_hash,
             "outcome": verdict.outcome.value,
-            "stage": verdict.stage,
+            "stage": verdict.stage_name,
             "error": verdict.error_message[:2000],
         }
     )
@@ -340,7 +340,7 @@ def _record_attempt(candidate: CandidateRecord, verdict: CheckVerdict) -> None:
 async def _save_checked(ctx: CandidateContext, candidate: CandidateRecord, verdict: CheckVerdict):
     candidate.parameter_count = verdict.parameter_count
     candidate.flops = verdict.flops
-    candidate.findings = verdict.findings
+    candidate.findings = [finding.to_dict() for finding in verdict.findings]
     if ctx.config.training.epochs == 0:
         await _finish(ctx, candidate, Outcome.SUCCESS, "learn", "", "")
         return
@@ -353,14 +353,7 @@ async def _train(ctx: CandidateContext, candidate: CandidateRecord) -> None:
     training = config.training
     candidate.epochs = []  # a resumed job starts its training again
 
-    async def record_epoch(report: EpochReport) -> None:
-        epoch = EpochMetrics(
-            report.epoch,
-            report.train_loss,
-            report.validation_metric,
-            report.samples_per_second,
-            report.wall_time_ms,
-        )
+    async def record_epoch(epoch: EpochMetrics) -> None:
         candidate.epochs.append(epoch)
         ctx.store.put_candidate(candidate)
         await ctx.on_epoch(candidate, epoch)
@@ -383,18 +376,24 @@ async def _train(ctx: CandidateContext, candidate: CandidateRecord) -> None:
         return await ctx.services.train(request, record_epoch)
 
     result = await ctx.call("train", train_once)
-    candidate.scores = result.scores
-    candidate.score = result.score if result.outcome is Outcome.SUCCESS else None
+    candidate.scores = dict(result.scores)
+    score = headline_score(config.task.task, result.scores)
+    candidate.score = score if result.outcome is Outcome.SUCCESS else None
     await _finish(ctx, candidate, result.outcome, "train", result.error_type, result.error_message)
 
 
 async def _finish_failed(ctx: CandidateContext, candidate: CandidateRecord, verdict: CheckVerdict):
     if candidate.is_done:
         return
-    candidate.findings = verdict.findings
+    candidate.findings = [finding.to_dict() for finding in verdict.findings]
     candidate.parameter_count = verdict.parameter_count
     await _finish(
-        ctx, candidate, verdict.outcome, verdict.stage, verdict.error_type, verdict.error_message
+        ctx,
+        candidate,
+        verdict.outcome,
+        verdict.stage_name,
+        verdict.error_type,
+        verdict.error_message,
     )
 
 

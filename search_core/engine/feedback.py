@@ -4,7 +4,7 @@ import ast
 import math
 
 from search_core.domain import CandidateRecord
-from search_core.services import CheckVerdict
+from search_core.services import CheckVerdict, LayerShapes
 
 MAX_FEEDBACK_CHARS = 6000
 _TRACE_LAYERS = 24
@@ -20,21 +20,19 @@ def repair_feedback(verdict: CheckVerdict, *, style: str, shape_trace: bool) -> 
     "last_line" is the naive pipeline's feedback (the last line of the error);
     "full" names the stage, the failing submodule with its shapes, the line and the findings.
     """
-    message = verdict.error_message.strip() or "; ".join(
-        f.get("message", "") for f in verdict.findings
-    )
+    message = verdict.error_message.strip() or "; ".join(f.message for f in verdict.findings)
     if style == "last_line":
         lines = [line for line in message.splitlines() if line.strip()]
         return (lines[-1] if lines else verdict.outcome.value)[:MAX_FEEDBACK_CHARS]
-    parts = [f"Outcome: {verdict.outcome.value} at stage {verdict.stage or 'static'}."]
+    parts = [f"Outcome: {verdict.outcome.value} at stage {verdict.stage_name or 'static'}."]
     if verdict.error_type:
         parts.append(f"Error type: {verdict.error_type}")
     if message:
         parts.append(message)
     extra = [
-        f"- line {f['line']}: {f['message']}" if f.get("line") else f"- {f['message']}"
+        f"- line {f.line}: {f.message}" if f.line else f"- {f.message}"
         for f in verdict.findings
-        if f.get("message") and f.get("message") not in message
+        if f.message and f.message not in message
     ]
     if extra:
         parts.append("Other findings:\n" + "\n".join(extra[:8]))
@@ -43,15 +41,13 @@ def repair_feedback(verdict: CheckVerdict, *, style: str, shape_trace: bool) -> 
     return "\n".join(parts)[:MAX_FEEDBACK_CHARS]
 
 
-def format_shape_trace(trace: list[dict]) -> str:
+def format_shape_trace(trace: tuple[LayerShapes, ...]) -> str:
     """One line per layer: `module (Type): in [..] -> out [..]`, the last layers kept."""
     lines = []
     for layer in trace[-_TRACE_LAYERS:]:
-        ins = ", ".join(str(s) for s in layer.get("input_shapes", []))
-        outs = ", ".join(str(s) for s in layer.get("output_shapes", []))
-        lines.append(
-            f"{layer.get('module', '?')} ({layer.get('type', '?')}): in {ins} -> out {outs}"
-        )
+        ins = ", ".join(str(list(s)) for s in layer.input_shapes)
+        outs = ", ".join(str(list(s)) for s in layer.output_shapes)
+        lines.append(f"{layer.module or '?'} ({layer.type or '?'}): in {ins} -> out {outs}")
     return "\n".join(lines)
 
 

@@ -9,6 +9,11 @@ from search_core.search_config import SearchConfig
 from search_core.services import PromptRequest
 
 
+class NotInStore(LookupError):
+    """The config names what the store does not hold (a zoo model, a knowledge tree): the
+    search cannot run as configured."""
+
+
 @dataclass
 class Proposal:
     """One planned candidate. Exactly one of `code` (template) and `prompt` (llm) is set."""

@@ -1,8 +1,9 @@
 """SearchEngine: submits, runs, pauses, resumes and cancels searches.
 
-Each running search is one asyncio task that keeps up to `max_in_flight_per_search`
-candidates under way; stage bounds shared by all searches give back-pressure. State
-lives in the store: after a restart `start()` picks every unfinished search up again.
+Each running search is one asyncio task (a SearchRun) that keeps up to
+`max_in_flight_per_search` candidates under way; stage bounds shared by all searches give
+back-pressure. State lives in the store: after a restart `start()` picks every unfinished
+search up again.
 
 A tenant may have `running_searches` searches queued, running or paused (its registry
 quota, else max_running_searches_per_tenant); a submit beyond that is refused and stores
@@ -14,41 +15,53 @@ hands out fairly across tenants.
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict
+from typing import Protocol
 
-from netapi.outcomes import Outcome
 from rpc.audit import AuditLog
 from rpc.errors import InvalidArgument, NotFound, QuotaExceeded, QuotaViolation
 from rpc.tenant import set_current_tenant
 from rpc.tenants import Quotas
-from search_core.config import SearchCoreSettings
-from search_core.domain import (
-    ACTIVE_STATES,
-    CandidateRecord,
-    CandidateStatus,
-    EpochMetrics,
-    SearchEvent,
-    SearchRecord,
-    SearchState,
-    Tenant,
-    now,
-)
-from search_core.engine.evaluation import CandidateContext, evaluate, finish_as
+from search_core.domain import ACTIVE_STATES, SearchEvent, SearchRecord, SearchState, Tenant, now
 from search_core.engine.fair_slots import FairSlots
-from search_core.engine.proposals import SearchMethod, slot_rng
+from search_core.engine.observer import NoObserver, SearchObserver
+from search_core.engine.proposals import NotInStore, SearchMethod
 from search_core.engine.scheduling import StageGates
-from search_core.metrics import SearchMetrics
+from search_core.engine.search_run import SearchRun, candidate_summary
+from search_core.engine.stage_retry import StageRetry
+from search_core.knowledge.tree import KnowledgeTreeError
 from search_core.search_config import SearchConfig, SearchConfigError, parse_config
-from search_core.services import DependencyDown, DependencyRefused, Services
+from search_core.services import DependencyDown, Services
 from search_core.store.base import ActiveSearchLimitReached, Store
+
+__all__ = ["EngineSettings", "MethodFactory", "SearchEngine", "candidate_summary"]
 
 log = logging.getLogger(__name__)
 
 MethodFactory = Callable[[SearchConfig, str], SearchMethod]  # (config, tenant) -> method
 _WATCH_POLL_SECONDS = 1.0
+
+# Errors that mean the search's configuration cannot run (a wrong field, a zoo model or a
+# knowledge tree the store lacks, a stored tree that does not parse): the search ends
+# FAILED with the reason. Any other exception is a bug of ours, logged with its traceback.
+_BAD_CONFIGURATION = (SearchConfigError, InvalidArgument, NotInStore, KnowledgeTreeError)
+
+
+class EngineSettings(Protocol):
+    """The settings the engine reads (search_core.config.SearchCoreSettings has them)."""
+
+    max_generations: int
+    max_checks: int
+    max_checks_per_tenant: int | None
+    max_trainings: int
+    separate_llm_and_training: bool
+    cpu_slice_seconds: float
+    max_in_flight_per_search: int
+    max_running_searches: int
+    max_running_searches_per_tenant: int
+    retry_backoff_max_seconds: float
+    default_model: str
 
 
 class SearchEngine:
@@ -56,9 +69,9 @@ class SearchEngine:
         self,
         store: Store,
         services: Services,
-        settings: SearchCoreSettings,
+        settings: EngineSettings,
         method_factory: MethodFactory,
-        metrics: SearchMetrics | None = None,
+        observer: SearchObserver | None = None,
         *,
         quotas: Callable[[str], Quotas] | None = None,
         audit: AuditLog | None = None,
@@ -67,7 +80,7 @@ class SearchEngine:
         self._services = services
         self._settings = settings
         self._method_factory = method_factory
-        self._metrics = metrics
+        self._observer = observer or NoObserver()
         self._quotas = quotas  # tenant -> its registry quotas (re-read as the file changes)
         self._audit = audit  # candidate_generated records
         self._gates = StageGates(
@@ -87,12 +100,28 @@ class SearchEngine:
         self._cancelling: set[str] = set()
         self._closing = False
 
+    # -- per-tenant quotas
+
+    def running_searches_limit(self, tenant_id: str) -> int:
+        """Searches the tenant may have queued, running or paused at once."""
+        quota = self._quotas(tenant_id).running_searches if self._quotas else None
+        return quota if quota is not None else self._settings.max_running_searches_per_tenant
+
     def _checks_per_tenant(self, tenant: str) -> int:
         """A tenant's checks at once: its registry quota, else the setting."""
         quota = self._quotas(tenant).concurrent_checks if self._quotas is not None else None
         if quota is not None:
             return quota
         return self._settings.max_checks_per_tenant or self._settings.max_checks
+
+    def _admit(self, record: SearchRecord) -> tuple[SearchRecord, bool]:
+        """Store the search unless its tenant is at its running-searches quota (then
+        QuotaExceeded); (the stored search, whether it is new)."""
+        limit = self.running_searches_limit(record.tenant_id)
+        try:
+            return self._store.create_search(record, active_limit=limit)
+        except ActiveSearchLimitReached as full:
+            raise _running_searches_exceeded(record.tenant_id, full.active, limit) from None
 
     # -- lifecycle
 
@@ -122,7 +151,6 @@ class SearchEngine:
     ) -> SearchRecord:
         """Store and launch a search; the stored one again for a repeated client_request_id
         (even at the quota: a retry of an accepted submit answers as the first time did)."""
-        limit = self.running_searches_limit(tenant_id)
         record = SearchRecord(
             search_id=f"s-{uuid.uuid4().hex[:16]}",
             tenant_id=tenant_id,
@@ -130,20 +158,12 @@ class SearchEngine:
             config=config.to_dict(),
             client_request_id=client_request_id,
         )
-        try:
-            stored, created = self._store.create_search(record, active_limit=limit)
-        except ActiveSearchLimitReached as full:
-            raise _running_searches_exceeded(tenant_id, full.active, limit) from None
+        stored, created = self._admit(record)
         if created:
             self._store.ensure_tenant(Tenant(tenant_id))
             self._emit(stored.search_id, "state_changed", {"state": SearchState.QUEUED.value})
             self._launch(stored)
         return stored
-
-    def running_searches_limit(self, tenant_id: str) -> int:
-        """Searches the tenant may have queued, running or paused at once."""
-        quota = self._quotas(tenant_id).running_searches if self._quotas else None
-        return quota if quota is not None else self._settings.max_running_searches_per_tenant
 
     def get(self, tenant_id: str, search_id: str) -> SearchRecord:
         search = self._store.get_search(tenant_id, search_id)
@@ -201,156 +221,64 @@ class SearchEngine:
         set_current_tenant(search.tenant_id)
         try:
             async with self._search_slots.hold(search.tenant_id):
-                await self._run_budget(search)
+                await self._run_to_end(search)
         except asyncio.CancelledError:
-            if search.search_id in self._cancelling and not self._closing:
+            if self._cancelled_by_api(search.search_id):
                 self._set_state(search, SearchState.CANCELLED)
             raise
-        except (SearchConfigError, InvalidArgument, ValueError, LookupError) as exc:
+        except _BAD_CONFIGURATION as exc:
             log.warning("search %s cannot run: %s", search.search_id, exc)
             self._set_state(search, SearchState.FAILED, type(exc).__name__, str(exc))
         except Exception as exc:
-            log.exception("search %s failed", search.search_id)
-            self._set_state(search, SearchState.FAILED, type(exc).__name__, str(exc)[:2000])
+            log.exception("search %s failed: internal error", search.search_id)
+            message = f"internal error: {type(exc).__name__}: {exc}"[:2000]
+            self._set_state(search, SearchState.FAILED, type(exc).__name__, message)
 
-    async def _run_budget(self, search: SearchRecord) -> None:
+    async def _run_to_end(self, search: SearchRecord) -> None:
         config = parse_config(search.config)
-        method = self._method_factory(config, search.tenant_id)
-        ctx = self._candidate_context(search, config)
-        candidates = self._store.search_candidates(search.search_id)
-        history = sorted(
-            (c for c in candidates if c.is_done), key=lambda c: (c.finished_at or 0, c.slot)
-        )
-        ctx.on_finished = self._finished_callback(search, config, history)
-        self._set_state(search, SearchState.RUNNING)
-        in_flight: set[asyncio.Task] = set()
-        for candidate in (c for c in candidates if not c.is_done):
-            proposal = None
-            if candidate.status == CandidateStatus.PLANNED:
-                proposal = method.propose(candidate.slot, slot_rng(config, candidate.slot), history)
-            in_flight.add(self._spawn(ctx, search, candidate, proposal))
-        next_slot = max((c.slot for c in candidates), default=-1) + 1
-        bound = self._settings.max_in_flight_per_search
-        try:
-            await self._fill(search, config, method, ctx, history, in_flight, next_slot, bound)
-        finally:
-            for task in in_flight:
-                task.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
-        self._set_state(search, SearchState.SUCCEEDED)
-
-    async def _fill(self, search, config, method, ctx, history, in_flight, next_slot, bound):
-        """Keep `bound` candidates under way until the budget is planned and all have ended."""
-        while next_slot < config.max_candidates or in_flight:
-            while len(in_flight) < bound and next_slot < config.max_candidates:
-                proposal = method.propose(next_slot, slot_rng(config, next_slot), history)
-                candidate = CandidateRecord(
-                    candidate_id=f"c-{uuid.uuid4().hex[:16]}",
-                    search_id=search.search_id,
-                    tenant_id=search.tenant_id,
-                    slot=next_slot,
-                    prompt_variant=config.prompt_variant,
-                    genome=proposal.genome,
-                )
-                self._store.put_candidate(candidate)
-                in_flight.add(self._spawn(ctx, search, candidate, proposal))
-                next_slot += 1
-            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-            in_flight -= done
-
-    def _spawn(self, ctx, search, candidate, proposal) -> asyncio.Task:
-        async def run_one() -> None:
-            try:
-                await evaluate(ctx, candidate, proposal)
-            except DependencyRefused as exc:
-                await finish_as(ctx, candidate, Outcome.INFRA_ERROR, "DependencyRefused", str(exc))
-            except asyncio.CancelledError:
-                if search.search_id in self._cancelling and not self._closing:
-                    await finish_as(
-                        ctx, candidate, Outcome.CANCELLED, "Cancelled", "the search was cancelled"
-                    )
-                raise
-            except Exception as exc:
-                log.exception("candidate %s failed on our side", candidate.candidate_id)
-                await finish_as(
-                    ctx, candidate, Outcome.INFRA_ERROR, type(exc).__name__, str(exc)[:2000]
-                )
-
-        return asyncio.create_task(run_one(), name=f"candidate-{candidate.candidate_id}")
-
-    def _candidate_context(self, search: SearchRecord, config: SearchConfig) -> CandidateContext:
-        async def on_epoch(candidate: CandidateRecord, epoch: EpochMetrics) -> None:
-            self._emit(
-                search.search_id,
-                "candidate_epoch",
-                {"candidate_id": candidate.candidate_id, **asdict(epoch)},
-            )
-
-        async def no_op(candidate: CandidateRecord) -> None:
-            return None
-
-        return CandidateContext(
-            config=config,
+        run = SearchRun(
+            search,
+            config,
+            self._method_factory(config, search.tenant_id),
             store=self._store,
             services=self._services,
-            call=self._stage_caller(search),
+            stage_caller=self._stage_retry(search),
             dedup_lock=self._dedup_locks.setdefault(search.tenant_id, asyncio.Lock()),
-            on_finished=no_op,
-            on_epoch=on_epoch,
+            emit=self._emit,
+            observer=self._observer,
+            is_cancelled=lambda: self._cancelled_by_api(search.search_id),
+            max_in_flight=self._settings.max_in_flight_per_search,
             default_model=self._settings.default_model,
             audit=self._audit,
         )
+        self._set_state(search, SearchState.RUNNING)
+        await run.run()
+        self._set_state(search, SearchState.SUCCEEDED)
 
-    def _finished_callback(self, search: SearchRecord, config: SearchConfig, history: list):
-        async def on_finished(candidate: CandidateRecord) -> None:
-            history.append(candidate)
-            self._emit(search.search_id, "candidate_finished", candidate_summary(candidate))
-            if self._metrics is not None:
-                self._metrics.candidate_finished(candidate, config.method, config.prompt_variant)
+    def _cancelled_by_api(self, search_id: str) -> bool:
+        """A cancel asked through the API, as opposed to this process shutting down."""
+        return search_id in self._cancelling and not self._closing
 
-        return on_finished
+    def _stage_retry(self, search: SearchRecord) -> StageRetry:
+        def pause(failure: DependencyDown) -> None:
+            message = f"waiting for {failure.service}: {failure.detail}"[:500]
+            if search.state != SearchState.PAUSED or search.status_message != message:
+                log.warning("search %s paused: %s", search.search_id, message)
+                self._set_state(search, SearchState.PAUSED, status_message=message)
 
-    def _stage_caller(self, search: SearchRecord):
-        async def call(stage: str, make_call):
-            delay = 1.0
-            while True:
-                started = time.monotonic()
-                async with self._gates.hold(stage, search.tenant_id):
-                    log.info(
-                        "search %s: %s started after %.1f s waiting",
-                        search.search_id,
-                        stage,
-                        time.monotonic() - started,
-                    )
-                    try:
-                        result = await make_call()
-                    except DependencyDown as down:
-                        failure = down
-                    else:
-                        log.info(
-                            "search %s: %s done in %.1f s",
-                            search.search_id,
-                            stage,
-                            time.monotonic() - started,
-                        )
-                        if self._metrics is not None:
-                            self._metrics.stage_call(stage, time.monotonic() - started)
-                        if search.state == SearchState.PAUSED:
-                            self._set_state(search, SearchState.RUNNING)
-                        return result
-                self._pause(search, failure)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._settings.retry_backoff_max_seconds)
+        def answered() -> None:
+            if search.state == SearchState.PAUSED:
+                self._set_state(search, SearchState.RUNNING)
 
-        return call
-
-    def _pause(self, search: SearchRecord, failure: DependencyDown) -> None:
-        message = f"waiting for {failure.service}: {failure.detail}"[:500]
-        if self._metrics is not None:
-            self._metrics.paused(failure.service)
-        if search.state != SearchState.PAUSED or search.status_message != message:
-            log.warning("search %s paused: %s", search.search_id, message)
-            self._set_state(search, SearchState.PAUSED, status_message=message)
+        return StageRetry(
+            self._gates,
+            search_id=search.search_id,
+            tenant_id=search.tenant_id,
+            backoff_max_seconds=self._settings.retry_backoff_max_seconds,
+            observer=self._observer,
+            on_pause=pause,
+            on_answer=answered,
+        )
 
     # -- state and events
 
@@ -381,12 +309,10 @@ class SearchEngine:
         signal.set()
 
     def _publish_states(self) -> None:
-        if self._metrics is None:
-            return
         counts: dict[SearchState, int] = {}
         for search in self._store.list_searches(None):
             counts[search.state] = counts.get(search.state, 0) + 1
-        self._metrics.search_states(counts)
+        self._observer.search_states(counts)
 
 
 def _running_searches_exceeded(tenant_id: str, active: int, limit: int) -> QuotaExceeded:
@@ -402,19 +328,3 @@ def _running_searches_exceeded(tenant_id: str, active: int, limit: int) -> Quota
             ),
         ),
     )
-
-
-def candidate_summary(candidate: CandidateRecord) -> dict:
-    """The event payload of a finished candidate (also what ListCandidates shows)."""
-    return {
-        "candidate_id": candidate.candidate_id,
-        "name": candidate.name,
-        "outcome": (candidate.outcome or Outcome.INFRA_ERROR).value,
-        "score": candidate.score,
-        "scores": candidate.scores,
-        "parameter_count": candidate.parameter_count,
-        "flops": candidate.flops,
-        "parent": candidate.parent,
-        "generator": candidate.generator.value,
-        "finished_at": candidate.finished_at,
-    }

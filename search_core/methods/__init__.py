@@ -1,7 +1,7 @@
 """Search methods: NN-Caption, FairNAD and the random and regularized-evolution baselines."""
 
 from search_core.domain import Method
-from search_core.engine.proposals import SearchMethod
+from search_core.engine.proposals import NotInStore, SearchMethod
 from search_core.knowledge.tree import KnowledgeTree
 from search_core.search_config import SearchConfig
 from search_core.store.base import Store
@@ -32,5 +32,5 @@ class MethodFactory:
             return KnowledgeTree.default()
         record = self._store.get_knowledge_tree(name)
         if record is None:
-            raise LookupError(f"no knowledge tree {name!r}")
+            raise NotInStore(f"no knowledge tree {name!r}")
         return KnowledgeTree.from_dict(record.document)

@@ -17,7 +17,7 @@ from dataclasses import replace
 from netapi.outcomes import Outcome
 from search_core.domain import CandidateRecord, Generator, ZooModel
 from search_core.engine.feedback import learning_curve, with_hyperparameters_literal
-from search_core.engine.proposals import Proposal
+from search_core.engine.proposals import NotInStore, Proposal
 from search_core.knowledge.sampling import FairIdeaSampler
 from search_core.knowledge.tree import KnowledgeTree
 from search_core.methods.template_proposals import template_proposal
@@ -50,7 +50,7 @@ class FairNadMethod:
         seeds = [m for m in zoo if m.task == config.task.task and (not names or m.name in names)]
         self._seeds = sorted(seeds, key=lambda m: m.name)
         if self._llm and not self._seeds:
-            raise LookupError(f"no zoo model to seed the search from (asked for {names})")
+            raise NotInStore(f"no zoo model to seed the search from (asked for {names})")
 
     def propose(self, slot: int, rng: random.Random, history: list[CandidateRecord]) -> Proposal:
         fairnad = self._config.fairnad

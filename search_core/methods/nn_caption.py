@@ -9,7 +9,7 @@ import random
 
 from netapi.tasks import IMG_CAPTIONING, IMG_CLASSIFICATION
 from search_core.domain import CandidateRecord, Generator, ZooModel
-from search_core.engine.proposals import Proposal
+from search_core.engine.proposals import NotInStore, Proposal
 from search_core.search_config import SearchConfig
 from search_core.services import PromptRequest
 from search_core.zoo import sample_snippets
@@ -23,9 +23,9 @@ class NnCaptionMethod:
         wanted = config.nn_caption.baseline
         self._baselines = [m for m in captioners if not wanted or m.name == wanted]
         if not self._baselines:
-            raise LookupError(f"no captioning baseline {wanted!r} in the zoo")
+            raise NotInStore(f"no captioning baseline {wanted!r} in the zoo")
         if len(self._classifiers) < 10:
-            raise LookupError("the zoo needs at least 10 classification models for k = 10")
+            raise NotInStore("the zoo needs at least 10 classification models for k = 10")
 
     def snippet_count(self, slot: int) -> int:
         k = self._config.nn_caption.snippets_per_prompt

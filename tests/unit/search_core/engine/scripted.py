@@ -9,10 +9,10 @@ import asyncio
 from collections.abc import Callable
 
 from netapi.outcomes import Outcome
+from search_core.domain import EpochMetrics
 from search_core.services import (
     CheckVerdict,
     DependencyDown,
-    EpochReport,
     Generation,
     TrainingResult,
 )
@@ -72,5 +72,5 @@ class ScriptedServices:
         self.training_started.set()
         await asyncio.sleep(self.train_delay)
         for epoch in range(1, request.epochs + 1):
-            await on_epoch(EpochReport(epoch, 1.0 / epoch, self.score, 1000.0, 10))
-        return TrainingResult(Outcome.SUCCESS, self.score, {"accuracy": self.score})
+            await on_epoch(EpochMetrics(epoch, 1.0 / epoch, self.score, 1000.0, 10))
+        return TrainingResult(Outcome.SUCCESS, {"accuracy": self.score})

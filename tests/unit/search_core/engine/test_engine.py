@@ -6,10 +6,11 @@ import random
 import pytest
 from prometheus_client import CollectorRegistry
 
-from netapi.outcomes import Outcome
+from netapi.outcomes import Outcome, Stage
 from search_core.config import SearchCoreSettings
 from search_core.domain import Generator, SearchState
-from search_core.engine.proposals import Proposal
+from search_core.engine.observer import NoObserver
+from search_core.engine.proposals import NotInStore, Proposal
 from search_core.engine.runner import SearchEngine
 from search_core.metrics import SearchMetrics
 from search_core.search_config import parse_config
@@ -97,7 +98,7 @@ async def test_a_repair_fed_the_error_turns_a_shape_mismatch_into_a_success(stor
     services.verdict = lambda code: (
         CheckVerdict(
             Outcome.SHAPE_MISMATCH,
-            "forward",
+            Stage.FORWARD,
             "RuntimeError",
             "layer body (Linear) got [2, 11], expects [*, 12]",
         )
@@ -121,7 +122,7 @@ async def test_an_unchanged_repair_is_a_failed_round_and_the_failure_stands(stor
     services = ScriptedServices()
     broken = model_code(13)
     services.answers = [broken, broken, broken]
-    services.verdict = lambda code: CheckVerdict(Outcome.SHAPE_MISMATCH, "forward", "E", "bad")
+    services.verdict = lambda code: CheckVerdict(Outcome.SHAPE_MISMATCH, Stage.FORWARD, "E", "bad")
     engine = _engine(store, services, PromptMethod())
     search = engine.submit("acme", _config(1))
     await _finish(engine, "acme", search.search_id)
@@ -232,3 +233,30 @@ async def test_the_candidates_counter_sums_to_every_attempt(store):
         )
         == 1
     )
+
+
+async def test_a_configuration_the_store_cannot_serve_fails_the_search_with_its_reason(store):
+    def no_zoo(config, tenant):
+        raise NotInStore("no zoo model to seed the search from")
+
+    engine = SearchEngine(store, ScriptedServices(), SearchCoreSettings(), no_zoo, NoObserver())
+    search = engine.submit("acme", _config(1))
+    await _finish(engine, "acme", search.search_id)
+    failed = engine.get("acme", search.search_id)
+    assert failed.state is SearchState.FAILED and failed.error_type == "NotInStore"
+    assert failed.error_message == "no zoo model to seed the search from"
+
+
+class BrokenMethod:
+    def propose(self, slot, rng, history):
+        return {}["missing"]  # a bug of ours, not a configuration
+
+
+async def test_a_bug_fails_the_search_as_an_internal_error_naming_it(store, caplog):
+    engine = _engine(store, ScriptedServices(), BrokenMethod())
+    search = engine.submit("acme", _config(1))
+    await _finish(engine, "acme", search.search_id)
+    failed = engine.get("acme", search.search_id)
+    assert failed.state is SearchState.FAILED and failed.error_type == "KeyError"
+    assert failed.error_message == "internal error: KeyError: 'missing'"
+    assert any(record.exc_info for record in caplog.records)  # logged with its traceback

@@ -1,29 +1,38 @@
 """Repair feedback styles and the hyperparameters a model proposes."""
 
-from netapi.outcomes import Outcome
+from netapi.findings import Finding
+from netapi.outcomes import Outcome, Stage
 from search_core.engine.feedback import (
     proposed_hyperparameters,
     repair_feedback,
     training_hyperparameters,
     with_hyperparameters_literal,
 )
-from search_core.services import CheckVerdict
+from search_core.services import CheckVerdict, LayerShapes
 
 VERDICT = CheckVerdict(
     Outcome.SHAPE_MISMATCH,
-    stage="forward",
+    stage=Stage.FORWARD,
     error_type="RuntimeError",
     error_message="Traceback ...\nlayer body.3 (Linear) got [2, 512], expects [*, 256]\n"
     "mat1 and mat2 shapes cannot be multiplied (2x512 and 256x10)",
-    findings=[{"rule": "unused-parameter", "line": 12, "message": "self.extra is never used"}],
-    shape_trace=[
-        {
-            "module": "body.0",
-            "type": "Conv2d",
-            "input_shapes": [[2, 3, 32, 32]],
-            "output_shapes": [[2, 32, 32, 32]],
-        },
-    ],
+    findings=(
+        Finding(
+            "unused-parameter",
+            Outcome.API_NONCOMPLIANCE,
+            "self.extra is never used",
+            line=12,
+            stage=Stage.FORWARD,
+        ),
+    ),
+    shape_trace=(
+        LayerShapes(
+            module="body.0",
+            type="Conv2d",
+            input_shapes=((2, 3, 32, 32),),
+            output_shapes=((2, 32, 32, 32),),
+        ),
+    ),
 )
 
 MODULE = """def supported_hyperparameters():

@@ -1,0 +1,199 @@
+"""The Services of search_core.services, reached over gRPC with the generated stubs."""
+
+from collections.abc import Awaitable, Callable
+from typing import NoReturn
+
+import grpc
+
+from nasforge.llm_gateway.v1 import llm_gateway_pb2, llm_gateway_pb2_grpc
+from nasforge.sandbox_runner.v1 import sandbox_runner_pb2, sandbox_runner_pb2_grpc
+from nasforge.trainer_svc.v1 import trainer_svc_pb2, trainer_svc_pb2_grpc
+from netapi.outcomes import Outcome
+from netapi.tasks import TaskSpec
+from rpc.client import ClientTLS, open_channel
+from rpc.convert import (
+    finding_from_pb,
+    outcome_from_pb,
+    scores_from_pb,
+    stage_from_pb,
+    task_spec_to_pb,
+)
+from search_core.domain import EpochMetrics
+from search_core.services import (
+    CheckVerdict,
+    DependencyDown,
+    DependencyRefused,
+    Generation,
+    LayerShapes,
+    PromptRequest,
+    TrainingRequest,
+    TrainingResult,
+)
+
+# Codes that mean "the dependency cannot serve now": pause and retry, never blame the model.
+_TRANSIENT = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.CANCELLED,
+    }
+)
+
+
+def _raise_for(service: str, error: grpc.aio.AioRpcError) -> NoReturn:
+    if error.code() in _TRANSIENT:
+        raise DependencyDown(service, f"{error.code().name}: {error.details()}") from error
+    raise DependencyRefused(f"{service} refused the call: {error.code().name}: {error.details()}")
+
+
+class GrpcServices:
+    """Services reached over gRPC with a service token (and mutual TLS where ``tls`` has a
+    client certificate); the acting tenant rides in metadata."""
+
+    def __init__(
+        self,
+        *,
+        gateway_target: str,
+        sandbox_target: str,
+        trainer_target: str,
+        token: str | None,
+        tls: ClientTLS | None,
+        call_timeout_seconds: float = 600.0,
+    ) -> None:
+        self._channels = [
+            open_channel(target, token=token, tls=tls, default_timeout_seconds=call_timeout_seconds)
+            for target in (gateway_target, sandbox_target, trainer_target)
+        ]
+        gateway, sandbox, trainer = self._channels
+        self._gateway = llm_gateway_pb2_grpc.LlmGatewayServiceStub(gateway)
+        self._sandbox = sandbox_runner_pb2_grpc.SandboxServiceStub(sandbox)
+        self._trainer = trainer_svc_pb2_grpc.TrainerServiceStub(trainer)
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+
+    async def generate(
+        self,
+        prompt: PromptRequest,
+        spec: TaskSpec,
+        *,
+        model: str,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+    ) -> Generation:
+        request = llm_gateway_pb2.GenerateRequest(
+            model=model,
+            prompt=llm_gateway_pb2.PromptSelection(
+                name=prompt.template,
+                variables=prompt.variables,
+                list_variables={
+                    key: llm_gateway_pb2.TextList(items=items)
+                    for key, items in prompt.list_variables.items()
+                },
+            ),
+            parameters=llm_gateway_pb2.GenerationParameters(
+                max_new_tokens=max_new_tokens, temperature=temperature, seed=seed
+            ),
+            task=task_spec_to_pb(spec),
+        )
+        try:
+            response = await self._gateway.Generate(request)
+        except grpc.aio.AioRpcError as error:
+            _raise_for("llm_gateway", error)
+        analysis = response.analysis
+        findings = tuple(finding_from_pb(f) for f in analysis.findings)
+        outcome = outcome_from_pb(analysis.outcome) if analysis.outcome else Outcome.NO_CODE
+        return Generation(
+            code=analysis.content,
+            outcome=outcome,
+            error_message="; ".join(f.message for f in findings[:3]),
+            findings=findings,
+            model=response.model,
+            generated_tokens=response.generated_tokens,
+            wall_time_ms=response.wall_time_ms,
+        )
+
+    async def check(
+        self, code: str, spec: TaskSpec, *, candidate_id: str, parameter_budget: int
+    ) -> CheckVerdict:
+        request = sandbox_runner_pb2.CheckCandidateRequest(
+            code=code,
+            task=task_spec_to_pb(spec),
+            parameter_budget=parameter_budget,
+            candidate_id=candidate_id,
+        )
+        try:
+            response = await self._sandbox.CheckCandidate(request)
+        except grpc.aio.AioRpcError as error:
+            _raise_for("sandbox_runner", error)
+        scores = response.scores
+        return CheckVerdict(
+            outcome=outcome_from_pb(response.outcome),
+            stage=stage_from_pb(response.stage),
+            error_type=response.error.type,
+            error_message=response.error.message,
+            findings=tuple(finding_from_pb(f) for f in response.findings),
+            parameter_count=scores.parameter_count if scores.HasField("parameter_count") else None,
+            flops=scores.flops if scores.HasField("flops") else None,
+            shape_trace=tuple(
+                LayerShapes(
+                    module=layer.module,
+                    type=layer.type,
+                    input_shapes=tuple(tuple(s.dims) for s in layer.input_shapes),
+                    output_shapes=tuple(tuple(s.dims) for s in layer.output_shapes),
+                )
+                for layer in response.shape_trace
+            ),
+            output_shape=tuple(response.output_shape),
+        )
+
+    async def train(
+        self, request: TrainingRequest, on_epoch: Callable[[EpochMetrics], Awaitable[None]]
+    ) -> TrainingResult:
+        message = trainer_svc_pb2.TrainRequest(
+            code=request.code,
+            task=task_spec_to_pb(request.spec),
+            epochs=request.epochs,
+            seed=request.seed,
+            epoch_time_budget_ms=request.epoch_time_budget_ms,
+            job_time_budget_ms=request.job_time_budget_ms,
+            candidate_id=request.candidate_id,
+            train_samples=request.train_samples,
+            validation_samples=request.validation_samples,
+            test_samples=request.test_samples,
+        )
+        # The stream lives as long as the job's own budget plus time to queue and report.
+        timeout = request.job_time_budget_ms / 1000 + 600
+        try:
+            async for event in self._trainer.Train(message, timeout=timeout):
+                kind = event.WhichOneof("event")
+                if kind == "epoch":
+                    await on_epoch(_epoch_metrics(event.epoch))
+                elif kind == "finished":
+                    return _training_result(event.finished)
+        except grpc.aio.AioRpcError as error:
+            _raise_for("trainer_svc", error)
+        raise DependencyDown("trainer_svc", "the training stream ended without a result")
+
+
+def _epoch_metrics(epoch) -> EpochMetrics:
+    return EpochMetrics(
+        epoch.epoch,
+        epoch.train_loss,
+        epoch.validation_metric,
+        epoch.samples_per_second,
+        epoch.wall_time_ms,
+    )
+
+
+def _training_result(finished: trainer_svc_pb2.JobFinished) -> TrainingResult:
+    return TrainingResult(
+        outcome=outcome_from_pb(finished.outcome),
+        scores=scores_from_pb(finished.scores),
+        error_type=finished.error.type,
+        error_message=finished.error.message,
+    )
