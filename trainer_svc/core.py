@@ -261,6 +261,7 @@ class Trainer:
             candidate_id=job.candidate_id,
             container_id=container.id[:12] if container is not None else "",
             image=self._settings.image if container is not None else "",
+            runtime=(self._training.runtime or "") if container is not None else "",
             code_md5=source_md5(job.code),
             outcome=finished.outcome.value,
             gpu=self._settings.gpu,
