@@ -30,6 +30,7 @@ from pathlib import Path
 from docker.types import Mount
 
 from bench.trainer_throughput import BATCH, LR, MODEL, MOMENTUM, PLAIN_LOOP
+from netapi.code_policy import load_policy
 from netapi.harness.protocol import job_line
 from netapi.tasks import default_spec
 from sandbox_runner.config import SandboxSettings
@@ -41,7 +42,7 @@ from sandbox_runner.containers import (
     docker_client,
     engine_runtimes,
 )
-from sandbox_runner.core import SandboxChecker, load_policy
+from sandbox_runner.core import SandboxChecker
 from trainer_svc.config import TrainerSettings
 from trainer_svc.prepare import PreparedData, Sizes, prepare
 

@@ -31,8 +31,9 @@ def register(commands) -> None:
 
 
 async def _check(source: str, task: str, settings: "SandboxSettings") -> "CheckResult":
+    from netapi.code_policy import load_policy
     from sandbox_runner.containers import Launcher, docker_client
-    from sandbox_runner.core import SandboxChecker, load_policy
+    from sandbox_runner.core import SandboxChecker
 
     launcher = Launcher(
         docker_client(settings.docker_timeout_seconds),

@@ -7,21 +7,10 @@ import json
 from cli.candidate_file import read_candidate
 from cli.common import UsageError
 from netapi.outcomes import Outcome
-from netapi.tasks import TaskSpec, TaskSpecError
+from netapi.tasks import TaskSpec, TaskSpecError, parse_hyperparameters
 
 # trainer_svc (torch, docker) is imported when a training runs, so that the
 # rest of the CLI starts fast.
-
-
-def _hyperparameters(text: str) -> dict[str, float]:
-    values = {}
-    for pair in filter(None, text.split(",")):
-        name, _, value = pair.partition("=")
-        try:
-            values[name.strip()] = float(value)
-        except ValueError as exc:
-            raise UsageError(f"--prm: {pair!r} is not NAME=NUMBER") from exc
-    return values
 
 
 def _job(args: argparse.Namespace):
@@ -33,7 +22,7 @@ def _job(args: argparse.Namespace):
             args.dataset,
             (args.batch, 3, 32, 32),
             (10,),
-            _hyperparameters(args.prm),
+            parse_hyperparameters(args.prm),
             args.transform,
         )
     except TaskSpecError as exc:

@@ -3,9 +3,10 @@
 from prometheus_client import CollectorRegistry
 
 from llm_gateway.config import GatewaySettings
-from llm_gateway.core import LlmGateway, load_policy
+from llm_gateway.core import LlmGateway
 from llm_gateway.metrics import GatewayMetrics
 from llm_gateway.server import gateway_binding
+from netapi.code_policy import load_policy
 from rpc.server import announce_port, run_main, serve
 from rpc.tenants import load_directory
 

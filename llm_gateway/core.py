@@ -27,8 +27,7 @@ from llm_gateway.prompts.library import BUILTIN_DIR, PromptLibrary, PromptTempla
 from llm_gateway.quotas import Reservation, TenantQuotas
 from llm_gateway.resilience import BreakerState, CircuitBreaker, RetryPolicy
 from llm_gateway.upstream import Attempts, ModelUpstream, UpstreamObserver
-from netapi.code_policy import DEFAULT_ALLOWED_MODULES, CodePolicy
-from netapi.name_index import NameIndex
+from netapi.code_policy import CodePolicy
 from rpc.admission import QuotaLookup
 from rpc.errors import NotFound, QuotaExceeded
 
@@ -67,20 +66,6 @@ class NoObserver:
 
     def breaker_changed(self, model: str, state: BreakerState) -> None:
         pass
-
-
-def load_policy(settings: GatewaySettings) -> CodePolicy:
-    """The sandbox's static policy: its allowlist and its image's torch name index."""
-    index = None
-    if settings.name_index_path.exists():
-        index = NameIndex.load(settings.name_index_path)
-    else:
-        log.warning(
-            "no name index at %s: torch names are not checked (run `make runtime-image`)",
-            settings.name_index_path,
-        )
-    allowed = DEFAULT_ALLOWED_MODULES | frozenset(settings.extra_allowed_modules)
-    return CodePolicy(allowed_modules=allowed, index=index)
 
 
 class LlmGateway:

@@ -8,9 +8,12 @@ container, not this module, is the boundary.
 """
 
 import ast
+import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from netapi.evaluated_strings import annotation_findings, format_findings
 from netapi.findings import Finding
@@ -44,6 +47,7 @@ __all__ = [  # the lists live in forbidden_names; named here for the callers tha
 ]
 
 # The default allowlist of ARCHITECTURE.md: torch and a few pure standard-library modules.
+log = logging.getLogger(__name__)
 DEFAULT_ALLOWED_MODULES = frozenset(
     {
         "torch",
@@ -111,6 +115,27 @@ class CodePolicy:
         return any(
             ".".join(parts[:depth]) in self.allowed_modules for depth in range(1, len(parts) + 1)
         )
+
+
+class PolicySettings(Protocol):
+    """What a service's settings say about the policy (sandbox_runner and llm_gateway)."""
+
+    name_index_path: Path
+    extra_allowed_modules: list[str]
+
+
+def load_policy(settings: PolicySettings) -> CodePolicy:
+    """The sandbox's policy: the allowlist (widened by settings) and its image's name index."""
+    index = None
+    if settings.name_index_path.exists():
+        index = NameIndex.load(settings.name_index_path)
+    else:
+        log.warning(
+            "no name index at %s: torch names are not judged statically (run `make runtime-image`)",
+            settings.name_index_path,
+        )
+    allowed = DEFAULT_ALLOWED_MODULES | frozenset(settings.extra_allowed_modules)
+    return CodePolicy(allowed_modules=allowed, index=index)
 
 
 def _imported_modules(node: ast.Import | ast.ImportFrom) -> Iterator[str]:

@@ -88,3 +88,15 @@ def default_spec(task: str) -> TaskSpec:
     if task == IMG_CAPTIONING:
         return TaskSpec(IMG_CAPTIONING, "coco", (2, 3, 64, 64), (1000,), {}, "norm_64")
     raise TaskSpecError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+
+
+def parse_hyperparameters(text: str) -> dict[str, float]:
+    """``"lr=0.05,momentum=0.9"`` -> {"lr": 0.05, "momentum": 0.9}; TaskSpecError otherwise."""
+    values = {}
+    for pair in filter(None, text.split(",")):
+        name, _, value = pair.partition("=")
+        try:
+            values[name.strip()] = float(value)
+        except ValueError as exc:
+            raise TaskSpecError(f"hyperparameter {pair!r} is not NAME=NUMBER") from exc
+    return values

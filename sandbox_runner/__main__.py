@@ -2,12 +2,13 @@
 
 from prometheus_client import CollectorRegistry
 
+from netapi.code_policy import load_policy
 from rpc.audit import open_audit_log
 from rpc.server import announce_port, run_main, serve
 from rpc.tenants import load_directory
 from sandbox_runner.config import SandboxSettings
 from sandbox_runner.containers import Launcher, docker_client
-from sandbox_runner.core import SandboxChecker, load_policy
+from sandbox_runner.core import SandboxChecker
 from sandbox_runner.metrics import SandboxMetrics
 from sandbox_runner.server import sandbox_binding
 

@@ -11,9 +11,8 @@ from typing import Protocol
 
 import docker.errors
 
-from netapi.code_policy import DEFAULT_ALLOWED_MODULES, CodePolicy
+from netapi.code_policy import CodePolicy
 from netapi.harness.protocol import READY_KEY, ProtocolError, job_line, parse_result
-from netapi.name_index import NameIndex
 from netapi.outcomes import Outcome
 from netapi.static_check import check_source
 from netapi.tasks import TaskSpec
@@ -53,19 +52,6 @@ class _NoObserver:
 
     def pool_changed(self, ready: int, running: int) -> None:
         pass
-
-
-def load_policy(settings: SandboxSettings) -> CodePolicy:
-    """The static policy: the allowlist (widened by settings) and the image's name index."""
-    index = None
-    if settings.name_index_path.exists():
-        index = NameIndex.load(settings.name_index_path)
-    else:
-        log.warning(
-            "no name index at %s: torch names are not judged statically", settings.name_index_path
-        )
-    allowed = DEFAULT_ALLOWED_MODULES | frozenset(settings.extra_allowed_modules)
-    return CodePolicy(allowed_modules=allowed, index=index)
 
 
 class SandboxChecker:

@@ -20,12 +20,12 @@ import pytest
 from nasforge.common.v1 import common_pb2
 from nasforge.sandbox_runner.v1 import sandbox_runner_pb2 as sb
 from nasforge.sandbox_runner.v1 import sandbox_runner_pb2_grpc as sb_grpc
+from netapi.code_policy import load_policy
 from netapi.outcomes import Outcome
 from netapi.static_check import check_source
 from rpc.auth import hash_token
 from rpc.client import open_channel
 from sandbox_runner.config import SandboxSettings
-from sandbox_runner.core import load_policy
 from tests.integration.llm_gateway.conftest import INDEX, start_process, stop_process
 
 pytestmark = pytest.mark.timeout(180)

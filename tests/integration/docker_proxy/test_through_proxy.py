@@ -7,11 +7,12 @@ import uuid
 import docker
 import pytest
 
+from netapi.code_policy import load_policy
 from netapi.outcomes import Outcome
 from netapi.tasks import IMG_CLASSIFICATION, default_spec
 from sandbox_runner.config import SandboxSettings
 from sandbox_runner.containers import MANAGED_BY, Launcher
-from sandbox_runner.core import SandboxChecker, load_policy
+from sandbox_runner.core import SandboxChecker
 from tests.integration.docker_proxy.conftest import ProxyProcess
 from tests.integration.sandbox.conftest import GOOD_CLASSIFIER, REPO_ROOT, corpus
 from tests.integration.trainer.conftest import classification_job, model, run_job

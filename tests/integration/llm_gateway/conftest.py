@@ -20,10 +20,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from llm_gateway.config import GatewaySettings, ModelConfig, TenantLimits
-from llm_gateway.core import LlmGateway, load_policy
+from llm_gateway.core import LlmGateway
 from llm_gateway.metrics import GatewayMetrics
 from llm_gateway.server import gateway_binding
 from nasforge.llm_gateway.v1 import llm_gateway_pb2_grpc as pb_grpc
+from netapi.code_policy import load_policy
 from rpc.auth import hash_token
 from rpc.client import open_channel
 from rpc.server import start_server

@@ -13,9 +13,10 @@ import uuid
 
 import pytest
 
+from netapi.code_policy import load_policy
 from sandbox_runner.config import SandboxSettings
 from sandbox_runner.containers import Launcher, docker_client, engine_runtimes
-from sandbox_runner.core import SandboxChecker, load_policy
+from sandbox_runner.core import SandboxChecker
 
 CORPUS = pathlib.Path(__file__).resolve().parents[2] / "unit" / "netapi" / "corpus"
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]

@@ -15,10 +15,11 @@ import time
 
 import pytest
 
+from netapi.code_policy import load_policy
 from netapi.outcomes import Outcome
 from netapi.tasks import IMG_CLASSIFICATION, default_spec
 from sandbox_runner.containers import Launcher, docker_client
-from sandbox_runner.core import SandboxChecker, load_policy
+from sandbox_runner.core import SandboxChecker
 from sandbox_runner.server import result_to_pb
 from sandbox_runner.verdicts import CheckResult
 

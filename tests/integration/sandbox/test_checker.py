@@ -93,7 +93,8 @@ async def test_runtime_failures_map_to_one_outcome(checker, snippet, outcome):
 
 
 async def test_warm_pool_hands_out_single_use_containers(settings, launcher):
-    from sandbox_runner.core import SandboxChecker, load_policy
+    from netapi.code_policy import load_policy
+    from sandbox_runner.core import SandboxChecker
 
     warm = SandboxChecker(
         settings.model_copy(update={"pool_size": 1}), launcher, load_policy(settings)

@@ -9,10 +9,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from nasforge.common.v1 import common_pb2
 from nasforge.sandbox_runner.v1 import sandbox_runner_pb2 as pb
 from nasforge.sandbox_runner.v1 import sandbox_runner_pb2_grpc as pb_grpc
+from netapi.code_policy import load_policy
 from rpc.auth import hash_token
 from rpc.client import open_channel
 from rpc.server import start_server
-from sandbox_runner.core import SandboxChecker, load_policy
+from sandbox_runner.core import SandboxChecker
 from sandbox_runner.metrics import SandboxMetrics
 from sandbox_runner.server import sandbox_binding
 from tests.integration.sandbox.conftest import GOOD_CLASSIFIER, corpus

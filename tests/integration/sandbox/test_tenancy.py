@@ -14,13 +14,14 @@ from grpc_status import rpc_status
 from nasforge.common.v1 import common_pb2
 from nasforge.sandbox_runner.v1 import sandbox_runner_pb2 as pb
 from nasforge.sandbox_runner.v1 import sandbox_runner_pb2_grpc as pb_grpc
+from netapi.code_policy import load_policy
 from netapi.tasks import default_spec
 from rpc.audit import AuditLog, read_records, source_md5, verify
 from rpc.client import open_channel
 from rpc.server import start_server
 from rpc.tenants import TenantDirectory, hash_token
 from sandbox_runner.containers import MANAGED_BY, TENANT
-from sandbox_runner.core import SandboxChecker, load_policy
+from sandbox_runner.core import SandboxChecker
 from sandbox_runner.server import sandbox_binding
 from tests.integration.sandbox.conftest import GOOD_CLASSIFIER, corpus
 

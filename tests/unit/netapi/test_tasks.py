@@ -50,3 +50,12 @@ def test_captioning_vocabulary_must_exceed_special_tokens():
     fields = {**default_spec(IMG_CAPTIONING).__dict__, "out_shape": (4,)}
     with pytest.raises(TaskSpecError, match="special tokens"):
         validate(TaskSpec(**fields))
+
+
+def test_hyperparameters_parse_from_the_command_line_form():
+    from netapi.tasks import TaskSpecError, parse_hyperparameters
+
+    assert parse_hyperparameters("lr=0.05, momentum=0.9,") == {"lr": 0.05, "momentum": 0.9}
+    assert parse_hyperparameters("") == {}
+    with pytest.raises(TaskSpecError, match="NAME=NUMBER"):
+        parse_hyperparameters("lr=fast")

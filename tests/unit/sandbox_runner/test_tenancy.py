@@ -12,13 +12,14 @@ import time
 
 import pytest
 
+from netapi.code_policy import load_policy
 from netapi.tasks import default_spec
 from rpc.audit import AuditLog, read_records
 from rpc.errors import QuotaExceeded
 from rpc.tenants import Quotas
 from sandbox_runner.config import SandboxSettings
 from sandbox_runner.containers import ContainerSpec, Limits
-from sandbox_runner.core import SandboxChecker, load_policy
+from sandbox_runner.core import SandboxChecker
 from sandbox_runner.pool import WarmPool
 
 CORPUS = pathlib.Path(__file__).resolve().parents[1] / "netapi" / "corpus"
