@@ -19,8 +19,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+from rpc.admission import exceeded, tenant_limit
 from rpc.audit import AuditLog
-from rpc.errors import InvalidArgument, NotFound, QuotaExceeded, QuotaViolation
+from rpc.errors import InvalidArgument, NotFound
 from rpc.tenant import set_current_tenant
 from rpc.tenants import Quotas
 from search_core.domain import ACTIVE_STATES, SearchEvent, SearchRecord, SearchState, Tenant, now
@@ -104,15 +105,21 @@ class SearchEngine:
 
     def running_searches_limit(self, tenant_id: str) -> int:
         """Searches the tenant may have queued, running or paused at once."""
-        quota = self._quotas(tenant_id).running_searches if self._quotas else None
-        return quota if quota is not None else self._settings.max_running_searches_per_tenant
+        return tenant_limit(
+            self._quotas,
+            tenant_id,
+            "running_searches",
+            self._settings.max_running_searches_per_tenant,
+        )
 
     def _checks_per_tenant(self, tenant: str) -> int:
         """A tenant's checks at once: its registry quota, else the setting."""
-        quota = self._quotas(tenant).concurrent_checks if self._quotas is not None else None
-        if quota is not None:
-            return quota
-        return self._settings.max_checks_per_tenant or self._settings.max_checks
+        return tenant_limit(
+            self._quotas,
+            tenant,
+            "concurrent_checks",
+            self._settings.max_checks_per_tenant or self._settings.max_checks,
+        )
 
     def _admit(self, record: SearchRecord) -> tuple[SearchRecord, bool]:
         """Store the search unless its tenant is at its running-searches quota (then
@@ -121,7 +128,9 @@ class SearchEngine:
         try:
             return self._store.create_search(record, active_limit=limit)
         except ActiveSearchLimitReached as full:
-            raise _running_searches_exceeded(record.tenant_id, full.active, limit) from None
+            raise exceeded(
+                record.tenant_id, "running_searches", used=full.active, limit=limit
+            ) from None
 
     # -- lifecycle
 
@@ -313,18 +322,3 @@ class SearchEngine:
         for search in self._store.list_searches(None):
             counts[search.state] = counts.get(search.state, 0) + 1
         self._observer.search_states(counts)
-
-
-def _running_searches_exceeded(tenant_id: str, active: int, limit: int) -> QuotaExceeded:
-    return QuotaExceeded(
-        f"tenant {tenant_id} has {active} searches queued, running or paused, "
-        f"its quota is {limit}: cancel one or wait until one ends",
-        violations=(
-            QuotaViolation(
-                subject=f"tenant:{tenant_id}",
-                quota_id="running_searches",
-                limit=limit,
-                description=f"{limit} searches queued, running or paused at once; {active} are",
-            ),
-        ),
-    )
