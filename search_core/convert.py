@@ -59,10 +59,6 @@ def config_from_spec(spec: pb.SearchSpec) -> SearchConfig:
     data: dict = {"method": method.value}
     if spec.generator:
         data["generator"] = spec.generator
-    elif method in (Method.NN_CAPTION, Method.FAIRNAD):
-        data["generator"] = "llm"
-    else:
-        data["generator"] = "template"
     if spec.HasField("task"):
         task = {"task": spec.task.task or "img-classification"}
         if spec.task.dataset:

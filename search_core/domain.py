@@ -47,6 +47,12 @@ class Generator(enum.StrEnum):
     TEMPLATE = "template"
 
 
+def default_generator(method: Method) -> Generator:
+    """What writes a method's candidates unless its config says otherwise: the LLM for the
+    LLM-guided methods, the template composer for the baselines."""
+    return Generator.LLM if method in (Method.NN_CAPTION, Method.FAIRNAD) else Generator.TEMPLATE
+
+
 class CandidateStatus(enum.StrEnum):
     """How far a candidate got; the engine resumes an unfinished one from here after a restart."""
 

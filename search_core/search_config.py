@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from netapi.tasks import TaskSpec, TaskSpecError, validate
-from search_core.domain import Generator, Method
+from search_core.domain import Generator, Method, default_generator
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -99,7 +99,7 @@ class SearchConfig(_Strict):
 
     name: str = ""
     method: Method = Method.FAIRNAD
-    generator: Generator = Generator.TEMPLATE
+    generator: Generator  # unset: default_generator(method)
     task: TaskConfig = Field(default_factory=TaskConfig)
     max_candidates: int = Field(20, ge=1, le=10_000)
     model: str = ""  # gateway model name; empty uses the gateway's default
@@ -125,6 +125,17 @@ class SearchConfig(_Strict):
         if len(value) > 200:
             raise ValueError("at most 200 characters")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_default_generator(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "generator" not in data:
+            try:
+                method = Method(data.get("method", Method.FAIRNAD))
+            except ValueError:
+                return data  # the field's own validation names the bad method
+            return {**data, "generator": default_generator(method).value}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> "SearchConfig":
