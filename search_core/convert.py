@@ -26,6 +26,8 @@ _METHODS = {
     pb.SEARCH_METHOD_REGULARIZED_EVOLUTION: Method.REGULARIZED_EVOLUTION,
 }
 _METHODS_TO_PB = {method: value for value, method in _METHODS.items()}
+_GENERATORS = {pb.GENERATOR_LLM: Generator.LLM, pb.GENERATOR_TEMPLATE: Generator.TEMPLATE}
+_GENERATORS_TO_PB = {generator: value for value, generator in _GENERATORS.items()}
 _STATES_TO_PB = {
     SearchState.QUEUED: pb.SEARCH_STATE_QUEUED,
     SearchState.RUNNING: pb.SEARCH_STATE_RUNNING,
@@ -49,6 +51,19 @@ def state_to_pb(state: SearchState) -> int:
     return _STATES_TO_PB[state]
 
 
+def _generator_of(spec: pb.SearchSpec) -> str:
+    """The generator a spec names ("" for the method's default): the enum, or the deprecated
+    string of v1 clients; both set and different is INVALID_ARGUMENT."""
+    if spec.generator_kind not in (pb.GENERATOR_UNSPECIFIED, *_GENERATORS):
+        raise InvalidArgument(f"spec.generator_kind {spec.generator_kind} is not a Generator")
+    kind = _GENERATORS[spec.generator_kind].value if spec.generator_kind else ""
+    if kind and spec.generator and spec.generator != kind:
+        raise InvalidArgument(
+            f"spec.generator {spec.generator!r} and spec.generator_kind {kind!r} disagree"
+        )
+    return kind or spec.generator
+
+
 def config_from_spec(spec: pb.SearchSpec) -> SearchConfig:
     """A validated SearchConfig from the wire spec; INVALID_ARGUMENT names what is wrong."""
     if spec.method not in _METHODS:
@@ -57,8 +72,9 @@ def config_from_spec(spec: pb.SearchSpec) -> SearchConfig:
     if spec.config_json:
         return _config_from_json(spec.config_json, method)
     data: dict = {"method": method.value}
-    if spec.generator:
-        data["generator"] = spec.generator
+    generator = _generator_of(spec)
+    if generator:
+        data["generator"] = generator
     if spec.HasField("task"):
         task = {"task": spec.task.task or "img-classification"}
         if spec.task.dataset:
@@ -145,6 +161,7 @@ def spec_from_config(config: dict) -> pb.SearchSpec:
         train_epochs=config.get("training", {}).get("epochs", 0),
         seed=config.get("seed", 0),
         generator=config.get("generator", ""),
+        generator_kind=_generator_to_pb(config.get("generator", "")),
         samples_per_step=config.get("samples_per_step", 0),
         train_samples=config.get("training", {}).get("train_samples", 0),
         parameter_budget=config.get("parameter_budget", 0),
@@ -204,6 +221,10 @@ def scores_to_pb(candidate: CandidateRecord) -> common_pb2.Scores:
     return scores
 
 
+def _generator_to_pb(name: str) -> int:
+    return _GENERATORS_TO_PB[Generator(name)] if name else pb.GENERATOR_UNSPECIFIED
+
+
 def summary_to_pb(candidate: CandidateRecord) -> pb.CandidateSummary:
     message = pb.CandidateSummary(
         candidate_id=candidate.candidate_id,
@@ -212,6 +233,7 @@ def summary_to_pb(candidate: CandidateRecord) -> pb.CandidateSummary:
         scores=scores_to_pb(candidate),
         parent=candidate.parent,
         generator=candidate.generator.value,
+        generator_kind=_GENERATORS_TO_PB[candidate.generator],
     )
     if candidate.finished_at is not None:
         message.finished_at.CopyFrom(timestamp(candidate.finished_at))

@@ -39,3 +39,36 @@ def test_deeply_nested_json_is_invalid_not_internal():
     text = '{"method": "random", "name": ' + "[" * 30_000 + "]" * 30_000 + "}"
     with pytest.raises(InvalidArgument, match="nested too deeply"):
         config_from_spec(pb.SearchSpec(method=pb.SEARCH_METHOD_RANDOM, config_json=text))
+
+
+def _fairnad(**fields) -> pb.SearchSpec:
+    return pb.SearchSpec(method=pb.SEARCH_METHOD_FAIRNAD, **fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, "llm"),  # the method's default
+        ({"generator_kind": pb.GENERATOR_TEMPLATE}, "template"),
+        ({"generator": "template"}, "template"),  # a v1 client's string
+        ({"generator": "template", "generator_kind": pb.GENERATOR_TEMPLATE}, "template"),
+    ],
+)
+def test_the_generator_is_an_enum_and_the_old_string_still_works(fields, expected):
+    config = config_from_spec(_fairnad(**fields))
+    assert config.generator.value == expected
+    echoed = spec_from_config(config.to_dict())
+    assert echoed.generator == expected
+    assert (
+        echoed.generator_kind
+        == {"llm": pb.GENERATOR_LLM, "template": pb.GENERATOR_TEMPLATE}[expected]
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"generator": "llm", "generator_kind": pb.GENERATOR_TEMPLATE}, {"generator_kind": 7}],
+)
+def test_a_contradictory_or_unknown_generator_is_invalid(fields):
+    with pytest.raises(InvalidArgument, match="generator"):
+        config_from_spec(_fairnad(**fields))
