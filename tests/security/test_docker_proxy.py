@@ -14,6 +14,7 @@ import pytest
 
 from sandbox_runner.containers import CONTAINER_USER, MANAGED_BY
 from tests.integration.docker_proxy.conftest import ProxyProcess
+from tests.support.docker_lockdown import LOCKDOWN
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -23,14 +24,6 @@ RUN = uuid.uuid4().hex[:8]
 SANDBOX = f"nasforge-sec-proxy-sandbox-{RUN}"  # sandbox_runner's: one fixed name
 TRAINER_TEMPLATE = f"nasforge-sec-proxy-trainer-{RUN}-{{hostname}}"  # trainer_svc's replicas
 TRAINER = TRAINER_TEMPLATE.replace("{hostname}", "3f2a9c1b7d4e")
-LOCKDOWN = {
-    "network_mode": "none",
-    "cap_drop": ["ALL"],
-    "read_only": True,
-    "security_opt": ["no-new-privileges:true"],
-    "pids_limit": 64,
-    "mem_limit": 256 * 1024**2,
-}
 
 
 @pytest.fixture(scope="module")

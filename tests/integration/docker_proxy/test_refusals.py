@@ -10,21 +10,12 @@ import docker.errors
 import pytest
 
 from sandbox_runner.containers import CONTAINER_USER, MANAGED_BY
+from tests.support.docker_lockdown import LOCKDOWN
 
 pytestmark = pytest.mark.docker
 
 IMAGE = "nasforge-runtime:cpu"
 MARKER = "org.nasforge.test-marker"
-
-
-LOCKDOWN = {
-    "network_mode": "none",
-    "cap_drop": ["ALL"],
-    "read_only": True,
-    "security_opt": ["no-new-privileges:true"],
-    "pids_limit": 64,
-    "mem_limit": 256 * 1024**2,
-}
 
 
 def create(client: docker.DockerClient, namespace: str, marker: str, **host_config) -> str:
