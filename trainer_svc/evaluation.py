@@ -13,11 +13,10 @@ from collections import Counter
 
 import torch
 
+from netapi.harness.training import MAX_GENERATED_TOKENS as MAX_CAPTION_TOKENS
 from netapi.tasks import EOS, PAD, SOS, TaskSpec
 from trainer_svc.prepare import PreparedData
-from trainer_svc.scoring import score_captions
-
-MAX_CAPTION_TOKENS = 40  # the harness cuts generated captions here
+from trainer_svc.scoring import accuracy, score_captions
 
 
 def prediction_bytes(spec: TaskSpec, images: int) -> int:
@@ -103,7 +102,7 @@ class TrustedEvaluator:
         targets = self._targets[split]
         if self.spec.is_captioning:
             return corpus_bleu4(predictions, references_of(targets))
-        return float((torch.tensor(predictions) == targets).float().mean())
+        return accuracy(torch.tensor(predictions), targets)
 
     def test_scores(self, raw: object) -> dict[str, float]:
         """The scores stored for the candidate: accuracy, or BLEU-4 both ways with baselines."""
