@@ -29,6 +29,7 @@ __all__ = [
     "LSTM",
     "OTHER_DECODER",
     "TRANSFORMER",
+    "canonical_tree",
     "decoder_of",
     "family_of",
     "model_name",
@@ -125,12 +126,15 @@ _KEPT_NAMES = frozenset(dir(builtins)) | {"torch", "nn", "F", "math", "self", "N
 class _Canonicaliser(ast.NodeTransformer):
     """Renames the module's own identifiers in order of first use and drops docstrings."""
 
-    def __init__(self) -> None:
+    def __init__(self, positional: bool = True) -> None:
         self._names: dict[str, str] = {}
+        self._positional = positional
 
     def _rename(self, name: str) -> str:
         if name in _KEPT_NAMES:
             return name
+        if not self._positional:
+            return "v"
         return self._names.setdefault(name, f"v{len(self._names)}")
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
@@ -171,15 +175,26 @@ def _drop_docstring(node: ast.AST) -> None:
                 body.append(ast.Pass())
 
 
+def canonical_tree(code: str, *, positional: bool = True) -> ast.Module:
+    """The module's syntax tree with its own identifiers renamed and its docstrings dropped.
+
+    Own identifiers become `v0`, `v1`, ... in order of first use, or all `v` when not
+    `positional` (then inserting a helper early does not renumber everything after it).
+    Raises SyntaxError (or ValueError, for a null byte) when the code does not parse.
+    """
+    tree = ast.parse(code)
+    _drop_docstring(tree)
+    return _Canonicaliser(positional).visit(tree)
+
+
 def structure_hash(code: str) -> str:
     """Hash of the module's structure: the same layers and wiring under other names match.
 
     Returns the normalised md5 when the code does not parse (no structure to compare).
     """
     try:
-        tree = ast.parse(code)
+        tree = canonical_tree(code)
     except (SyntaxError, ValueError):
         return normalised_md5(code)
-    _drop_docstring(tree)
-    canonical = ast.dump(_Canonicaliser().visit(tree), annotate_fields=False)
+    canonical = ast.dump(tree, annotate_fields=False)
     return hashlib.md5(canonical.encode("utf-8"), usedforsecurity=False).hexdigest()
