@@ -11,6 +11,7 @@ The contract (LEMUR's):
 
 import ast
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from netapi.findings import Finding
 from netapi.module_facts import ModuleFacts, dotted_name
@@ -96,6 +97,13 @@ def _methods(chain: list[ast.ClassDef]) -> dict[str, Function]:
     return methods
 
 
+def net_methods(tree: ast.Module) -> dict[str, Function]:
+    """The methods of the top-level class Net, inherited ones included; empty without a Net."""
+    classes, _ = _top_level(tree)
+    net = classes.get("Net")
+    return {} if net is None else _methods(_class_chain(net, classes))
+
+
 # torch.nn containers a Net may subclass directly.
 _MODULE_BASES = frozenset({"Module", "Sequential", "ModuleList", "ModuleDict"})
 
@@ -134,7 +142,11 @@ def declared_hyperparameters(function: Function) -> set[str] | None:
     returns = [node for node in ast.walk(function) if isinstance(node, ast.Return)]
     if len(returns) != 1 or returns[0].value is None:
         return None
-    value = returns[0].value
+    return literal_names(returns[0].value)
+
+
+def literal_names(value: ast.expr) -> set[str] | None:
+    """The strings of a literal set, list or tuple (or set()/frozenset() of one), else None."""
     if (
         isinstance(value, ast.Call)
         and isinstance(value.func, ast.Name)
@@ -163,7 +175,7 @@ def _string_constants_outside(nodes: tuple[ast.AST, ...], excluded: ast.AST) -> 
     }
 
 
-def _prm_subscript_keys(nodes: tuple[ast.AST, ...]) -> Iterator[tuple[str, ast.Subscript]]:
+def prm_subscript_keys(nodes: tuple[ast.AST, ...]) -> Iterator[tuple[str, ast.Subscript]]:
     """Keys read as prm['key'] or self.prm['key'] (reads that fail on a missing key)."""
     for node in nodes:
         if not (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
@@ -201,7 +213,7 @@ def _hyperparameter_findings(facts: ModuleFacts, function: Function) -> Iterator
             function.lineno,
             function.col_offset,
         )
-    for key, node in _prm_subscript_keys(facts.nodes):
+    for key, node in prm_subscript_keys(facts.nodes):
         if key not in declared and key not in RESERVED_PRM_KEYS:
             yield Finding(
                 "undeclared-hyperparameter",
@@ -278,19 +290,41 @@ def _is_batch_dimension(node: ast.expr, in_shape: str, batch_names: set[str]) ->
     )
 
 
-def _batch_as_channels(init: Function) -> Iterator[Finding]:
-    """in_shape[0] is the batch size; giving it to a layer as channels is a shape bug."""
+def in_shape_parameter(init: Function) -> str | None:
+    """The name __init__ gives its in_shape (its second parameter), None when it has none."""
     params = [*init.args.posonlyargs, *init.args.args]
-    if len(params) < 2:
+    return params[1].arg if len(params) >= 2 else None
+
+
+def batch_size_bindings(init: Function, in_shape: str) -> dict[str, tuple[ast.Subscript, ...]]:
+    """Names bound to the batch size in __init__ (`c = in_shape[0]`), with the reads bound."""
+    bindings: dict[str, tuple[ast.Subscript, ...]] = {}
+    for node in ast.walk(init):
+        if isinstance(node, ast.Assign) and _is_batch_dimension(node.value, in_shape, set()):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    bindings[target.id] = (*bindings.get(target.id, ()), node.value)
+    return bindings
+
+
+@dataclass(frozen=True)
+class BatchAsChannels:
+    """A layer in __init__ given in_shape[0], the batch size, as its channels or features."""
+
+    layer: str
+    keyword: str
+    in_shape: str
+    argument: ast.expr  # what the layer gets: in_shape[0], or a name bound to it
+    reads: tuple[ast.Subscript, ...]  # the in_shape[0] reads that should say in_shape[1]
+
+
+def batch_as_channels(init: Function) -> Iterator[BatchAsChannels]:
+    """Every layer of __init__ that gets the batch size where it expects channels."""
+    in_shape = in_shape_parameter(init)
+    if in_shape is None:
         return
-    in_shape = params[1].arg
-    batch_names = {  # c = in_shape[0]
-        target.id
-        for node in ast.walk(init)
-        if isinstance(node, ast.Assign) and _is_batch_dimension(node.value, in_shape, set())
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    }
+    bindings = batch_size_bindings(init, in_shape)
+    batch_names = set(bindings)
     for node in ast.walk(init):
         if not isinstance(node, ast.Call):
             continue
@@ -301,14 +335,21 @@ def _batch_as_channels(init: Function) -> Iterator[Finding]:
         candidates = node.args[:1] + [k.value for k in node.keywords if k.arg == keyword]
         for argument in candidates:
             if _is_batch_dimension(argument, in_shape, batch_names):
-                yield Finding(
-                    "batch-as-channels",
-                    Outcome.SHAPE_MISMATCH,
-                    f"{layer} gets {in_shape}[0], the batch size, as its {keyword}; "
-                    f"channels are {in_shape}[1]",
-                    argument.lineno,
-                    argument.col_offset,
-                )
+                reads = bindings[argument.id] if isinstance(argument, ast.Name) else (argument,)
+                yield BatchAsChannels(layer, keyword, in_shape, argument, reads)
+
+
+def _batch_as_channels(init: Function) -> Iterator[Finding]:
+    """in_shape[0] is the batch size; giving it to a layer as channels is a shape bug."""
+    for slip in batch_as_channels(init):
+        yield Finding(
+            "batch-as-channels",
+            Outcome.SHAPE_MISMATCH,
+            f"{slip.layer} gets {slip.in_shape}[0], the batch size, as its {slip.keyword}; "
+            f"channels are {slip.in_shape}[1]",
+            slip.argument.lineno,
+            slip.argument.col_offset,
+        )
 
 
 def _training_attribute_findings(chain: list[ast.ClassDef], net: ast.ClassDef) -> Iterator[Finding]:
