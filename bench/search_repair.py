@@ -1,50 +1,73 @@
-"""Benchmark of the repair loop: valid and novel candidates before repair and after each round.
+"""Benchmark of LLM generation: valid, novel and applied candidates, and what each one costs.
 
-    make bench-repair   (or: .venv/bin/python -m bench.search_repair --ideas 20)
+    make bench-repair   (or: .venv/bin/python -m bench.search_repair --ideas 20 --ablation)
 
-Runs the real local stack (a fresh one per strategy) with the embedded Qwen2.5-Coder (1.5B by
-default) and, for each repair strategy, one FairNAD search of `--ideas` candidates that only
-checks (no training):
-every slot applies a fairly sampled design idea to the same zoo parent, so both strategies
-see the same 20 ideas in the same order (the search seed fixes them). Strategies:
+For each model and configuration, runs the real local stack (a fresh one per run, so
+duplicates are judged per run) with the embedded model, and one FairNAD search of `--ideas`
+candidates that only checks (no training): every slot applies a fairly sampled design idea
+to the same zoo parent, so every configuration sees the same ideas in the same order (the
+search seed fixes them). Configurations:
 
-- naive: the last line of the error fed back, one answer per step (the pipeline measured
-  in ARCHITECTURE.md: 10% valid before repair, 20% after one round);
-- full: the failing submodule with its shapes, the line, the findings and the shape trace
-  of the last check, `--samples` answers per step (the first that is valid and new wins).
+- today: the pipeline before the generation levers: whole-module answers (idea before the
+  parent in the prompt), no fixes, no memory, unchanged repairs not retried, exact-hash
+  duplicates only, no grammar;
+- new: every lever on (edit mode, fixes, memory, unchanged retries, near copies, grammar);
+- with --ablation, `new` with one lever off in turn: no-edit, no-fixes, no-memory,
+  no-retry, no-grammar.
 
-"Valid and novel" = ended `success` (passed the sandbox check and was not a duplicate of
-its parent, a prompt example or an earlier candidate). Prints one table and the ratio of
-full to naive after each round; asserts nothing. Writes var/bench/search_repair.json.
+Every configuration is judged by the same yardstick after the run: a candidate is valid,
+novel and applied (VNA) when it passed the check, its MinHash similarity to the parent and
+to the run's earlier passing candidates stays under the default threshold, and no
+parameter it added went without a gradient. Prints one table per model with 95% Wilson
+intervals and the ratio of LLM seconds per VNA candidate, new over today; asserts nothing.
+Writes var/bench/search_repair.json.
 """
 
 import argparse
 import asyncio
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from cli.search_client import SearchClient
 from localstack import LocalStack
 from netapi.outcomes import Outcome
+from search_core.generation.funnel import Share, funnel
+from search_core.generation.similarity import DEFAULT_THRESHOLD, Signature, nearest, signature
 from search_core.store import open_store
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-ROUNDS = 3
+ROUNDS = 2
+TODAY = {
+    "mode": "whole",
+    "fixes": False,
+    "memory_window": 0,
+    "near_copy_threshold": 1.0,
+    "unchanged_retries": 0,
+}
+NEW: dict = {}
+ABLATIONS = {
+    "no-edit": {"mode": "whole"},
+    "no-fixes": {"fixes": False},
+    "no-memory": {"memory_window": 0},
+    "no-retry": {"unchanged_retries": 0},
+    "no-grammar": {},
+}
+GRAMMAR_OFF = frozenset({"today", "no-grammar"})
 
 
-def _config(strategy: str, ideas: int, samples: int, parent: str) -> dict:
-    full = strategy == "full"
+def _config(name: str, generation: dict, ideas: int, parent: str) -> dict:
     return {
-        "name": f"bench-repair-{strategy}",
+        "name": f"bench-generation-{name}",
         "method": "fairnad",
         "generator": "llm",
         "max_candidates": ideas,
         "seed": 2026,
         "repair_attempts": ROUNDS,
-        "repair_feedback": "full" if full else "last_line",
-        "repair_shape_trace": full,
-        "samples_per_step": samples if full else 1,
+        "repair_feedback": "full",
+        "repair_shape_trace": True,
+        "samples_per_step": 1,
         "max_new_tokens": 1200,
         "temperature": 0.7,
         "task": {
@@ -55,28 +78,25 @@ def _config(strategy: str, ideas: int, samples: int, parent: str) -> dict:
         },
         "training": {"epochs": 0},
         "fairnad": {"population_size": ideas, "seed_models": [parent]},
+        "generation": generation,
     }
 
 
-def _rates(candidates) -> dict:
-    """Share valid and novel within r repair rounds, for r = 0..ROUNDS, plus failure counts."""
-    total = len(candidates)
-    passed = [c for c in candidates if c.outcome is Outcome.SUCCESS]
-    by_round = [
-        sum(1 for c in passed if c.repair_attempts <= r) / total if total else 0.0
-        for r in range(ROUNDS + 1)
-    ]
-    outcomes: dict[str, int] = {}
-    for c in candidates:
-        outcomes[c.outcome.value] = outcomes.get(c.outcome.value, 0) + 1
-    unchanged = sum("unchanged" in json.dumps(c.history) for c in candidates)
-    return {
-        "valid_and_novel": by_round,
-        "outcomes": outcomes,
-        "candidates": total,
-        "repair_rounds": sum(c.repair_attempts for c in candidates),
-        "unchanged_answers": unchanged,
-    }
+def _judged(candidates, parent_code: str) -> list:
+    """The candidates with idea_applied and outcome judged by one yardstick for every
+    configuration: a passing near copy of the parent or of an earlier pass is a duplicate."""
+    parent = signature(parent_code)
+    seen: list[tuple[str, Signature]] = [("parent", parent)] if parent else []
+    judged = []
+    for candidate in sorted(candidates, key=lambda c: (c.finished_at or 0, c.slot)):
+        if candidate.outcome is Outcome.SUCCESS:
+            mine = signature(candidate.code)
+            if mine is not None and nearest(mine, seen, DEFAULT_THRESHOLD) is not None:
+                candidate = replace(candidate, outcome=Outcome.DUPLICATE)
+            elif mine is not None:
+                seen.append((candidate.name, mine))
+        judged.append(candidate)
+    return judged
 
 
 async def _run(stack: LocalStack, config: dict) -> str:
@@ -86,14 +106,17 @@ async def _run(stack: LocalStack, config: dict) -> str:
         started = time.monotonic()
         search_id = await client.submit(config)
         await client.watch_with_progress(search_id)
-        print(f"{config['name']}: {time.monotonic() - started:.0f} s")
+        print(f"{config['name']}: {time.monotonic() - started:.0f} s", flush=True)
         return search_id
 
 
-def _measure(name: str, config: dict, model: str) -> dict:
-    """One strategy on a stack of its own: duplicates are judged per store and tenant, and
-    both strategies' first answers are the same (same prompts, same seeds)."""
-    stack = LocalStack(directory=REPO_ROOT / "var" / "bench" / f"repair-{name}", model=model)
+def _measure(model: str, name: str, config: dict, parent_code: str, threads: int) -> dict:
+    stack = LocalStack(
+        directory=REPO_ROOT / "var" / "bench" / f"generation-{model}-{name}",
+        model=model,
+        llm_threads=threads,
+        constrain_code=name not in GRAMMAR_OFF,
+    )
     stack.start()
     try:
         search_id = asyncio.run(_run(stack, config))
@@ -101,43 +124,59 @@ def _measure(name: str, config: dict, model: str) -> dict:
         stack.stop()
     store = open_store(str(stack.directory / "nasforge.db"))
     try:
-        return _rates(store.search_candidates(search_id))
+        candidates = store.search_candidates(search_id)
     finally:
         store.close()
+    figures = funnel(_judged(candidates, parent_code), ROUNDS)
+    unchanged = sum(1 for c in candidates for h in c.history if h.get("unchanged"))
+    return {**figures.to_dict(), "unchanged_answers": unchanged, "config": config["generation"]}
+
+
+def _row(name: str, result: dict) -> str:
+    def share(d: dict) -> str:
+        return str(Share(d["count"], d["total"]))
+
+    rounds = "  ".join(share(d) for d in result["valid_after_round"][1:])
+    seconds = result["seconds_per_valid_novel_applied"]
+    tokens = result["tokens_per_valid_novel_applied"]
+    cost = "n/a" if seconds == float("inf") else f"{tokens:,.0f} tok, {seconds:,.0f} s"
+    return (
+        f"{name:<11} raw {share(result['valid_raw'])}  fixes {share(result['valid_after_fixes'])}"
+        f"  rounds {rounds}  VNA {share(result['valid_novel_applied'])}  per VNA {cost}"
+        f"  unchanged {result['unchanged_answers']}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ideas", type=int, default=20)
-    parser.add_argument("--model", default="qwen2.5-coder-1.5b")
-    parser.add_argument("--samples", type=int, default=2, help="answers per step (full)")
+    parser.add_argument("--models", default="qwen2.5-coder-1.5b,qwen2.5-coder-0.5b")
     parser.add_argument("--parent", default="VGG", help="zoo model every idea is applied to")
-    parser.add_argument("--strategies", default="naive,full")
+    parser.add_argument("--configs", default="today,new")
+    parser.add_argument("--ablation", action="store_true", help="also each lever off in turn")
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
     args = parser.parse_args()
-    configs = {
-        name: _config(name, args.ideas, args.samples, args.parent)
-        for name in args.strategies.split(",")
-    }
-    results = {name: _measure(name, config, args.model) for name, config in configs.items()}
-    print(f"\nvalid and novel, {args.ideas} ideas, {args.model}")
-    print("strategy  " + "  ".join(f"round {r}" for r in range(ROUNDS + 1)))
-    for name, result in results.items():
-        print(f"{name:<9} " + "  ".join(f"{v:7.0%}" for v in result["valid_and_novel"]))
-        print(
-            f"          outcomes {result['outcomes']}, unchanged answers "
-            f"{result['unchanged_answers']}"
-        )
-    if "naive" in results and "full" in results:
-        ratios = [
-            (f / n if n else float("inf")) if f or n else 1.0
-            for f, n in zip(
-                results["full"]["valid_and_novel"], results["naive"]["valid_and_novel"], strict=True
-            )
-        ]
-        print("full/naive " + "  ".join(f"{r:7.2f}" for r in ratios))
+    generations = {"today": TODAY, "new": NEW}
+    names = args.configs.split(",") + (list(ABLATIONS) if args.ablation else [])
+    parent_code = (REPO_ROOT / "search_core" / "zoo" / "models" / f"{args.parent}.py").read_text()
     out = REPO_ROOT / "var" / "bench" / "search_repair.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    results: dict[str, dict[str, dict]] = {}
+    for model in args.models.split(","):
+        results[model] = {}
+        for name in names:
+            generation = generations.get(name, ABLATIONS.get(name, {}))
+            config = _config(name, generation, args.ideas, args.parent)
+            results[model][name] = _measure(model, name, config, parent_code, args.threads)
+            out.write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+        print(f"\n{model}, {args.ideas} ideas on {args.parent}, {ROUNDS} repair rounds, seed 2026")
+        for name, result in results[model].items():
+            print(_row(name, result))
+        today, new = results[model].get("today"), results[model].get("new")
+        if today and new:
+            a, b = new["seconds_per_valid_novel_applied"], today["seconds_per_valid_novel_applied"]
+            ratio = a / b if b not in (0, float("inf")) and a != float("inf") else float("nan")
+            print(f"LLM seconds per VNA, new/today: {ratio:.2f}")
 
 
 if __name__ == "__main__":

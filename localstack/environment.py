@@ -62,6 +62,7 @@ def _gateway_models(stack: "LocalStack") -> list[dict]:
             "max_new_tokens_limit": 2048,
             "timeout_seconds": 900,
             "max_concurrent_requests": 1,
+            "constrain_code": stack.constrain_code,
         }
     ]
 

@@ -28,6 +28,8 @@ class LocalStack:
     directory: Path = DEFAULT_DIR
     model: str = "qwen2.5-coder-0.5b"
     llm_threads: int = 2
+    # Constrain code answers to one fenced Python block (a grammar on the embedded server).
+    constrain_code: bool = True
     tenant: str = "demo"
     namespace: str = "nasforge-local"
     store_url: str = ""

@@ -240,7 +240,15 @@ def summary_to_pb(candidate: CandidateRecord) -> pb.CandidateSummary:
     return message
 
 
+_IDEA_APPLICATION_TO_PB = {
+    None: pb.IDEA_APPLICATION_UNSPECIFIED,
+    True: pb.IDEA_APPLICATION_APPLIED,
+    False: pb.IDEA_APPLICATION_NOT_APPLIED,
+}
+
+
 def candidate_to_pb(candidate: CandidateRecord) -> pb.Candidate:
+    usage = candidate.llm_usage
     message = pb.Candidate(
         summary=summary_to_pb(candidate),
         search_id=candidate.search_id,
@@ -275,6 +283,16 @@ def candidate_to_pb(candidate: CandidateRecord) -> pb.Candidate:
         idea=candidate.idea,
         model=candidate.model,
         history_json=[json.dumps(entry, sort_keys=True) for entry in candidate.history],
+        fixes=[pb.AppliedFix(rule=f["rule"], detail=f.get("detail", "")) for f in candidate.fixes],
+        generation_mode=candidate.generation.get("mode", ""),
+        idea_application=_IDEA_APPLICATION_TO_PB[candidate.idea_applied],
+        unused_parameters=candidate.unused_parameters,
+        llm_usage=pb.LlmUsage(
+            calls=int(usage.get("calls", 0)),
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            generated_tokens=int(usage.get("generated_tokens", 0)),
+            seconds=float(usage.get("seconds", 0.0)),
+        ),
     )
     if candidate.error_message:
         message.error.CopyFrom(

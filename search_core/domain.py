@@ -139,6 +139,17 @@ class CandidateRecord:
     )  # each attempt's code md5, outcome, error
     created_at: float = field(default_factory=now)
     finished_at: float | None = None
+    # How the code came to be (search_core.generation): the deterministic fixes applied to the
+    # code as it stands ({"rule", "detail"}), and e.g. {"mode": "edit", "merge": {...}}.
+    fixes: list[dict[str, str]] = field(default_factory=list)
+    generation: dict[str, Any] = field(default_factory=dict)
+    # False when a parameter the candidate added gets no gradient: its idea is not on the path
+    # from input to loss. None when unknown or not an idea mutation.
+    idea_applied: bool | None = None
+    unused_parameters: list[str] = field(default_factory=list)  # the sandbox's report
+    # Every LLM call made for it: prompt_tokens, generated_tokens, seconds, calls.
+    llm_usage: dict[str, float] = field(default_factory=dict)
+    signature: list[int] | None = None  # MinHash of the code, for near-copy checks
 
     @property
     def is_done(self) -> bool:

@@ -113,6 +113,7 @@ class GrpcServices:
             error_message="; ".join(f.message for f in findings[:3]),
             findings=findings,
             model=response.model,
+            prompt_tokens=response.prompt_tokens,
             generated_tokens=response.generated_tokens,
             wall_time_ms=response.wall_time_ms,
         )
@@ -149,6 +150,7 @@ class GrpcServices:
                 for layer in response.shape_trace
             ),
             output_shape=tuple(response.output_shape),
+            unused_parameters=tuple(response.unused_parameters),
         )
 
     async def train(

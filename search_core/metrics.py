@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from netapi.outcomes import Outcome
 from search_core.domain import CandidateRecord, Generator, Method, SearchState
+from search_core.generation.fixes import FIX_RULES
 
 OTHER = "other"
 TEMPLATE_MODEL = "template"
@@ -69,6 +70,21 @@ class SearchMetrics:
             ["method", "tenant"],
             registry=registry,
         )
+        self.idea_application = Counter(
+            "nasforge_candidate_idea_application_total",
+            "LLM candidates that passed the check, by whether their idea is on the path from "
+            "input to loss (applied) or a parameter they added got no gradient (not_applied).",
+            ["applied", "model", "tenant"],
+            registry=registry,
+        )
+        self.fixes = Counter(
+            "nasforge_candidate_fixes_total",
+            "Deterministic fixes applied to LLM answers before the check, by rule.",
+            ["rule"],
+            registry=registry,
+        )
+        for rule in FIX_RULES:
+            self.fixes.labels(rule)
         for outcome in Outcome:
             self.repairs.labels(outcome.value)
         for stage in STAGES:
@@ -81,6 +97,9 @@ class SearchMetrics:
         # candidate too (a series created by its first increment loses that count).
         llm_models = [*sorted(self._models), OTHER]
         for tenant in [*sorted(self._tenants), OTHER]:
+            for model in llm_models:
+                for applied in ("applied", "not_applied"):
+                    self.idea_application.labels(applied, model, tenant)
             for method in Method:
                 for generator in Generator:
                     models = [TEMPLATE_MODEL] if generator == Generator.TEMPLATE else llm_models
@@ -117,6 +136,12 @@ class SearchMetrics:
         ).inc()
         if candidate.repair_attempts:
             self.repairs.labels(outcome).inc(candidate.repair_attempts)
+        if candidate.idea_applied is not None:
+            applied = "applied" if candidate.idea_applied else "not_applied"
+            self.idea_application.labels(applied, model, tenant).inc()
+        for fix in candidate.fixes:
+            if fix.get("rule") in FIX_RULES:
+                self.fixes.labels(fix["rule"]).inc()
         key = (method.value, tenant)
         if candidate.score is not None and candidate.score > self._best.get(key, float("-inf")):
             self._best[key] = candidate.score

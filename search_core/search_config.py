@@ -94,6 +94,25 @@ class TrainingConfig(_Strict):
     job_time_budget_ms: int = Field(1_800_000, ge=1000)
 
 
+class GenerationConfig(_Strict):
+    """How an LLM answer becomes a candidate (search_core.generation); each lever can be
+    turned off, which is how bench.search_repair measures what it is worth."""
+
+    # "edit": the prompt shows the parent and asks only for what changes, merged into the
+    # parent at the AST level; "whole": the model writes the whole module.
+    mode: Literal["edit", "whole"] = "edit"
+    fixes: bool = True  # deterministic fixes before the sandbox, recorded on the candidate
+    memory_window: int = Field(6, ge=0, le=50)  # (problem, change, outcome) triples per prompt
+    memory_chars: int = Field(2400, ge=200, le=6000)
+    # A candidate whose MinHash Jaccard similarity to its parent, a prompt example or one of
+    # the tenant's earlier candidates reaches this is a near copy (duplicate); 1.0 turns the
+    # check off, leaving the exact hashes.
+    near_copy_threshold: float = Field(0.9, gt=0.0, le=1.0)
+    # A repair answer that returns the code unchanged is discarded and asked again, up to this
+    # many times per round, with another seed and a higher temperature.
+    unchanged_retries: int = Field(2, ge=0, le=4)
+
+
 class SearchConfig(_Strict):
     """Everything a search needs; saved with the search so that it resumes identically."""
 
@@ -118,6 +137,7 @@ class SearchConfig(_Strict):
     nn_caption: NnCaptionConfig = Field(default_factory=NnCaptionConfig)
     fairnad: FairNadConfig = Field(default_factory=FairNadConfig)
     evolution: EvolutionConfig = Field(default_factory=EvolutionConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
 
     @field_validator("name")
     @classmethod

@@ -47,6 +47,7 @@ class Generation:
     error_message: str = ""
     findings: tuple[Finding, ...] = ()
     model: str = ""
+    prompt_tokens: int = 0
     generated_tokens: int = 0
     wall_time_ms: int = 0
 
@@ -74,6 +75,9 @@ class CheckVerdict:
     flops: int | None = None
     shape_trace: tuple[LayerShapes, ...] = ()
     output_shape: Shape = ()
+    # Parameters that got no gradient in the check's training step (self-reported by the
+    # candidate's container: a quality signal, never a score).
+    unused_parameters: tuple[str, ...] = ()
 
     @property
     def stage_name(self) -> str:

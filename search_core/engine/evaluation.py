@@ -11,11 +11,14 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 from netapi.outcomes import Outcome, Stage
+from netapi.static_check import check_source
 from rpc.audit import AuditLog
 from search_core import identity
 from search_core.domain import CandidateRecord, CandidateStatus, EpochMetrics, Generator, now
 from search_core.engine.feedback import repair_feedback, training_hyperparameters
 from search_core.engine.proposals import Proposal
+from search_core.generation.shaping import ShapedCode, idea_applied, shape_answer
+from search_core.generation.similarity import Signature, nearest, signature
 from search_core.scores import headline_score
 from search_core.search_config import SearchConfig
 from search_core.services import (
@@ -49,6 +52,8 @@ class CandidateContext:
     on_finished: Callable[[CandidateRecord], Awaitable[None]]
     on_epoch: Callable[[CandidateRecord, EpochMetrics], Awaitable[None]]
     examples: dict[str, str] = field(default_factory=dict)  # hashes of prompt examples -> label
+    # MinHash of the parent and the prompt's examples: a near copy of one is a duplicate.
+    example_signatures: list[tuple[str, Signature]] = field(default_factory=list)
     default_model: str = ""  # the gateway model used when the config names none
     audit: AuditLog | None = None  # candidate_generated records, when the service keeps a log
 
@@ -56,26 +61,33 @@ class CandidateContext:
 @dataclass
 class _Attempt:
     code: str
-    generation: Generation | None = None
+    shaped: ShapedCode | None = None  # how an answer became the code (LLM candidates)
+    static: CheckVerdict | None = None  # the static verdict, when it failed statically
 
 
-def _example_hashes(proposal: Proposal | None) -> dict[str, str]:
-    """Hashes of the code a prompt showed: an answer that copies one is a duplicate."""
+def _shown_code(proposal: Proposal | None) -> list[tuple[str, str]]:
+    """(label, code) of what a prompt showed: an answer that copies one is a duplicate."""
     if proposal is None:
-        return {}
-    shown = {}
-    for number, code in enumerate(proposal.examples, start=1):
-        shown[identity.normalised_md5(code)] = f"prompt example {number}"
-        shown[identity.structure_hash(code)] = f"prompt example {number}"
+        return []
+    shown = [(f"prompt example {n}", code) for n, code in enumerate(proposal.examples, start=1)]
     if proposal.parent_code:
-        shown[identity.normalised_md5(proposal.parent_code)] = f"its parent {proposal.parent}"
-        shown[identity.structure_hash(proposal.parent_code)] = f"its parent {proposal.parent}"
+        shown.append((f"its parent {proposal.parent}", proposal.parent_code))
     return shown
+
+
+def _with_examples(ctx: CandidateContext, proposal: Proposal | None) -> CandidateContext:
+    shown = _shown_code(proposal)
+    hashes = {}
+    for label, code in shown:
+        hashes[identity.normalised_md5(code)] = label
+        hashes[identity.structure_hash(code)] = label
+    signatures = [(label, sig) for label, code in shown if (sig := signature(code)) is not None]
+    return replace(ctx, examples=hashes, example_signatures=signatures)
 
 
 async def evaluate(ctx: CandidateContext, candidate: CandidateRecord, proposal: Proposal | None):
     """Bring the candidate to its final outcome from wherever it stopped."""
-    ctx = replace(ctx, examples=_example_hashes(proposal))
+    ctx = _with_examples(ctx, proposal)
     if candidate.status == CandidateStatus.PLANNED:
         assert proposal is not None, "a planned candidate needs its proposal"
         _apply_proposal(candidate, proposal)
@@ -113,8 +125,14 @@ async def _first_code(ctx: CandidateContext, candidate: CandidateRecord, proposa
     if proposal.generator == Generator.TEMPLATE:
         attempt = _Attempt(proposal.code)
     else:
+        candidate.generation = {"mode": "edit" if proposal.edit else "whole"}
         attempt, failure = await _generate(
-            ctx, candidate, proposal.prompt, ctx.config.seed + candidate.slot
+            ctx,
+            candidate,
+            proposal.prompt,
+            ctx.config.seed + candidate.slot,
+            base=proposal.parent_code,
+            edit=proposal.edit,
         )
         if attempt is None:
             await _finish(
@@ -126,20 +144,29 @@ async def _first_code(ctx: CandidateContext, candidate: CandidateRecord, proposa
                 failure.error_message or "no code could be extracted from the answer",
             )
             return None
-    await _accept_code(ctx, candidate, attempt.code, proposal.hyperparameters)
+    await _accept_code(ctx, candidate, attempt, proposal.hyperparameters)
     return attempt
 
 
 async def _generate(
-    ctx: CandidateContext, candidate: CandidateRecord, prompt: PromptRequest | None, seed: int
+    ctx: CandidateContext,
+    candidate: CandidateRecord,
+    prompt: PromptRequest | None,
+    seed: int,
+    *,
+    base: str,
+    edit: bool,
+    temperature: float | None = None,
 ) -> tuple[_Attempt | None, Generation]:
     """samples_per_step answers; the first that passes the static checks and is new wins.
 
-    Returns (None, the first answer) when no answer held any code.
+    Each answer is shaped first: merged into `base` (edit mode) and fixed, taking what is
+    missing from `base`. Returns (None, the first answer) when no answer held any code.
     """
     config = ctx.config
     spec = config.task.check_spec()
     answers: list[Generation] = []
+    attempts: list[tuple[_Attempt, Generation]] = []
     for sample in range(config.samples_per_step):
         answer = await ctx.call(
             "generate",
@@ -148,21 +175,60 @@ async def _generate(
                 spec,
                 model=config.model or ctx.default_model,
                 max_new_tokens=config.max_new_tokens,
-                temperature=config.temperature,
+                temperature=config.temperature if temperature is None else temperature,
                 seed=seed * 16 + sample,
             ),
         )
         candidate.model = answer.model
+        _count_usage(candidate, answer)
         answers.append(answer)
-        if answer.outcome is Outcome.SUCCESS and _duplicate_of(ctx, candidate, answer.code) is None:
-            return _Attempt(answer.code, answer), answer
-    with_code = [a for a in answers if a.code.strip()]
-    if not with_code:
+        if not answer.code.strip():
+            continue
+        attempt = _shaped_attempt(ctx, answer, base, edit)
+        attempts.append((attempt, answer))
+        if attempt.static is None and _duplicate_of(ctx, candidate, attempt.code) is None:
+            return attempt, answer
+    if not attempts:
         first = answers[0]
         if first.outcome is Outcome.SUCCESS:
             first = replace(first, outcome=Outcome.NO_CODE)
         return None, first
-    return _Attempt(with_code[0].code, with_code[0]), with_code[0]
+    return attempts[0]
+
+
+def _shaped_attempt(ctx: CandidateContext, answer: Generation, base: str, edit: bool) -> _Attempt:
+    """The answer merged and fixed, with its static verdict: the gateway's, when the code is
+    the answer as written; otherwise the same checks run here again on the new code."""
+    shaped = shape_answer(
+        answer.code,
+        merge_into=base if edit else "",
+        parent=base,
+        fix=ctx.config.generation.fixes,
+    )
+    if shaped.code == answer.code:
+        outcome, findings, message = answer.outcome, answer.findings, answer.error_message
+    else:
+        verdict = check_source(shaped.code, ctx.config.task.task)
+        outcome, findings = verdict.outcome, verdict.findings
+        message = "; ".join(f.message for f in findings[:3])
+    static = None
+    if outcome is not Outcome.SUCCESS:
+        static = CheckVerdict(
+            outcome,
+            stage=Stage.STATIC,
+            error_type="StaticCheck",
+            error_message=message,
+            findings=tuple(findings),
+        )
+    return _Attempt(shaped.code, shaped, static)
+
+
+def _count_usage(candidate: CandidateRecord, answer: Generation) -> None:
+    usage = candidate.llm_usage
+    usage["calls"] = usage.get("calls", 0) + 1
+    usage["prompt_tokens"] = usage.get("prompt_tokens", 0) + answer.prompt_tokens
+    usage["generated_tokens"] = usage.get("generated_tokens", 0) + answer.generated_tokens
+    usage["seconds"] = round(usage.get("seconds", 0.0) + answer.wall_time_ms / 1000, 3)
 
 
 def _duplicate_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> str | None:
@@ -175,23 +241,45 @@ def _duplicate_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) 
         if earlier.get("code_md5") == md5 or earlier.get("structure_hash") == structure:
             return f"its own attempt {earlier.get('attempt', 0)}"
     other = ctx.store.find_duplicate(candidate.tenant_id, md5, structure, candidate.candidate_id)
-    return f"candidate {other.name or other.candidate_id}" if other is not None else None
+    if other is not None:
+        return f"candidate {other.name or other.candidate_id}"
+    return _near_copy_of(ctx, candidate, code)
+
+
+def _near_copy_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> str | None:
+    """A near copy (MinHash Jaccard at or over the threshold) of what the prompt showed or of
+    the tenant's earlier candidates, for LLM candidates; its own earlier attempts do not
+    count (a repair is meant to be close to what it repairs)."""
+    threshold = ctx.config.generation.near_copy_threshold
+    if candidate.generator != Generator.LLM or threshold >= 1.0:
+        return None  # template genomes differ by design in a few numbers: exact hashes only
+    mine = signature(code)
+    if mine is None:
+        return None
+    earlier = [
+        (f"candidate {name}", Signature.from_list(values))
+        for name, values in ctx.store.code_signatures(candidate.tenant_id, candidate.candidate_id)
+    ]
+    found = nearest(mine, [*ctx.example_signatures, *earlier], threshold)
+    if found is None:
+        return None
+    return f"a near copy of {found.label} (similarity {found.similarity:.2f})"
 
 
 async def _accept_code(
     ctx: CandidateContext,
     candidate: CandidateRecord,
-    code: str,
+    attempt: _Attempt,
     preferred_hyperparameters: dict[str, float],
 ) -> None:
     """Deduplicate and save the code as one step; a duplicate ends the candidate."""
     async with ctx.dedup_lock:
-        duplicate = _duplicate_of(ctx, candidate, code)
-        _set_code(candidate, code, preferred_hyperparameters)
+        duplicate = _duplicate_of(ctx, candidate, attempt.code)
+        _set_code(candidate, attempt, preferred_hyperparameters)
         if duplicate is None:
             candidate.status = CandidateStatus.GENERATED
             ctx.store.put_candidate(candidate)
-    await _audit_generated(ctx, candidate, code, duplicate)  # outside the lock: it fsyncs
+    await _audit_generated(ctx, candidate, attempt.code, duplicate)  # outside the lock: it fsyncs
     if duplicate is None:
         return
     await _finish(
@@ -227,13 +315,22 @@ async def _audit_generated(
     )
 
 
-def _set_code(candidate: CandidateRecord, code: str, preferred: dict[str, float]) -> None:
+def _set_code(candidate: CandidateRecord, attempt: _Attempt, preferred: dict[str, float]) -> None:
+    code = attempt.code
     prefix = identity.prefix_of(candidate.name) if candidate.code else candidate.name
     candidate.code = code
     candidate.code_md5 = identity.normalised_md5(code)
     candidate.structure_hash = identity.structure_hash(code)
     candidate.name = identity.model_name(prefix, code)
     candidate.hyperparameters = training_hyperparameters(code, preferred)
+    minhash = signature(code)
+    candidate.signature = minhash.to_list() if minhash is not None else None
+    if attempt.shaped is not None:
+        candidate.fixes = list(attempt.shaped.fixes)
+        if attempt.shaped.merge:
+            candidate.generation["merge"] = attempt.shaped.merge
+        else:
+            candidate.generation.pop("merge", None)
 
 
 async def _static_or_sandbox(
@@ -241,16 +338,8 @@ async def _static_or_sandbox(
 ) -> CheckVerdict:
     if candidate.is_done:
         return CheckVerdict(candidate.outcome or Outcome.DUPLICATE)
-    generation = attempt.generation if attempt else None
-    if generation is not None and generation.outcome is not Outcome.SUCCESS:
-        # The gateway's static checks already failed it: no container needed.
-        return CheckVerdict(
-            generation.outcome,
-            stage=Stage.STATIC,
-            error_type="StaticCheck",
-            error_message=generation.error_message,
-            findings=generation.findings,
-        )
+    if attempt is not None and attempt.static is not None:
+        return attempt.static  # the static checks already failed it: no container needed
     return await _check(ctx, candidate)
 
 
@@ -266,6 +355,9 @@ async def _check(ctx: CandidateContext, candidate: CandidateRecord) -> CheckVerd
         ),
     )
 
+
+# Each retry after an unchanged repair answer samples this much hotter.
+UNCHANGED_TEMPERATURE_STEP = 0.3
 
 _NOT_REPAIRABLE = frozenset(
     {Outcome.SUCCESS, Outcome.DUPLICATE, Outcome.INFRA_ERROR, Outcome.CANCELLED}
@@ -287,41 +379,68 @@ async def _repair_loop(
     ):
         candidate.repair_attempts += 1
         _record_attempt(candidate, verdict)
-        feedback = repair_feedback(
-            verdict, style=config.repair_feedback, shape_trace=config.repair_shape_trace
-        )
-        prompt = PromptRequest(
-            "repair",
-            {"code": candidate.code, "error": feedback, "attempt": str(candidate.repair_attempts)},
-        )
-        seed = (config.seed + candidate.slot) * 8 + candidate.repair_attempts
-        attempt, _ = await _generate(ctx, candidate, prompt, seed)
+        attempt = await _repair_answer(ctx, candidate, proposal, verdict)
         if attempt is None:
-            continue  # no code this round: the last verdict stands, the next round may do better
-        async with ctx.dedup_lock:
-            duplicate = _duplicate_of(ctx, candidate, attempt.code)
-            if duplicate is not None and duplicate.startswith("its own attempt"):
-                # An unchanged answer is a failed repair, not a new candidate.
-                candidate.history.append(
-                    {
-                        "attempt": candidate.repair_attempts,
-                        "unchanged": True,
-                        "outcome": verdict.outcome.value,
-                    }
-                )
-                verdict = CheckVerdict(
-                    verdict.outcome,
-                    verdict.stage,
-                    verdict.error_type,
-                    verdict.error_message + "\n(The previous answer returned the code unchanged.)",
-                    verdict.findings,
-                    shape_trace=verdict.shape_trace,
-                )
-                continue
+            continue  # no new code this round: the last verdict stands, the next may do better
         preferred = proposal.hyperparameters if proposal else {}
-        await _accept_code(ctx, candidate, attempt.code, preferred)
+        await _accept_code(ctx, candidate, attempt, preferred)
         verdict = await _static_or_sandbox(ctx, candidate, attempt)
     return verdict
+
+
+async def _repair_answer(
+    ctx: CandidateContext,
+    candidate: CandidateRecord,
+    proposal: Proposal | None,
+    verdict: CheckVerdict,
+) -> _Attempt | None:
+    """One repair round's new code, or None. An answer that returns the code unchanged is
+    discarded and asked again (another seed, a higher temperature) up to unchanged_retries
+    times; each discarded answer is recorded in the candidate's history."""
+    config = ctx.config
+    edit = config.generation.mode == "edit"
+    feedback = repair_feedback(
+        verdict,
+        style=config.repair_feedback,
+        shape_trace=config.repair_shape_trace,
+        code=candidate.code,
+    )
+    variables = {
+        "code": candidate.code,
+        "error": feedback,
+        "attempt": str(candidate.repair_attempts),
+    }
+    if edit and proposal is not None and proposal.memory:
+        variables["memory"] = proposal.memory
+    prompt = PromptRequest("repair_edit" if edit else "repair", variables)
+    for retry in range(config.generation.unchanged_retries + 1):
+        seed = ((config.seed + candidate.slot) * 8 + candidate.repair_attempts) * 8 + retry
+        temperature = min(2.0, config.temperature + UNCHANGED_TEMPERATURE_STEP * retry)
+        attempt, _ = await _generate(
+            ctx,
+            candidate,
+            prompt,
+            seed,
+            base=candidate.code,
+            edit=edit,
+            temperature=temperature,
+        )
+        if attempt is None:
+            return None
+        async with ctx.dedup_lock:
+            duplicate = _duplicate_of(ctx, candidate, attempt.code)
+        if duplicate is None or not duplicate.startswith("its own attempt"):
+            return attempt
+        # An unchanged answer is a failed repair, not a new candidate.
+        candidate.history.append(
+            {
+                "attempt": candidate.repair_attempts,
+                "unchanged": True,
+                "retry": retry,
+                "outcome": verdict.outcome.value,
+            }
+        )
+    return None
 
 
 def _record_attempt(candidate: CandidateRecord, verdict: CheckVerdict) -> None:
@@ -341,6 +460,12 @@ async def _save_checked(ctx: CandidateContext, candidate: CandidateRecord, verdi
     candidate.parameter_count = verdict.parameter_count
     candidate.flops = verdict.flops
     candidate.findings = [finding.to_dict() for finding in verdict.findings]
+    candidate.unused_parameters = list(verdict.unused_parameters)
+    if candidate.generator == Generator.LLM and candidate.parent:
+        parent = ctx.store.get_candidate(candidate.tenant_id, candidate.parent)
+        # A zoo parent has no unused parameter (tests/integration/sandbox asserts it).
+        parent_unused = parent.unused_parameters if parent is not None else []
+        candidate.idea_applied = idea_applied(candidate.unused_parameters, parent_unused)
     if ctx.config.training.epochs == 0:
         await _finish(ctx, candidate, Outcome.SUCCESS, "learn", "", "")
         return

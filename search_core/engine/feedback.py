@@ -3,6 +3,7 @@
 import ast
 import math
 
+from netapi.contract_clauses import clause_for
 from search_core.domain import CandidateRecord
 from search_core.services import CheckVerdict, LayerShapes
 
@@ -14,11 +15,12 @@ DEFAULT_HYPERPARAMETERS = {"lr": 0.01, "momentum": 0.9, "dropout": 0.2, "weight_
 FALLBACK_VALUE = 0.5
 
 
-def repair_feedback(verdict: CheckVerdict, *, style: str, shape_trace: bool) -> str:
+def repair_feedback(verdict: CheckVerdict, *, style: str, shape_trace: bool, code: str = "") -> str:
     """The error text a repair prompt carries, in the configured style.
 
     "last_line" is the naive pipeline's feedback (the last line of the error);
-    "full" names the stage, the failing submodule with its shapes, the line and the findings.
+    "full" names the stage, the failing line of `code` as written, the finding, the
+    contract clause a compliance finding broke, the failing submodule with its shapes.
     """
     message = verdict.error_message.strip() or "; ".join(f.message for f in verdict.findings)
     if style == "last_line":
@@ -29,6 +31,10 @@ def repair_feedback(verdict: CheckVerdict, *, style: str, shape_trace: bool) -> 
         parts.append(f"Error type: {verdict.error_type}")
     if message:
         parts.append(message)
+    parts.extend(_failing_lines(verdict, code))
+    clauses = {clause_for(f.rule) for f in verdict.findings} - {""}
+    if clauses:
+        parts.append("The contract says: " + " ".join(sorted(clauses)))
     extra = [
         f"- line {f.line}: {f.message}" if f.line else f"- {f.message}"
         for f in verdict.findings
@@ -39,6 +45,13 @@ def repair_feedback(verdict: CheckVerdict, *, style: str, shape_trace: bool) -> 
     if shape_trace and verdict.shape_trace:
         parts.append("Shapes seen before the failure:\n" + format_shape_trace(verdict.shape_trace))
     return "\n".join(parts)[:MAX_FEEDBACK_CHARS]
+
+
+def _failing_lines(verdict: CheckVerdict, code: str) -> list[str]:
+    """`line N: <source>` for the lines the findings point at (at most three)."""
+    source = code.splitlines()
+    lines = sorted({f.line for f in verdict.findings if 0 < f.line <= len(source)})[:3]
+    return [f"Failing line {n}: {source[n - 1].strip()}" for n in lines]
 
 
 def format_shape_trace(trace: tuple[LayerShapes, ...]) -> str:

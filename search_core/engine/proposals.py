@@ -30,6 +30,9 @@ class Proposal:
     snippets: list[str] = field(default_factory=list)
     hyperparameters: dict[str, float] = field(default_factory=dict)
     genome: dict[str, Any] | None = None  # template candidates: the genome they render
+    # Edit mode: the prompt asked for the changes only, merged into parent_code.
+    edit: bool = False
+    memory: str = ""  # the feedback memory the prompt carried, for the repair prompts
 
 
 class SearchMethod(Protocol):

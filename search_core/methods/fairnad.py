@@ -18,6 +18,7 @@ from netapi.outcomes import Outcome
 from search_core.domain import CandidateRecord, Generator, ZooModel
 from search_core.engine.feedback import learning_curve, with_hyperparameters_literal
 from search_core.engine.proposals import NotInStore, Proposal
+from search_core.generation.memory import feedback_memory
 from search_core.knowledge.sampling import FairIdeaSampler
 from search_core.knowledge.tree import KnowledgeTree
 from search_core.methods.template_proposals import template_proposal
@@ -56,7 +57,7 @@ class FairNadMethod:
         fairnad = self._config.fairnad
         population = sorted(_successes(history), key=lambda c: -c.score)[: fairnad.population_size]
         if slot < fairnad.population_size or not population:
-            return self._seed(slot, rng)
+            return self._seed(slot, rng, history)
         if fairnad.pareto_every and slot % fairnad.pareto_every == 0:
             return self._pareto(rng, population)
         if self._llm and fairnad.refine_every and slot % fairnad.refine_every == 0:
@@ -64,11 +65,11 @@ class FairNadMethod:
         parent = max(
             rng.sample(population, min(TOURNAMENT, len(population))), key=lambda c: c.score
         )
-        return self._apply_idea(rng, parent)
+        return self._apply_idea(rng, parent, history)
 
     # -- the initial population
 
-    def _seed(self, slot: int, rng: random.Random) -> Proposal:
+    def _seed(self, slot: int, rng: random.Random, history: list[CandidateRecord]) -> Proposal:
         if not self._llm:
             # A random architecture with the standard training recipe: the search tunes the
             # recipe later (Pareto-aware mutation); the random baseline samples both.
@@ -76,15 +77,17 @@ class FairNadMethod:
             return template_proposal(self._config, genome, mutation="seed")
         parent = self._seeds[slot % len(self._seeds)]
         category, attribute = FairIdeaSampler(self._tree, rng).sample()
-        return self._idea_prompt(parent.name, parent.code, category, attribute)
+        return self._idea_prompt(parent.name, parent.code, category, attribute, history)
 
     # -- (I) fair idea sampling
 
-    def _apply_idea(self, rng: random.Random, parent: CandidateRecord) -> Proposal:
+    def _apply_idea(
+        self, rng: random.Random, parent: CandidateRecord, history: list[CandidateRecord]
+    ) -> Proposal:
         sampler = FairIdeaSampler(self._tree, rng)
         if self._llm or parent.genome is None:
             category, attribute = sampler.sample()
-            return self._idea_prompt(parent.candidate_id, parent.code, category, attribute, parent)
+            return self._idea_prompt(parent.candidate_id, parent.code, category, attribute, history)
         genome = genome_from_dict(parent.genome)
         for _ in range(IDEA_TRIES):
             category, attribute = sampler.sample()
@@ -100,27 +103,37 @@ class FairNadMethod:
             self._config, scale_up(genome, rng), mutation="scale_up", parent=parent
         )
 
-    def _idea_prompt(self, parent_name, parent_code, category, attribute, parent=None) -> Proposal:
+    def _idea_prompt(self, parent, parent_code, category, attribute, history) -> Proposal:
+        """Apply one idea to `parent` (a candidate id or a zoo name) with the LLM: in edit
+        mode the prompt asks for the changes only and carries the search's memory."""
         task = self._config.task
+        generation = self._config.generation
+        edit = generation.mode == "edit"
+        variables = {
+            "parent_code": parent_code,
+            "category": category.name,
+            "idea": attribute.name,
+            "idea_description": attribute.description,
+            "dataset": task.dataset,
+            "image_size": str(task.in_shape[-1]),
+            "num_classes": str(task.out_shape[0]),
+        }
+        memory = ""
+        if edit:
+            memory = feedback_memory(history, generation.memory_window, generation.memory_chars)
+            variables["memory"] = memory
         return Proposal(
             prefix="FairNAD-LLM",
             generator=Generator.LLM,
             prompt=PromptRequest(
-                "fairnad_apply_idea",
-                {
-                    "parent_code": parent_code,
-                    "category": category.name,
-                    "idea": attribute.name,
-                    "idea_description": attribute.description,
-                    "dataset": task.dataset,
-                    "image_size": str(task.in_shape[-1]),
-                    "num_classes": str(task.out_shape[0]),
-                },
+                "fairnad_apply_idea_edit" if edit else "fairnad_apply_idea", variables
             ),
-            parent=parent.candidate_id if parent else parent_name,
+            parent=parent,
             parent_code=parent_code,
             mutation="fair_idea",
             idea={"category": category.name, "attribute": attribute.name},
+            edit=edit,
+            memory=memory,
         )
 
     # -- (II) Pareto-aware mutation

@@ -13,7 +13,11 @@ from pathlib import Path
 from netapi.outcomes import Outcome
 from search_core.domain import CandidateRecord, Method, SearchRecord
 from search_core.report import plots
-from search_core.report.method_sections import campaign_section, fairnad_section
+from search_core.report.method_sections import (
+    campaign_section,
+    fairnad_section,
+    generation_section,
+)
 from search_core.report.tables import (
     Search,
     finite_score,
@@ -326,6 +330,9 @@ def render_report(
     for i, (s, candidates) in enumerate(searches, 1):
         if s.method == Method.FAIRNAD:
             lines += fairnad_section(search_label(i, s), candidates)
+    lines += generation_section(
+        [(search_label(i, s), (s, c)) for i, (s, c) in enumerate(searches, 1)]
+    )
     lines += _leaderboard_section(searches)
     return "\n".join(lines).rstrip("\n") + "\n"
 

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 
 from search_core.domain import CandidateRecord
+from search_core.generation.funnel import funnel
 from search_core.report.methods import campaign_tables, fairnad_tables
 from search_core.report.tables import GroupStats, Search
 from search_core.report.text import (
@@ -153,3 +154,62 @@ def fairnad_section(label: str, candidates: Sequence[CandidateRecord]) -> list[s
     covered = sum(1 for (category, _) in t.per_attribute if category != "(none)")
     lines += [f"{fmt_int(covered)} distinct category/attribute pairs sampled.", ""]
     return lines
+
+
+def generation_section(labelled: Sequence[tuple[str, Search]]) -> list[str]:
+    """From answer to valid, new, applied model, per search with LLM candidates: valid as
+    written, after the deterministic fixes, after each repair round, and valid-novel-applied,
+    with 95% intervals, and what the LLM cost per valid-novel-applied candidate."""
+    rows = []
+    fixes: dict[str, int] = {}
+    for label, (search, candidates) in labelled:
+        rounds = int(search.config.get("repair_attempts", 0))
+        figures = funnel(candidates, rounds)
+        if not figures.candidates:
+            continue
+        for candidate in candidates:
+            for fix in candidate.fixes:
+                fixes[fix["rule"]] = fixes.get(fix["rule"], 0) + 1
+        per_round = " / ".join(str(share) for share in figures.valid_after_round[1:]) or NA
+        rows.append(
+            [
+                escape(label),
+                fmt_int(figures.candidates),
+                str(figures.valid_raw),
+                str(figures.valid_after_fixes),
+                per_round,
+                str(figures.valid_novel_applied),
+                _per_hit(figures.tokens_per_valid_novel_applied, "{:,.0f}"),
+                _per_hit(figures.seconds_per_valid_novel_applied, "{:,.0f} s"),
+            ]
+        )
+    if not rows:
+        return []
+    headers = [
+        "Search",
+        "LLM candidates",
+        "Valid raw",
+        "After fixes",
+        "After repair rounds 1..n",
+        "Valid, novel, applied",
+        "Tokens per VNA",
+        "LLM time per VNA",
+    ]
+    lines = [
+        "## LLM generation",
+        "",
+        "Valid raw: passed with no repair and no deterministic fix; after fixes: passed with no "
+        "repair; valid, novel, applied (VNA): passed (so not a duplicate or near copy) and no "
+        "parameter it added went without a gradient. 95% Wilson intervals in brackets.",
+        "",
+        table(headers, rows, (1,)),
+        "",
+    ]
+    if fixes:
+        listing = ", ".join(f"{escape(rule)} {count}" for rule, count in sorted(fixes.items()))
+        lines += [f"Deterministic fixes applied: {listing}.", ""]
+    return lines
+
+
+def _per_hit(value: float, form: str) -> str:
+    return NA if value == float("inf") else form.format(value)

@@ -109,6 +109,11 @@ class Store(Protocol):
     ) -> CandidateRecord | None:
         """An earlier candidate of the tenant with the same code hash or module structure."""
 
+    def code_signatures(
+        self, tenant_id: str, exclude_candidate_id: str
+    ) -> list[tuple[str, list[int]]]:
+        """(name, MinHash) of the tenant's other candidates whose code has a signature."""
+
     def outcome_counts(self, search_id: str) -> dict[str, int]:
         """Finished candidates of a search per outcome value."""
 

@@ -57,6 +57,11 @@ def search_task(search: SearchRecord) -> str:
     return ""
 
 
+def _optional_bool(value: Any) -> bool | None:
+    """SQLite keeps a BOOLEAN as 0/1, PostgreSQL as a bool: both read back as bool or None."""
+    return None if value is None else bool(value)
+
+
 def _identity(value: Any) -> Any:
     return value
 
@@ -142,11 +147,25 @@ CANDIDATES = RecordCodec(
     "candidate_id",
     enums={"status": CandidateStatus, "generator": Generator, "outcome": Outcome},
     json_fields=frozenset(
-        {"snippets", "idea", "genome", "findings", "hyperparameters", "scores", "history"}
+        {
+            "snippets",
+            "idea",
+            "genome",
+            "findings",
+            "hyperparameters",
+            "scores",
+            "history",
+            "fixes",
+            "generation",
+            "unused_parameters",
+            "llm_usage",
+            "signature",
+        }
     ),
     converters={
         "epochs": (_epochs_to_json, _epochs_from_json),
         "score": (_score_to_column, _identity),
+        "idea_applied": (_optional_bool, _optional_bool),
     },
 )
 

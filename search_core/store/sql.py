@@ -324,6 +324,20 @@ class SqlStore(Connector):
             rows = tx.all(query, [*params, _clamp(limit, DEFAULT_LEADERBOARD_LIMIT)])
         return [CANDIDATES.decode(row) for row in rows]
 
+    def code_signatures(
+        self, tenant_id: str, exclude_candidate_id: str
+    ) -> list[tuple[str, list[int]]]:
+        with self._transaction() as tx:
+            rows = tx.all(
+                "SELECT name, candidate_id, signature FROM candidates"
+                " WHERE tenant_id = ? AND candidate_id <> ? AND signature IS NOT NULL"
+                " ORDER BY created_at, candidate_id",
+                [tenant_id, exclude_candidate_id],
+            )
+        return [
+            (name or candidate_id, json.loads(signature)) for name, candidate_id, signature in rows
+        ]
+
     def find_duplicate(
         self, tenant_id: str, code_md5: str, structure_hash: str, exclude_candidate_id: str
     ) -> CandidateRecord | None:

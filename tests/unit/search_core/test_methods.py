@@ -139,10 +139,28 @@ def test_fairnad_llm_prompts_ideas_refinements_and_scale_ups(factory):
     )
     proposals = _run(factory(config, "acme"), config, 12)
     templates = {p.prompt.template for p in proposals if p.prompt is not None}
-    assert {"fairnad_apply_idea", "fairnad_refine"} <= templates
+    assert {"fairnad_apply_idea_edit", "fairnad_refine"} <= templates
     assert proposals[0].parent == "VGG" and proposals[0].prompt.variables["num_classes"] == "10"
     refine = next(p for p in proposals if p.mutation == "refine")
     assert "Outcomes of the last" in refine.prompt.variables["feedback"]
+    ideas = [p for p in proposals if p.mutation == "fair_idea"]
+    assert ideas and all(p.edit for p in ideas)  # edit mode: answers merged into the parent
+    assert all("memory" in p.prompt.variables for p in ideas)
+
+
+def test_fairnad_in_whole_mode_asks_for_the_whole_module_without_memory(factory):
+    config = parse_config(
+        {
+            "method": "fairnad",
+            "generator": "llm",
+            "task": CLASSIFICATION,
+            "fairnad": {"population_size": 2, "seed_models": ["VGG"]},
+            "generation": {"mode": "whole"},
+        }
+    )
+    proposals = _run(factory(config, "acme"), config, 2)
+    assert {p.prompt.template for p in proposals} == {"fairnad_apply_idea"}
+    assert not any(p.edit or "memory" in p.prompt.variables for p in proposals)
 
 
 def test_random_and_evolution_baselines_write_template_code(factory):
