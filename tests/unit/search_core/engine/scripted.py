@@ -46,6 +46,7 @@ class ScriptedServices:
         self.down: dict[str, int] = {}  # stage -> calls that fail with DependencyDown
         self.calls: dict[str, int] = {"generate": 0, "check": 0, "train": 0}
         self.prompts: list = []
+        self.sampling: list[tuple[float, int]] = []  # (temperature, seed) of each generate()
         self.train_delay = 0.0
         self.score = 0.5
         self.training_started = asyncio.Event()
@@ -59,6 +60,7 @@ class ScriptedServices:
     async def generate(self, prompt, spec, *, model, max_new_tokens, temperature, seed):
         self._maybe_down("generate", "llm_gateway")
         self.prompts.append(prompt)
+        self.sampling.append((temperature, seed))
         code = self.answers.pop(0) if self.answers else ""
         outcome = Outcome.SUCCESS if code else Outcome.NO_CODE
         return Generation(code=code, outcome=outcome, model="qwen2.5-coder-0.5b")

@@ -79,3 +79,25 @@ def test_the_literal_is_replaced_or_added_after_supported_hyperparameters():
     added = with_hyperparameters_literal(without, {"lr": 0.1})
     assert proposed_hyperparameters(added) == {"lr": 0.1}
     assert added.index("HYPERPARAMETERS") > added.index("supported_hyperparameters")
+
+
+def test_full_feedback_quotes_the_failing_line_and_the_broken_contract_clause():
+    code = "import torch\n\ndef supported_hyperparameters():\n    return {'lr'}\n\nx = prm['dropout']\n"
+    verdict = CheckVerdict(
+        Outcome.API_NONCOMPLIANCE,
+        Stage.STATIC,
+        error_message="prm['dropout'] is read but not declared",
+        findings=(
+            Finding(
+                "undeclared-hyperparameter",
+                Outcome.API_NONCOMPLIANCE,
+                "prm['dropout'] is read but not declared",
+                line=6,
+            ),
+        ),
+    )
+    text = repair_feedback(verdict, style="full", shape_trace=True, code=code)
+    assert "Failing line 6: x = prm['dropout']" in text
+    assert "The contract says: Every `prm[...]` key the model reads is in the set" in text
+    naive = repair_feedback(verdict, style="last_line", shape_trace=True, code=code)
+    assert naive == "prm['dropout'] is read but not declared"
