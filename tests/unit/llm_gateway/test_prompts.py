@@ -72,6 +72,27 @@ INPUTS = {
         },
         {},
     ),
+    "fairnad_apply_idea_edit": (
+        {
+            "parent_code": corpus("01_good_cnn"),
+            "memory": "- apply 'dropblock' to VGG | added DropBlock | runtime_error at forward: "
+            "size mismatch",
+            "category": "adaptive recalibration",
+            "idea": "squeeze-and-excitation",
+            "idea_description": "Reweight channels by a gate from globally pooled features.",
+        },
+        {},
+    ),
+    "repair_edit": (
+        {
+            "code": corpus("01_good_cnn"),
+            "error": "RuntimeError in forward at self.fc (Linear): got input [2, 2048], "
+            "expects [*, 128] (candidate line 45)",
+            "memory": "",
+            "attempt": "1",
+        },
+        {},
+    ),
     "fairnad_scale_up": (
         {
             "parent_code": corpus("04_good_mlp"),
