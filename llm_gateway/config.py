@@ -36,6 +36,13 @@ class ModelConfig(BaseModel):
     max_concurrent_requests: int = Field(16, ge=1, description="Upstream calls at once.")
     max_queued_requests: int = Field(256, ge=0, description="Calls waiting for a slot.")
     supports_constraints: bool = Field(True, description="Whether grammars may be sent.")
+    constrain_code: bool = Field(
+        False,
+        description="Constrain net_code answers to one fenced Python block and nothing else "
+        "(extraction.CODE_BLOCK_REGEX), when the request brings no constraint of its own. For "
+        "non-reasoning code models only: the grammar forces the fence from the first token, so "
+        "a reasoning model (DeepSeek-R1) would lose its <think> section.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -57,6 +64,10 @@ class ModelConfig(BaseModel):
             raise ValueError("default_max_new_tokens is over max_new_tokens_limit")
         if self.max_new_tokens_limit >= self.max_total_tokens:
             raise ValueError("max_new_tokens_limit must leave room for a prompt")
+        if self.constrain_code and (self.backend == "openai" or not self.supports_constraints):
+            raise ValueError("constrain_code needs a backend that takes regex grammars")
+        if self.constrain_code and self.chat_template == "deepseek-r1":
+            raise ValueError("constrain_code would cut a reasoning model's <think> section")
         if self.backend == "openai":
             self.chat_template = "server"
         elif self.chat_template == "server":
@@ -83,6 +94,7 @@ def default_models() -> list[ModelConfig]:
             default_max_new_tokens=512,
             max_new_tokens_limit=2048,
             max_concurrent_requests=4,
+            constrain_code=True,
         )
     ]
 

@@ -144,6 +144,17 @@ class LlmGateway:
         except KeyError:
             raise NotFound(f"no model named {model!r}; ListModels shows the served ones") from None
 
+    def _prepare(self, request: GenerationRequest, upstream: ModelUpstream) -> Prepared:
+        prepared = prepare(request, upstream.config, self._prompts)
+        if prepared.fitting:
+            log.info(
+                "prompt %s fitted to model %s's context: %s",
+                prepared.prompt_id,
+                upstream.config.name,
+                ", ".join(prepared.fitting),
+            )
+        return prepared
+
     def _admit(self, tenant: str, prepared: Prepared) -> Reservation:
         try:
             return self._quotas.admit(tenant, prepared.worst_case_tokens)
@@ -186,6 +197,7 @@ class LlmGateway:
             wall_time_ms=round((self._clock() - started) * 1000),
             upstream_latency_ms=round(attempts.seconds * 1000),
             upstream_attempts=attempts.count,
+            prompt_fitting=prepared.fitting,
         )
 
     async def generate(
@@ -194,7 +206,7 @@ class LlmGateway:
         """One complete, analysed answer; ``deadline`` is on time.monotonic's clock."""
         started = self._clock()
         upstream = self._upstream(request.model)
-        prepared = prepare(request, upstream.config, self._prompts)
+        prepared = self._prepare(request, upstream)
         reservation = self._admit(tenant, prepared)
         attempts = Attempts()
         try:
@@ -209,7 +221,7 @@ class LlmGateway:
         """Token pieces as they come, then the analysed Generation as the last item."""
         started = self._clock()
         upstream = self._upstream(request.model)
-        prepared = prepare(request, upstream.config, self._prompts)
+        prepared = self._prepare(request, upstream)
         reservation = self._admit(tenant, prepared)
         attempts = Attempts()
         answer: UpstreamAnswer | None = None

@@ -151,6 +151,9 @@ class Generation:
     wall_time_ms: int
     upstream_latency_ms: int
     upstream_attempts: int
+    # What fitted the library prompt to the context (llm_gateway.fitting), e.g.
+    # ("comments-stripped", "snippets-cut:4"); empty when the prompt was sent as rendered.
+    prompt_fitting: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,14 @@ _END_OF_TURN = re.compile(
 )
 _REPL_PROMPT = re.compile(r"^(>>>|\.\.\.)( |$)")
 
+# The whole answer is one fenced Python block and nothing else: "```python", then lines none of
+# which starts with ``` (so single and double backticks inside the code are fine), then the
+# closing fence. Written for TGI's regex grammars (outlines/interegular: no lazy quantifiers,
+# no lookarounds; a full match is implied) and for the embedded server's translation of them
+# (llm_gateway.embedded.regex_grammar). A line is up to two backticks, then either nothing or
+# a character that is neither a backtick nor a newline and the rest of the line.
+CODE_BLOCK_REGEX = r"```python\n(`{0,2}([^`\n][^\n]*)?\n)*```\n{0,2}"
+
 
 @dataclass(frozen=True)
 class CodeBlock:

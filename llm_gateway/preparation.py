@@ -1,8 +1,10 @@
 """Turn a caller's request into what goes upstream: validated sampling, the conversation (from
-the prompt library or as given), the answer kind, the task, the constraint, a token estimate.
-Everything wrong with a request is found here, before any quota is charged.
+the prompt library or as given, a library prompt fitted to the context when it is over), the
+answer kind, the task, the constraint, a token estimate. Everything wrong with a request is
+found here, before any quota is charged.
 """
 
+import dataclasses
 import json
 import math
 import re
@@ -15,9 +17,12 @@ from llm_gateway.domain import (
     ChatTurn,
     Constraint,
     GenerationRequest,
+    PromptSelection,
     Sampling,
     UpstreamRequest,
 )
+from llm_gateway.extraction import CODE_BLOCK_REGEX
+from llm_gateway.fitting import fit_prompt
 from llm_gateway.prompts.library import PromptLibrary, PromptTemplate
 from netapi.tasks import IMG_CLASSIFICATION, TaskSpec, default_spec
 from rpc.errors import InvalidArgument
@@ -32,10 +37,19 @@ MAX_SEED = 2**63 - 1
 # estimate (used only when a backend does not count) errs a little low, and the server's own
 # length check catches what it lets through.
 BYTES_PER_TOKEN = 4
+# Whether a library prompt fits is judged high instead: Qwen2.5's tokenizer gives 3.7 bytes a
+# token on an NN-Caption prompt (11,586 tokens where bytes/4 says 10,753), so a prompt that
+# "fit" by the estimate was refused by the server. A prompt under this count is sent as is.
+BYTES_PER_TOKEN_AT_LEAST = 3.5
 
 
 def estimate_tokens(text: str) -> int:
     return math.ceil(len(text.encode("utf-8")) / BYTES_PER_TOKEN)
+
+
+def estimate_tokens_high(text: str) -> int:
+    """A count the prompt's real one is very likely under (for fitting, never for charging)."""
+    return math.ceil(len(text.encode("utf-8")) / BYTES_PER_TOKEN_AT_LEAST)
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,7 @@ class Prepared:
     json_schema: str | None
     prompt_id: str
     prompt_estimate: int
+    fitting: tuple[str, ...] = ()  # steps that fitted the prompt to the context (fitting.py)
 
     @property
     def worst_case_tokens(self) -> int:
@@ -133,7 +148,55 @@ def _constraint(
     if template is not None and template.json_schema and kind is AnswerKind.JSON:
         sent = Constraint("json", template.json_schema) if config.supports_constraints else None
         return sent, template.json_schema
+    if config.constrain_code and kind is AnswerKind.NET_CODE:
+        return Constraint("regex", CODE_BLOCK_REGEX), None
     return None, None
+
+
+def _rendered(turns: tuple[ChatTurn, ...], config: ModelConfig) -> tuple[str, str]:
+    """(the prompt text sent to TGI servers, "" for others; the text whose length is counted)."""
+    if config.chat_template == "server":
+        return "", "\n".join(f"{t.role}: {t.content}" for t in turns)
+    prompt_text = render_chat(config.chat_template, turns)
+    return prompt_text, prompt_text
+
+
+def _over(estimate: int, max_new_tokens: int, config: ModelConfig, detail: str = "") -> str:
+    return (
+        f"the prompt (about {estimate} tokens{detail}) plus max_new_tokens "
+        f"({max_new_tokens}) is over model {config.name}'s limit of "
+        f"{config.max_total_tokens} tokens"
+    )
+
+
+def _fit(
+    template: PromptTemplate,
+    selection: PromptSelection,
+    turns: tuple[ChatTurn, ...],
+    sampling: Sampling,
+    config: ModelConfig,
+) -> tuple[tuple[ChatTurn, ...], Sampling, tuple[str, ...]]:
+    """The library prompt as sent, fitted to the context when it is over (counted high)."""
+
+    def measure(candidate: tuple[ChatTurn, ...]) -> int:
+        return estimate_tokens_high(_rendered(candidate, config)[1])
+
+    if measure(turns) + sampling.max_new_tokens <= config.max_total_tokens:
+        return turns, sampling, ()
+    fitted = fit_prompt(
+        template,
+        selection,
+        max_new_tokens=sampling.max_new_tokens,
+        max_total_tokens=config.max_total_tokens,
+        measure=measure,
+    )
+    if not fitted.fits:
+        raise InvalidArgument(
+            _over(fitted.prompt_estimate, fitted.max_new_tokens, config, " counted high")
+            + f" even after {'; '.join(fitted.tried)}"
+        )
+    sampling = dataclasses.replace(sampling, max_new_tokens=fitted.max_new_tokens)
+    return fitted.turns, sampling, fitted.steps
 
 
 def prepare(request: GenerationRequest, config: ModelConfig, prompts: PromptLibrary) -> Prepared:
@@ -153,18 +216,13 @@ def prepare(request: GenerationRequest, config: ModelConfig, prompts: PromptLibr
         task = default_spec(template.task if template and template.task else IMG_CLASSIFICATION)
     constraint, schema = _constraint(request, template, kind, config)
     sampling = _sampling(request, config)
-    if config.chat_template == "server":
-        prompt_text = ""
-        estimate = estimate_tokens("\n".join(f"{t.role}: {t.content}" for t in turns))
-    else:
-        prompt_text = render_chat(config.chat_template, turns)
-        estimate = estimate_tokens(prompt_text)
+    fitting: tuple[str, ...] = ()
+    if template is not None and request.prompt is not None:
+        turns, sampling, fitting = _fit(template, request.prompt, turns, sampling, config)
+    prompt_text, counted = _rendered(turns, config)
+    estimate = estimate_tokens(counted)
     if estimate + sampling.max_new_tokens > config.max_total_tokens:
-        raise InvalidArgument(
-            f"the prompt (about {estimate} tokens) plus max_new_tokens "
-            f"({sampling.max_new_tokens}) is over model {config.name}'s limit of "
-            f"{config.max_total_tokens} tokens"
-        )
+        raise InvalidArgument(_over(estimate, sampling.max_new_tokens, config))
     return Prepared(
         upstream=UpstreamRequest(turns, prompt_text, sampling, constraint),
         answer_kind=kind,
@@ -172,4 +230,5 @@ def prepare(request: GenerationRequest, config: ModelConfig, prompts: PromptLibr
         json_schema=schema,
         prompt_id=template.id if template else "",
         prompt_estimate=estimate,
+        fitting=fitting,
     )

@@ -108,6 +108,7 @@ def generation_to_pb(generation: Generation) -> pb.GenerateResponse:
         upstream_latency_ms=generation.upstream_latency_ms,
         upstream_attempts=generation.upstream_attempts,
         prompt_tokens_estimated=generation.prompt_tokens_estimated,
+        prompt_fitting=generation.prompt_fitting,
     )
 
 
@@ -123,6 +124,7 @@ def last_stream_message(generation: Generation, index: int) -> pb.GenerateStream
         model=generation.model,
         prompt_id=generation.prompt_id,
         full_text=generation.text,
+        prompt_fitting=generation.prompt_fitting,
     )
 
 

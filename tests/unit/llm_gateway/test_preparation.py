@@ -1,10 +1,11 @@
 """Request validation: sampling, conversation, templates, answer kinds, constraints, lengths."""
 
 import json
+import re
 
 import pytest
 
-from llm_gateway.config import GatewaySettings, ModelConfig
+from llm_gateway.config import GatewaySettings, ModelConfig, default_models
 from llm_gateway.domain import (
     AnswerKind,
     ChatTurn,
@@ -12,6 +13,7 @@ from llm_gateway.domain import (
     GenerationRequest,
     PromptSelection,
 )
+from llm_gateway.extraction import CODE_BLOCK_REGEX
 from llm_gateway.preparation import estimate_tokens, prepare
 from llm_gateway.prompts.library import PromptLibrary
 from netapi.tasks import default_spec
@@ -142,6 +144,41 @@ def test_openai_servers_take_no_regex_and_some_models_no_constraints(prompts):
         prepare(request(constraint=Constraint("json", "{}")), plain, prompts)
 
 
+def test_code_models_get_the_code_block_grammar_for_net_code_answers(prompts):
+    coder = TGI.model_copy(update={"constrain_code": True})
+    repair = PromptSelection("repair", variables={"code": "x = 1", "error": "boom"})
+    constrained = prepare(request(messages=(), prompt=repair), coder, prompts)
+    assert constrained.upstream.constraint == Constraint("regex", CODE_BLOCK_REGEX)
+    assert constrained.json_schema is None
+    assert prepare(request(messages=(), prompt=repair), TGI, prompts).upstream.constraint is None
+    text = prepare(request(), coder, prompts)  # a TEXT answer stays free
+    assert text.upstream.constraint is None
+    own = Constraint("regex", "```python\n.*")
+    assert (
+        prepare(
+            request(messages=(), prompt=repair, constraint=own), coder, prompts
+        ).upstream.constraint
+        is own
+    )
+    asked = prepare(request(answer_kind=AnswerKind.NET_CODE), coder, prompts)
+    assert asked.upstream.constraint.value == CODE_BLOCK_REGEX
+
+
+def test_the_code_block_regex_takes_one_block_with_any_backticks_inside():
+    block = "```python\nx = `a` + ``b``\n``\n\ny = 1\n```"
+    assert re.fullmatch(CODE_BLOCK_REGEX, block)
+    assert re.fullmatch(CODE_BLOCK_REGEX, block + "\n")  # a trailing newline or two
+    assert re.fullmatch(CODE_BLOCK_REGEX, "```python\n```")
+    for other in (
+        "Here it is:\n" + block,
+        block + "\nThat is all.",
+        "```python\nx = 1\n```\n```python\ny = 2\n```",
+        "```py\nx = 1\n```",
+        "```python\nx = 1",
+    ):
+        assert not re.fullmatch(CODE_BLOCK_REGEX, other), other
+
+
 def test_sampling_is_normalised(prompts):
     sampling = prepare(
         request(temperature=0.0, top_p=1.0, seed=3, stop=("```",), max_new_tokens=7), TGI, prompts
@@ -162,6 +199,17 @@ def test_settings_validate_models_and_tenants():
     with pytest.raises(ValueError, match="room for a prompt"):
         ModelConfig(name="m", backend="tgi", url="http://x", max_total_tokens=512)
     assert OPENAI.chat_template == "server"
+    with pytest.raises(ValueError, match="regex grammars"):
+        ModelConfig(name="m", backend="openai", url="http://x", constrain_code=True)
+    with pytest.raises(ValueError, match="think"):
+        ModelConfig(
+            name="m",
+            backend="tgi",
+            url="http://x",
+            chat_template="deepseek-r1",
+            constrain_code=True,
+        )
+    assert default_models()[0].constrain_code  # the embedded Qwen2.5-Coder
 
 
 def test_settings_read_models_from_the_environment(monkeypatch):
