@@ -10,6 +10,7 @@ import random
 from netapi.tasks import IMG_CAPTIONING, IMG_CLASSIFICATION
 from search_core.domain import CandidateRecord, Generator, ZooModel
 from search_core.engine.proposals import NotInStore, Proposal
+from search_core.generation.memory import feedback_memory
 from search_core.search_config import SearchConfig
 from search_core.services import PromptRequest
 from search_core.zoo import sample_snippets
@@ -38,12 +39,19 @@ class NnCaptionMethod:
         k = self.snippet_count(slot)
         snippets = sample_snippets(self._classifiers, baseline, k, rng)
         side = self._config.task.in_shape[-1]
+        generation = self._config.generation
+        edit = generation.mode == "edit"
+        variables = {"baseline_code": baseline.code, "image_size": str(side)}
+        memory = ""
+        if edit:
+            memory = feedback_memory(history, generation.memory_window, generation.memory_chars)
+            variables["memory"] = memory
         return Proposal(
             prefix=f"C{k}C-{baseline.name}",
             generator=Generator.LLM,
             prompt=PromptRequest(
-                "nn_caption_generate",
-                {"baseline_code": baseline.code, "image_size": str(side)},
+                "nn_caption_generate_edit" if edit else "nn_caption_generate",
+                variables,
                 {"classification_snippets": [m.code for m in snippets]},
             ),
             parent=baseline.name,
@@ -51,4 +59,6 @@ class NnCaptionMethod:
             examples=[baseline.code, *(m.code for m in snippets)],
             mutation="compose",
             snippets=[m.name for m in snippets],
+            edit=edit,
+            memory=memory,
         )

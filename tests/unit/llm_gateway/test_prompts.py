@@ -54,6 +54,10 @@ INPUTS = {
         {"baseline_code": corpus("06_good_caption_cnn_lstm")},
         {"classification_snippets": tuple(CLASSIFIERS)},
     ),
+    "nn_caption_generate_edit": (
+        {"baseline_code": corpus("06_good_caption_cnn_lstm"), "memory": ""},
+        {"classification_snippets": tuple(CLASSIFIERS)},
+    ),
     "repair": (
         {
             "code": corpus("01_good_cnn"),

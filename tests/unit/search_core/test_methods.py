@@ -82,7 +82,7 @@ def test_nn_caption_prompts_a_baseline_with_k_snippets_never_its_own_encoder(fac
             == len(proposal.prompt.list_variables["classification_snippets"])
         )
         assert "ResNet" not in proposal.snippets  # the baselines' encoder family
-        assert proposal.prompt.template == "nn_caption_generate"
+        assert proposal.prompt.template == "nn_caption_generate_edit" and proposal.edit
         assert proposal.parent_code in proposal.examples
     assert {p.parent for p in proposals} == {"ResNetGRU", "ResNetLSTM", "ResNetTransformer"}
 
