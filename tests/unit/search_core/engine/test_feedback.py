@@ -82,7 +82,10 @@ def test_the_literal_is_replaced_or_added_after_supported_hyperparameters():
 
 
 def test_full_feedback_quotes_the_failing_line_and_the_broken_contract_clause():
-    code = "import torch\n\ndef supported_hyperparameters():\n    return {'lr'}\n\nx = prm['dropout']\n"
+    code = (
+        "import torch\n\ndef supported_hyperparameters():\n    return {'lr'}\n\n"
+        "x = prm['dropout']\n"
+    )
     verdict = CheckVerdict(
         Outcome.API_NONCOMPLIANCE,
         Stage.STATIC,

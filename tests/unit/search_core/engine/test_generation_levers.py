@@ -188,7 +188,7 @@ async def test_an_unchanged_repair_is_asked_again_hotter_and_with_another_seed(s
     assert [h for h in candidate.history if h.get("unchanged")] == [
         {"attempt": 1, "unchanged": True, "retry": 0, "outcome": "shape_mismatch"}
     ]
-    (t0, _), (t1, s1), (t2, s2) = services.sampling
+    _, (t1, s1), (t2, s2) = services.sampling
     assert t2 > t1 and s2 != s1
     assert services.prompts[1].template == "repair_edit"
 
