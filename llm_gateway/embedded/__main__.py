@@ -24,6 +24,7 @@ def build_server(settings: EmbeddedSettings) -> EmbeddedServer:
         n_ctx=settings.max_total_tokens,
         threads=settings.threads,
         model_id=settings.model_id,
+        prompt_lookup_tokens=settings.prompt_lookup_tokens,
     )
     limits = Limits(
         max_input_tokens=min(settings.max_input_tokens, settings.max_total_tokens - 1),

@@ -38,6 +38,8 @@ class Engine(Protocol):
 
     def chat_prompt(self, messages: list[dict]) -> str: ...
 
+    def check_grammar(self, gbnf: str) -> None: ...
+
     def generate(
         self, prompt: list[int], params: GenerateParams, cancelled: threading.Event
     ) -> Iterator[GeneratedToken]: ...
@@ -144,6 +146,11 @@ class EmbeddedServer:
                 self._counts["cancelled"] += 1
 
     def _prepare(self, call: GenerateCall) -> list[int]:
+        if call.params.grammar is not None:
+            try:
+                self._engine.check_grammar(call.params.grammar)
+            except ValueError as exc:
+                raise protocol.invalid(f"grammar: {exc}") from exc
         prompt = self._engine.tokenize(call.inputs)
         if call.truncate is not None:
             prompt = prompt[-call.truncate :]

@@ -10,7 +10,7 @@ import time
 
 from llm_gateway.domain import FinishReason
 from llm_gateway.embedded.engine import GeneratedToken, GenerateParams
-from llm_gateway.embedded.protocol import GenerateCall, Limits, invalid
+from llm_gateway.embedded.protocol import GenerateCall, Limits, invalid, schema_grammar
 
 _FINISH = {
     FinishReason.EOS: "stop",
@@ -70,14 +70,14 @@ def parse_chat(body: object, limits: Limits) -> tuple[list[dict], GenerateCall, 
         top_p=top_p if sample and top_p is not None and top_p < 1 else None,
         seed=seed,
         stop=tuple(stop),
-        json_schema=_response_schema(body.get("response_format")),
+        grammar=_response_grammar(body.get("response_format")),
     )
     call = GenerateCall("", params, bool(body.get("stream")), True, False, False, None)
     options = body.get("stream_options") or {}
     return messages, call, bool(isinstance(options, dict) and options.get("include_usage"))
 
 
-def _response_schema(response_format: object) -> str | None:
+def _response_grammar(response_format: object) -> str | None:
     if response_format is None:
         return None
     if not isinstance(response_format, dict):
@@ -86,7 +86,7 @@ def _response_schema(response_format: object) -> str | None:
     if kind in (None, "text"):
         return None
     if kind == "json_object":
-        return json.dumps({"type": "object"})
+        return schema_grammar(json.dumps({"type": "object"}))
     if kind == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema")
     elif kind == "json":  # TGI's own spelling: {"type": "json", "value": schema}
@@ -95,7 +95,7 @@ def _response_schema(response_format: object) -> str | None:
         raise invalid(f"response_format type {kind!r} is not supported")
     if not isinstance(schema, dict) or not schema:
         raise invalid("response_format needs a JSON schema object")
-    return json.dumps(schema)
+    return schema_grammar(json.dumps(schema))
 
 
 def _envelope(model_id: str, kind: str) -> dict:

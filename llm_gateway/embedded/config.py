@@ -34,3 +34,14 @@ class EmbeddedSettings(BaseSettings):
         32, ge=1, description="Requests running or queued before answering 429 overloaded."
     )
     max_stop_sequences: int = Field(4, ge=0, description="Stop sequences a request may give.")
+    prompt_lookup_tokens: int = Field(
+        0,
+        ge=0,
+        le=32,
+        description="Prompt-lookup speculative decoding: draft up to this many tokens by "
+        "copying what followed the last tokens' earlier occurrence in the context; 0: off. It "
+        "needs every position's logits, so it costs n_ctx x vocabulary x 4 bytes of memory "
+        "(2.5 GB at 4096 for Qwen2.5) and 50% slower prompts. Measured here (0.5B, 1 thread, "
+        "a 1,033-token 'rewrite with one change' prompt, 200 tokens): 38-40 tok/s with 10, "
+        "31 with 4, 36-39 off: on a CPU, verifying a draft costs about what it saves.",
+    )

@@ -4,6 +4,13 @@ This is the only module that imports llama_cpp. Generation is blocking (the serv
 in a worker thread) and checks a cancellation flag between tokens, so a caller that hangs
 up stops the model within one token. Sampling follows TGI's parameters: greedy unless a
 temperature (or top_k/top_p/typical_p) asks for sampling, seeded when a seed is given.
+Grammars arrive as GBNF text (a JSON schema's or a regex's translation) and are checked with
+llama.cpp's own parser before use: ``LlamaGrammar.from_string`` only stores the text, and a
+grammar llama.cpp cannot parse would reach the sampler chain as a null sampler.
+
+``Llama.generate`` keeps the KV cache of the longest token prefix the new prompt shares with
+the previous call's prompt and answer, so prompts that start alike are evaluated only from
+where they differ.
 """
 
 import codecs
@@ -14,6 +21,8 @@ from pathlib import Path
 
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_grammar import json_schema_to_gbnf
+from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
 from llm_gateway.domain import FinishReason
 
@@ -30,7 +39,7 @@ class GenerateParams:
     repetition_penalty: float | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
-    json_schema: str | None = None
+    grammar: str | None = None  # GBNF, rule root (json_schema_grammar, regex_grammar)
 
     @property
     def sampling(self) -> bool:
@@ -50,19 +59,55 @@ class GeneratedToken:
     finish: FinishReason | None = None
 
 
+def json_schema_grammar(schema: str) -> str:
+    """The GBNF of a JSON schema (text), by llama-cpp-python's converter; ValueError if it
+    cannot convert it."""
+    try:
+        return json_schema_to_gbnf(schema)
+    except Exception as exc:  # the converter asserts and indexes on what it does not know
+        raise ValueError(f"the JSON schema cannot be used as a grammar: {exc}") from exc
+
+
+def check_grammar(gbnf: str, vocab: object = None) -> None:
+    """Raise ValueError unless llama.cpp parses ``gbnf`` (its log says where it failed).
+
+    ``vocab``: a model's vocabulary, as the server checks; None parses the text alone.
+    """
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode("utf-8"), b"root")
+    if not sampler:
+        raise ValueError("llama.cpp cannot parse the grammar")
+    llama_cpp.llama_sampler_free(sampler)
+
+
 class LlamaEngine:
     """A loaded GGUF model. Not thread-safe: one generation at a time (the server ensures it)."""
 
-    def __init__(self, model_path: Path, *, n_ctx: int, threads: int, model_id: str = "") -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        n_ctx: int,
+        threads: int,
+        model_id: str = "",
+        prompt_lookup_tokens: int = 0,
+    ) -> None:
+        """``prompt_lookup_tokens``: draft that many tokens by prompt lookup (0: off)."""
         if not Path(model_path).is_file():
             raise FileNotFoundError(
                 f"no model at {model_path}: run scripts/install_llm.sh (make llm) first"
             )
+        draft = None
+        if prompt_lookup_tokens:
+            draft = LlamaPromptLookupDecoding(num_pred_tokens=prompt_lookup_tokens)
         self._llm = llama_cpp.Llama(
             str(model_path),
             n_ctx=n_ctx,
             n_threads=threads,
             n_threads_batch=threads,
+            draft_model=draft,
+            # A draft needs every position's logits; llama-cpp-python sizes its logits store
+            # by this argument alone, so leaving it False breaks after n_batch tokens.
+            logits_all=draft is not None,
             verbose=False,
         )
         self.model_id = model_id or Path(model_path).stem
@@ -89,6 +134,11 @@ class LlamaEngine:
             raise ValueError("this model has no chat template")
         return self._chat(messages=messages).prompt
 
+    def check_grammar(self, gbnf: str) -> None:
+        """ValueError unless llama.cpp parses ``gbnf`` for this model (safe beside a generation:
+        it only reads the vocabulary)."""
+        check_grammar(gbnf, self._vocab)
+
     def _is_end(self, token: int) -> bool:
         return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
@@ -99,8 +149,8 @@ class LlamaEngine:
         llm = self._llm
         llm.set_seed(params.seed if params.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
         grammar = None
-        if params.json_schema is not None:
-            grammar = llama_cpp.LlamaGrammar.from_json_schema(params.json_schema, verbose=False)
+        if params.grammar is not None:
+            grammar = llama_cpp.LlamaGrammar.from_string(params.grammar, verbose=False)
         sampling = params.sampling
         tokens = llm.generate(
             prompt,
@@ -128,7 +178,7 @@ class LlamaEngine:
                 tail = text[-(len(piece) + longest_stop) :]
                 if any(stop in tail for stop in params.stop):
                     finish = FinishReason.STOP_SEQUENCE
-                elif count >= params.max_new_tokens or llm.n_tokens >= self.n_ctx:
+                elif count >= params.max_new_tokens or len(prompt) + count >= self.n_ctx:
                     finish = FinishReason.LENGTH
                 if finish is not None:
                     piece += decoder.decode(b"", final=True)

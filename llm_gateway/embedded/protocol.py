@@ -16,7 +16,8 @@ import json
 import math
 from dataclasses import dataclass
 
-from llm_gateway.embedded.engine import GeneratedToken, GenerateParams
+from llm_gateway.embedded.engine import GeneratedToken, GenerateParams, json_schema_grammar
+from llm_gateway.embedded.regex_grammar import regex_to_gbnf
 
 VALIDATION, GENERATION, OVERLOADED = "validation", "generation", "overloaded"
 STATUS = {VALIDATION: 422, GENERATION: 424, OVERLOADED: 429}
@@ -88,15 +89,30 @@ def _probability(parameters: dict, name: str) -> float | None:
     return value
 
 
+def schema_grammar(schema: str) -> str:
+    """The GBNF of a JSON schema (text); a validation error if it cannot be converted."""
+    try:
+        return json_schema_grammar(schema)
+    except ValueError as exc:
+        raise invalid(str(exc)) from exc
+
+
 def _grammar(parameters: dict) -> str | None:
+    """The GBNF of TGI's ``grammar`` parameter: a JSON schema, or a regex the whole answer
+    matches (translated: regex_grammar says which regexes can be)."""
     grammar = parameters.get("grammar")
     if grammar is None:
         return None
     if not isinstance(grammar, dict) or grammar.get("type") not in ("json", "regex"):
         raise invalid("`grammar` must be {type: json|regex, value}")
-    if grammar["type"] == "regex":
-        raise invalid("grammar type `regex` is not supported by this server; use `json`")
     value = grammar.get("value")
+    if grammar["type"] == "regex":
+        if not isinstance(value, str) or not value:
+            raise invalid("`value` must be a non-empty string for `regex` grammar")
+        try:
+            return regex_to_gbnf(value)
+        except ValueError as exc:
+            raise invalid(f"grammar regex cannot be used: {exc}") from exc
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -104,7 +120,7 @@ def _grammar(parameters: dict) -> str | None:
             raise invalid(f"grammar value is not a JSON schema: {exc}") from exc
     if not isinstance(value, dict) or not value:
         raise invalid("`value` cannot be empty for `json` grammar")
-    return json.dumps(value)
+    return schema_grammar(json.dumps(value))
 
 
 def parse_generate(body: object, limits: Limits, *, stream: bool | None = None) -> GenerateCall:
@@ -145,7 +161,7 @@ def parse_generate(body: object, limits: Limits, *, stream: bool | None = None) 
         repetition_penalty=_positive(parameters, "repetition_penalty"),
         seed=seed,
         stop=tuple(stop),
-        json_schema=_grammar(parameters),
+        grammar=_grammar(parameters),
     )
     return GenerateCall(
         inputs=body["inputs"],

@@ -13,6 +13,7 @@ from text_generation import AsyncClient
 from text_generation import errors as tgi_errors
 from text_generation.types import FinishReason, Grammar, GrammarType, Message
 
+from llm_gateway.extraction import CODE_BLOCK_REGEX
 from tests.integration.llm_gateway.conftest import EMBEDDED_MAX_CONCURRENT
 
 PROMPT = "<|im_start|>user\nSay hello in five words.<|im_end|>\n<|im_start|>assistant\n"
@@ -89,6 +90,17 @@ async def test_json_grammar_constrains_the_answer(client):
     assert isinstance(json.loads(response.generated_text)["answer"], int)
 
 
+async def test_regex_grammar_makes_the_answer_one_code_block(client):
+    prompt = (
+        "<|im_start|>user\nSay hi, then write a Python add function.<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    response = await client.generate(
+        prompt, max_new_tokens=24, grammar=Grammar(type=GrammarType.Regex, value=CODE_BLOCK_REGEX)
+    )
+    assert response.generated_text.startswith("```python\n")
+
+
 async def test_chat_endpoint_with_the_models_own_template(client):
     messages = [Message(role="user", content="Say hi")]
     complete = await client.chat(messages, max_tokens=4, temperature=0.0001, seed=1)
@@ -103,7 +115,10 @@ async def test_chat_endpoint_with_the_models_own_template(client):
     ("arguments", "fragment"),
     [
         ({"max_new_tokens": 5000}, "must be <= 2048"),
-        ({"max_new_tokens": 4, "grammar": Grammar(type=GrammarType.Regex, value="a+")}, "regex"),
+        (
+            {"max_new_tokens": 4, "grammar": Grammar(type=GrammarType.Regex, value="(?=a)a")},
+            "grammar regex cannot be used: lookarounds",
+        ),
         ({"max_new_tokens": 4, "best_of": 2, "do_sample": True}, "best_of"),
         ({"max_new_tokens": 4, "stop_sequences": ["a", "b", "c", "d", "e"]}, "up to 4"),
     ],
