@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from search_core.generation.fixes import apply_fixes
-from search_core.generation.merge import NotMergeable, merge_into_parent
+from search_core.generation.merge import merge_into_parent
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,14 @@ def shape_answer(answer: str, *, merge_into: str, parent: str, fix: bool) -> Sha
     """`answer` merged into `merge_into` (edit mode; "" in whole mode), then fixed (if `fix`)
     with `parent` as the module a missing piece may be taken from.
 
-    An answer that cannot be merged (it does not parse, or holds nothing to merge) is used
-    as written, so the check reports what is wrong with it.
+    An answer that cannot be merged (it does not parse, holds nothing to merge, or the module
+    it was to change does not parse) is used as written, so the check reports what is wrong.
     """
     code, merge = answer, {}
     if merge_into.strip():
         try:
             merged = merge_into_parent(merge_into, answer)
-        except NotMergeable:
+        except ValueError:  # NotMergeable, or a module to repair that does not parse itself
             pass
         else:
             code = merged.code

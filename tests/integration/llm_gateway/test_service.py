@@ -9,6 +9,7 @@ import json
 import grpc
 import pytest
 
+from llm_gateway.prompts.library import BUILTIN_DIR
 from nasforge.common.v1 import common_pb2
 from nasforge.llm_gateway.v1 import llm_gateway_pb2 as pb
 from tests.integration.llm_gateway.conftest import model
@@ -136,7 +137,7 @@ async def test_list_models_and_prompts(gateway):
     assert models[0].max_new_tokens_limit == 256 and models[0].supports_constraints
     prompts = (await gateway.stub.ListPrompts(pb.ListPromptsRequest())).prompts
     by_name = {prompt.name: prompt for prompt in prompts}
-    assert len(by_name) == 7
+    assert len(by_name) == len(list(BUILTIN_DIR.glob("*.toml")))  # every shipped template
     caption = by_name["nn_caption_generate"]
     assert caption.version == "v1" and caption.answer_kind == pb.ANSWER_KIND_NET_CODE
     assert {(v.name, v.kind, v.required) for v in caption.variables} == {
