@@ -10,10 +10,10 @@ search seed fixes them). Configurations:
 
 - today: the pipeline before the generation levers: whole-module answers (idea before the
   parent in the prompt), no fixes, no memory, unchanged repairs not retried, exact-hash
-  duplicates only, no grammar;
-- new: every lever on (edit mode, fixes, memory, unchanged retries, near copies, grammar);
-- with --ablation, `new` with one lever off in turn: no-edit, no-fixes, no-memory,
-  no-retry, no-grammar.
+  duplicates only;
+- new: the defaults (edit mode, fixes, memory, unchanged retries, near copies);
+- with --ablation, `new` with one lever off in turn (no-edit, no-fixes, no-memory,
+  no-retry) and with the code-block grammar on (grammar), which is off by default.
 
 Every configuration is judged by the same yardstick after the run: a candidate is valid,
 novel and applied (VNA) when it passed the check, its MinHash similarity to the parent and
@@ -52,9 +52,9 @@ ABLATIONS = {
     "no-fixes": {"fixes": False},
     "no-memory": {"memory_window": 0},
     "no-retry": {"unchanged_retries": 0},
-    "no-grammar": {},
+    "grammar": {},
 }
-GRAMMAR_OFF = frozenset({"today", "no-grammar"})
+GRAMMAR_ON = frozenset({"grammar"})
 
 
 def _config(name: str, generation: dict, ideas: int, parent: str) -> dict:
@@ -115,7 +115,7 @@ def _measure(model: str, name: str, config: dict, parent_code: str, threads: int
         directory=REPO_ROOT / "var" / "bench" / f"generation-{model}-{name}",
         model=model,
         llm_threads=threads,
-        constrain_code=name not in GRAMMAR_OFF,
+        constrain_code=name in GRAMMAR_ON,
     )
     stack.start()
     try:

@@ -94,7 +94,6 @@ def default_models() -> list[ModelConfig]:
             default_max_new_tokens=512,
             max_new_tokens_limit=2048,
             max_concurrent_requests=4,
-            constrain_code=True,
         )
     ]
 
