@@ -288,7 +288,9 @@ async def _accept_code(
         Outcome.DUPLICATE,
         "extract",
         "Duplicate",
-        f"the code or its module structure is the same as {duplicate}",
+        f"the code is {duplicate}"
+        if duplicate.startswith("a near copy")
+        else f"the code or its module structure is the same as {duplicate}",
     )
 
 
