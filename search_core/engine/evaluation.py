@@ -237,13 +237,21 @@ def _duplicate_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) 
     for example_hash, label in ctx.examples.items():
         if example_hash in (md5, structure):
             return label
-    for earlier in candidate.history:
-        if earlier.get("code_md5") == md5 or earlier.get("structure_hash") == structure:
-            return f"its own attempt {earlier.get('attempt', 0)}"
+    own = _own_attempt(candidate, md5, structure)
+    if own is not None:
+        return own
     other = ctx.store.find_duplicate(candidate.tenant_id, md5, structure, candidate.candidate_id)
     if other is not None:
         return f"candidate {other.name or other.candidate_id}"
     return _near_copy_of(ctx, candidate, code)
+
+
+def _own_attempt(candidate: CandidateRecord, md5: str, structure: str) -> str | None:
+    """The candidate's own earlier attempt with this code hash or structure, if any."""
+    for earlier in candidate.history:
+        if earlier.get("code_md5") == md5 or earlier.get("structure_hash") == structure:
+            return f"its own attempt {earlier.get('attempt', 0)}"
+    return None
 
 
 def _near_copy_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> str | None:
@@ -429,11 +437,11 @@ async def _repair_answer(
         )
         if attempt is None:
             return None
-        async with ctx.dedup_lock:
-            duplicate = _duplicate_of(ctx, candidate, attempt.code)
-        if duplicate is None or not duplicate.startswith("its own attempt"):
+        code = attempt.code
+        md5, structure = identity.normalised_md5(code), identity.structure_hash(code)
+        if _own_attempt(candidate, md5, structure) is None:
             return attempt
-        # An unchanged answer is a failed repair, not a new candidate.
+        # An unchanged answer is a failed repair, not a new candidate: no store query needed.
         candidate.history.append(
             {
                 "attempt": candidate.repair_attempts,
