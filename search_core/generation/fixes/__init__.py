@@ -19,8 +19,11 @@ from search_core.generation.fixes.hyperparameters import (
     undeclared_hyperparameters,
 )
 from search_core.generation.fixes.imports import missing_imports, star_imports
+from search_core.generation.fixes.layer_sizes import RULE as LAYER_SIZE_RULE
+from search_core.generation.fixes.layer_sizes import fix_layer_size
+from search_core.generation.fixes.names import parent_local_bindings
 
-__all__ = ["FIX_RULES", "AppliedFix", "Fixed", "apply_fixes"]
+__all__ = ["FIX_RULES", "AppliedFix", "Fixed", "apply_fixes", "fix_layer_size"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Fixed:
 _RULES: tuple[tuple[str, Callable[[Source, str], Plan]], ...] = (
     ("star-import", star_imports),
     ("missing-import", missing_imports),
+    ("parent-local-binding", parent_local_bindings),
     ("hyperparameters-function", hyperparameters_function),
     ("hyperparameters-from-parent", hyperparameters_from_parent),
     ("undeclared-hyperparameter", undeclared_hyperparameters),
@@ -42,7 +46,9 @@ _RULES: tuple[tuple[str, Callable[[Source, str], Plan]], ...] = (
     ("in-shape-channels", in_shape_channels),
 )
 
-FIX_RULES = tuple(name for name, _ in _RULES)
+# Every rule a candidate's fixes may name: those above, then the one applied after a check
+# from the error it reported (fix_layer_size).
+FIX_RULES = (*(name for name, _ in _RULES), LAYER_SIZE_RULE)
 
 
 def apply_fixes(code: str, parent_code: str = "") -> Fixed:

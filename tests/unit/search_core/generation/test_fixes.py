@@ -214,7 +214,9 @@ def test_several_slips_at_once_are_fixed_in_the_documented_order() -> None:
     fixed = apply_fixes(broken)
     rules = [fix.rule for fix in fixed.fixes]
     assert rules == sorted(rules, key=FIX_RULES.index)
-    assert set(rules) == set(FIX_RULES) - {"hyperparameters-from-parent"}
+    # Not applicable here: those that need a parent, and the one applied after a check.
+    needing_more = {"hyperparameters-from-parent", "parent-local-binding", "layer-size-from-error"}
+    assert set(rules) == set(FIX_RULES) - needing_more
     assert passes(fixed.code)
     assert_idempotent(fixed)
 
@@ -250,7 +252,7 @@ def test_fixes_serialise_with_a_stable_rule_id() -> None:
         "rule": "missing-import",
         "detail": "import math",
     }
-    assert len(set(FIX_RULES)) == len(FIX_RULES) == 7
+    assert len(set(FIX_RULES)) == len(FIX_RULES) == 9
 
 
 def _recorded(path: pathlib.Path) -> tuple[str, str]:
@@ -274,3 +276,22 @@ def test_recorded_llm_answers_are_never_made_worse() -> None:
         passed_after += after
     print(f"recorded answers passing the checker: {passed_before} -> {passed_after}")
     assert passed_after >= passed_before
+
+
+def test_a_local_the_rewritten_method_reads_but_lost_is_bound_as_the_parent_bound_it() -> None:
+    # As the 1.5B model wrote it: `__init__` rewritten, `nn.Dropout(dropout)` kept, and the
+    # parent's `dropout = prm["dropout"]` gone (a NameError at instantiation).
+    broken = vgg_with(('        dropout = prm["dropout"]\n', ""))
+    fixed = apply_fixes(broken, VGG)
+    assert fixes_of(fixed) == [("parent-local-binding", 'Net.__init__: dropout = prm["dropout"]')]
+    assert "        super().__init__()\n" in fixed.code
+    assert fixed.code.index('dropout = prm["dropout"]') < fixed.code.index("super().__init__()")
+    assert passes(fixed.code)
+    assert_idempotent(fixed, VGG)
+
+
+def test_a_lost_local_is_not_restored_without_the_parent_or_when_its_value_needs_more() -> None:
+    broken = vgg_with(('        dropout = prm["dropout"]\n', ""))
+    assert apply_fixes(broken).fixes == ()  # no parent: nothing to take the binding from
+    parent = VGG.replace('dropout = prm["dropout"]', 'dropout = rate * prm["dropout"]')
+    assert "parent-local-binding" not in {fix.rule for fix in apply_fixes(broken, parent).fixes}
