@@ -17,6 +17,7 @@ from search_core import identity
 from search_core.domain import CandidateRecord, CandidateStatus, EpochMetrics, Generator, now
 from search_core.engine.feedback import repair_feedback, training_hyperparameters
 from search_core.engine.proposals import Proposal
+from search_core.generation.fixes import LAYER_SIZE_RULE, fix_layer_size
 from search_core.generation.shaping import ShapedCode, idea_applied, shape_answer
 from search_core.generation.similarity import Signature, nearest, signature
 from search_core.scores import headline_score
@@ -27,6 +28,7 @@ from search_core.services import (
     PromptRequest,
     Services,
     TrainingRequest,
+    TrainingResult,
 )
 from search_core.store.base import Store
 
@@ -109,7 +111,7 @@ async def evaluate(ctx: CandidateContext, candidate: CandidateRecord, proposal: 
             return
         await _save_checked(ctx, candidate, verdict)
     if candidate.status == CandidateStatus.CHECKED:
-        await _train(ctx, candidate)
+        await _train_and_repair(ctx, candidate, proposal)
 
 
 def _apply_proposal(candidate: CandidateRecord, proposal: Proposal) -> None:
@@ -126,13 +128,29 @@ async def _first_code(ctx: CandidateContext, candidate: CandidateRecord, proposa
         attempt = _Attempt(proposal.code)
     else:
         candidate.generation = {"mode": "edit" if proposal.edit else "whole"}
+        attempt = await _new_answer(ctx, candidate, proposal)
+        if attempt is None:
+            return None
+    await _accept_code(ctx, candidate, attempt, proposal.hyperparameters)
+    return attempt
+
+
+async def _new_answer(
+    ctx: CandidateContext, candidate: CandidateRecord, proposal: Proposal
+) -> _Attempt | None:
+    """The first answer, asked again (another seed, a higher temperature) up to
+    unchanged_retries times while it is not new: its parent or an example copied, or an
+    earlier candidate's code. The last answer stands; a duplicate then ends the candidate."""
+    retries, retry = ctx.config.generation.unchanged_retries, 0
+    while True:
         attempt, failure = await _generate(
             ctx,
             candidate,
             proposal.prompt,
-            ctx.config.seed + candidate.slot,
+            _seed(ctx.config, candidate, 0, retry),
             base=proposal.parent_code,
             edit=proposal.edit,
+            temperature=_temperature(ctx.config, retry),
         )
         if attempt is None:
             await _finish(
@@ -144,8 +162,29 @@ async def _first_code(ctx: CandidateContext, candidate: CandidateRecord, proposa
                 failure.error_message or "no code could be extracted from the answer",
             )
             return None
-    await _accept_code(ctx, candidate, attempt, proposal.hyperparameters)
-    return attempt
+        duplicate = _duplicate_of(ctx, candidate, attempt.code)
+        if duplicate is None or retry == retries:
+            return attempt
+        candidate.history.append({"attempt": 0, "retry": retry, "not_new": duplicate})
+        retry += 1
+
+
+def _seed(config: SearchConfig, candidate: CandidateRecord, round_: int, retry: int) -> int:
+    """The sampling seed of a candidate's answer in repair round `round_` (0: its first
+    answer), retry `retry`: distinct for each, and the first answer's is the search seed
+    plus the slot, as it always was."""
+    base = config.seed + candidate.slot
+    return base if round_ == retry == 0 else (base * 8 + round_) * 8 + retry
+
+
+# Each retry after an answer that was not new (or a repair that changed nothing) samples this
+# much hotter.
+UNCHANGED_TEMPERATURE_STEP = 0.3
+
+
+def _temperature(config: SearchConfig, retry: int) -> float:
+    """Each retry after an answer that was not new samples hotter."""
+    return min(2.0, config.temperature + UNCHANGED_TEMPERATURE_STEP * retry)
 
 
 async def _generate(
@@ -366,9 +405,6 @@ async def _check(ctx: CandidateContext, candidate: CandidateRecord) -> CheckVerd
     )
 
 
-# Each retry after an unchanged repair answer samples this much hotter.
-UNCHANGED_TEMPERATURE_STEP = 0.3
-
 _NOT_REPAIRABLE = frozenset(
     {Outcome.SUCCESS, Outcome.DUPLICATE, Outcome.INFRA_ERROR, Outcome.CANCELLED}
 )
@@ -380,22 +416,52 @@ async def _repair_loop(
     proposal: Proposal | None,
     verdict: CheckVerdict,
 ) -> CheckVerdict:
+    """Repair until the check passes: a layer size the error names is fixed here (no model
+    call, no repair round), anything else is the model's to repair, within repair_attempts."""
     config = ctx.config
     while (
         not candidate.is_done
         and verdict.outcome not in _NOT_REPAIRABLE
         and candidate.generator == Generator.LLM
-        and candidate.repair_attempts < config.repair_attempts
     ):
-        candidate.repair_attempts += 1
-        _record_attempt(candidate, verdict)
-        attempt = await _repair_answer(ctx, candidate, proposal, verdict)
+        attempt = _layer_size_fixed(ctx, candidate, verdict)
         if attempt is None:
-            continue  # no new code this round: the last verdict stands, the next may do better
+            if candidate.repair_attempts >= config.repair_attempts:
+                break
+            candidate.repair_attempts += 1
+            _record_attempt(candidate, verdict, candidate.repair_attempts - 1)
+            attempt = await _repair_answer(ctx, candidate, proposal, verdict)
+            if attempt is None:
+                continue  # no new code this round: the last verdict stands, the next may do better
         preferred = proposal.hyperparameters if proposal else {}
         await _accept_code(ctx, candidate, attempt, preferred)
         verdict = await _static_or_sandbox(ctx, candidate, attempt)
     return verdict
+
+
+# At most this many layer sizes are fixed from errors per candidate: each fix may reveal the
+# next layer's mismatch, but a model that needs more is the model's to repair.
+MAX_LAYER_SIZE_FIXES = 3
+
+
+def _layer_size_fixed(
+    ctx: CandidateContext, candidate: CandidateRecord, verdict: CheckVerdict
+) -> _Attempt | None:
+    """The candidate with the one layer the shape error names resized, recorded as a fix."""
+    done = sum(1 for fix in candidate.fixes if fix.get("rule") == LAYER_SIZE_RULE)
+    if not ctx.config.generation.fixes or done >= MAX_LAYER_SIZE_FIXES:
+        return None
+    fixed = fix_layer_size(candidate.code, verdict.error_message)
+    if fixed is None:
+        return None
+    code, fix = fixed
+    _record_attempt(candidate, verdict, candidate.repair_attempts, fixed=fix.detail)
+    shaped = ShapedCode(
+        code,
+        (*candidate.fixes, fix.to_dict()),
+        dict(candidate.generation.get("merge", {})),
+    )
+    return _Attempt(code, shaped)
 
 
 async def _repair_answer(
@@ -424,16 +490,14 @@ async def _repair_answer(
         variables["memory"] = proposal.memory
     prompt = PromptRequest("repair_edit" if edit else "repair", variables)
     for retry in range(config.generation.unchanged_retries + 1):
-        seed = ((config.seed + candidate.slot) * 8 + candidate.repair_attempts) * 8 + retry
-        temperature = min(2.0, config.temperature + UNCHANGED_TEMPERATURE_STEP * retry)
         attempt, _ = await _generate(
             ctx,
             candidate,
             prompt,
-            seed,
+            _seed(config, candidate, candidate.repair_attempts, retry),
             base=candidate.code,
             edit=edit,
-            temperature=temperature,
+            temperature=_temperature(config, retry),
         )
         if attempt is None:
             return None
@@ -453,15 +517,19 @@ async def _repair_answer(
     return None
 
 
-def _record_attempt(candidate: CandidateRecord, verdict: CheckVerdict) -> None:
+def _record_attempt(
+    candidate: CandidateRecord, verdict: CheckVerdict, attempt: int, **extra: str
+) -> None:
+    """The code `attempt` had and how it failed, in the candidate's history."""
     candidate.history.append(
         {
-            "attempt": candidate.repair_attempts - 1,
+            "attempt": attempt,
             "code_md5": candidate.code_md5,
             "structure_hash": candidate.structure_hash,
             "outcome": verdict.outcome.value,
             "stage": verdict.stage_name,
             "error": verdict.error_message[:2000],
+            **extra,
         }
     )
 
@@ -483,7 +551,52 @@ async def _save_checked(ctx: CandidateContext, candidate: CandidateRecord, verdi
     ctx.store.put_candidate(candidate)
 
 
-async def _train(ctx: CandidateContext, candidate: CandidateRecord) -> None:
+# How a training can fail that the model may repair: it diverged, or its code raised.
+_REPAIRABLE_IN_TRAINING = frozenset(
+    {Outcome.TRAINING_FAILURE, Outcome.RUNTIME_ERROR, Outcome.SHAPE_MISMATCH}
+)
+
+
+async def _train_and_repair(
+    ctx: CandidateContext, candidate: CandidateRecord, proposal: Proposal | None
+) -> None:
+    """Train; an LLM candidate whose training diverged or raised is repaired with the error and
+    its curve (within the same repair_attempts as the check), checked and trained again."""
+    while True:
+        result = await _train(ctx, candidate)
+        if (
+            result.outcome is Outcome.SUCCESS
+            or result.outcome not in _REPAIRABLE_IN_TRAINING
+            or candidate.generator != Generator.LLM
+            or candidate.repair_attempts >= ctx.config.repair_attempts
+        ):
+            await _finish(
+                ctx, candidate, result.outcome, "train", result.error_type, result.error_message
+            )
+            return
+        verdict = await _repair_loop(ctx, candidate, proposal, _training_verdict(candidate, result))
+        if verdict.outcome is not Outcome.SUCCESS:
+            await _finish_failed(ctx, candidate, verdict)
+            return
+        await _save_checked(ctx, candidate, verdict)
+        if candidate.status != CandidateStatus.CHECKED:
+            return
+
+
+def _training_verdict(candidate: CandidateRecord, result: TrainingResult) -> CheckVerdict:
+    """A failed training as the repair prompt shows it: the error and the curve so far."""
+    curve = "; ".join(
+        f"epoch {e.epoch}: train loss {e.train_loss:.4g}, validation {e.validation_metric:.4g}"
+        for e in candidate.epochs
+    )
+    message = result.error_message or result.outcome.value
+    if curve:
+        message += f"\nTraining curve: {curve}"
+    return CheckVerdict(result.outcome, Stage.TRAIN, result.error_type, message)
+
+
+async def _train(ctx: CandidateContext, candidate: CandidateRecord) -> TrainingResult:
+    """One training of the candidate's code; its epochs and scores are recorded on it."""
     config = ctx.config
     training = config.training
     candidate.epochs = []  # a resumed job starts its training again
@@ -514,7 +627,7 @@ async def _train(ctx: CandidateContext, candidate: CandidateRecord) -> None:
     candidate.scores = dict(result.scores)
     score = headline_score(config.task.task, result.scores)
     candidate.score = score if result.outcome is Outcome.SUCCESS else None
-    await _finish(ctx, candidate, result.outcome, "train", result.error_type, result.error_message)
+    return result
 
 
 async def _finish_failed(ctx: CandidateContext, candidate: CandidateRecord, verdict: CheckVerdict):

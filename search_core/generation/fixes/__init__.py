@@ -23,7 +23,14 @@ from search_core.generation.fixes.layer_sizes import RULE as LAYER_SIZE_RULE
 from search_core.generation.fixes.layer_sizes import fix_layer_size
 from search_core.generation.fixes.names import parent_local_bindings
 
-__all__ = ["FIX_RULES", "AppliedFix", "Fixed", "apply_fixes", "fix_layer_size"]
+__all__ = [
+    "FIX_RULES",
+    "LAYER_SIZE_RULE",
+    "AppliedFix",
+    "Fixed",
+    "apply_fixes",
+    "fix_layer_size",
+]
 
 
 @dataclass(frozen=True)

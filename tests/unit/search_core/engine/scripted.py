@@ -50,6 +50,8 @@ class ScriptedServices:
         self.train_delay = 0.0
         self.score = 0.5
         self.training_started = asyncio.Event()
+        # Trainings that fail, in order, before the scripted success: (outcome, message).
+        self.training_failures: list[tuple[Outcome, str]] = []
 
     def _maybe_down(self, stage: str, service: str) -> None:
         self.calls[stage] += 1
@@ -73,6 +75,10 @@ class ScriptedServices:
         self._maybe_down("train", "trainer_svc")
         self.training_started.set()
         await asyncio.sleep(self.train_delay)
+        if self.training_failures:
+            outcome, message = self.training_failures.pop(0)
+            await on_epoch(EpochMetrics(1, float("nan"), 0.1, 1000.0, 10))
+            return TrainingResult(outcome, {}, "TrainingFailure", message)
         for epoch in range(1, request.epochs + 1):
             await on_epoch(EpochMetrics(epoch, 1.0 / epoch, self.score, 1000.0, 10))
         return TrainingResult(Outcome.SUCCESS, {"accuracy": self.score})

@@ -46,7 +46,8 @@ class TemplateMethod:
 
 def _config(candidates=3, method="fairnad", generator="llm", **extra):
     # model_code(width) modules differ in one constant, near copies by design: the near-copy
-    # rule is off here unless a test asks for it (its own tests are below).
+    # rule is off here unless a test asks for it (its own tests are below). A scripted answer
+    # is not asked again when it is not new: each stands (test_generation_levers asks again).
     return parse_config(
         {
             "method": method,
@@ -54,7 +55,7 @@ def _config(candidates=3, method="fairnad", generator="llm", **extra):
             "max_candidates": candidates,
             "repair_attempts": 2,
             "training": {"epochs": 2},
-            "generation": {"near_copy_threshold": 1.0},
+            "generation": {"near_copy_threshold": 1.0, "unchanged_retries": 0},
             **extra,
         }
     )

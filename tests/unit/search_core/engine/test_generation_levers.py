@@ -145,7 +145,7 @@ async def test_fixes_are_applied_before_the_check_and_recorded(store):
 async def test_without_fixes_the_same_answer_fails_the_check(store):
     services = ScriptedServices()
     answer = VGG.replace('return {"lr", "momentum", "dropout"}', 'return {"lr", "momentum"}')
-    services.answers = [answer] * 7
+    services.answers = [answer] * 9
     # The sandbox's static stage, as the real one runs it first.
     services.verdict = lambda code: CheckVerdict(
         check_source(code, "img-classification").outcome, Stage.STATIC
@@ -153,18 +153,20 @@ async def test_without_fixes_the_same_answer_fails_the_check(store):
     config = _config(fixes=False, mode="whole", near_copy_threshold=1.0)
     (candidate,) = await _search(store, services, config)
     assert candidate.outcome is Outcome.API_NONCOMPLIANCE and candidate.fixes == []
-    # With fixes, declaring 'dropout' again gives back the parent itself: a duplicate.
-    services.answers = [answer]
+    # With fixes, declaring 'dropout' again gives back the parent itself: a duplicate, asked
+    # again (unchanged_retries times) and then a duplicate still.
+    services.answers = [answer] * 3
     (fixed,) = await _search(store, services, _config(mode="whole", near_copy_threshold=1.0))
     assert [fix["rule"] for fix in fixed.fixes] == ["undeclared-hyperparameter"]
     assert fixed.outcome is Outcome.DUPLICATE and "its parent VGG" in fixed.error_message
+    assert [h["retry"] for h in fixed.history if "not_new" in h] == [0, 1]
 
 
 async def test_a_near_copy_of_the_parent_is_a_duplicate(store):
     services = ScriptedServices()
     renamed = VGG.replace("channels", "width").replace("layers", "blocks").replace("256", "320")
     services.answers = [renamed]
-    (candidate,) = await _search(store, services, _config())
+    (candidate,) = await _search(store, services, _config(unchanged_retries=0))
     assert candidate.outcome is Outcome.DUPLICATE
     assert "near copy of its parent VGG" in candidate.error_message
     assert services.calls["check"] == 0
@@ -215,3 +217,86 @@ async def test_the_next_prompt_carries_what_the_last_candidate_did(store):
     memory = services.prompts[-1].variables["memory"]
     assert "apply 'squeeze-and-excitation' to VGG" in memory
     assert "added SqueezeExcite" in memory and "mat1 and mat2 shapes differ" in memory
+
+
+async def test_a_first_answer_that_copies_its_parent_is_asked_again_hotter(store):
+    services = ScriptedServices()
+    services.answers = [VGG, SE_EDIT]
+    (candidate,) = await _search(store, services, _config())
+    assert candidate.outcome is Outcome.SUCCESS and candidate.repair_attempts == 0
+    (retried,) = [h for h in candidate.history if "not_new" in h]
+    assert retried["retry"] == 0 and "its parent VGG" in retried["not_new"]
+    (t1, s1), (t2, s2) = services.sampling
+    assert t2 > t1 and s2 != s1
+    assert candidate.llm_usage["calls"] == 2  # the discarded answer's cost is counted
+
+
+def _head_sized_for_1x1(services: ScriptedServices, answers: int) -> None:
+    """Answers whose head is sized for a 1x1 pool while the features are pooled to 2x2 (768
+    features), and the error the forward pass raises for them."""
+    services.answers = [VGG.replace("nn.Linear(channels * 4, 256)", "nn.Linear(192, 256)")]
+    services.answers *= answers
+    services.verdict = lambda code: (
+        CheckVerdict(
+            Outcome.SHAPE_MISMATCH,
+            Stage.FORWARD,
+            "RuntimeError",
+            "mat1 and mat2 shapes cannot be multiplied (2x768 and 192x256)",
+        )
+        if "nn.Linear(192, 256)" in code
+        else CheckVerdict(Outcome.SUCCESS)
+    )
+
+
+async def test_a_layer_size_the_error_names_is_fixed_without_a_repair_round(store):
+    services = ScriptedServices()
+    _head_sized_for_1x1(services, 1)
+    config = _config(mode="whole", near_copy_threshold=1.0)
+    (candidate,) = await _search(store, services, config)
+    assert candidate.outcome is Outcome.SUCCESS and candidate.repair_attempts == 0
+    assert candidate.fixes == [
+        {"rule": "layer-size-from-error", "detail": "Linear in_features 192 -> 768 (line 35)"}
+    ]
+    assert "nn.Linear(768, 256)" in candidate.code
+    assert services.calls["generate"] == 1 and services.calls["check"] == 2
+    (entry,) = candidate.history
+    assert entry["fixed"].startswith("Linear in_features") and entry["outcome"] == "shape_mismatch"
+
+
+async def test_without_fixes_a_layer_size_is_the_models_to_repair(store):
+    services = ScriptedServices()
+    _head_sized_for_1x1(services, 3)
+    config = _config(fixes=False, mode="whole", near_copy_threshold=1.0)
+    (candidate,) = await _search(store, services, config)
+    assert candidate.outcome is Outcome.SHAPE_MISMATCH and candidate.fixes == []
+    assert candidate.repair_attempts == 2
+
+
+def _trained_config(**extra):
+    config = _config(near_copy_threshold=1.0, **extra)
+    return config.model_copy(update={"training": config.training.model_copy(update={"epochs": 2})})
+
+
+async def test_a_training_that_diverged_is_repaired_with_its_error_and_curve(store):
+    services = ScriptedServices()
+    services.answers = [SE_EDIT, SE_EDIT.replace("reduction=8", "reduction=4")]
+    services.training_failures = [(Outcome.TRAINING_FAILURE, "the loss is nan at epoch 1")]
+    (candidate,) = await _search(store, services, _trained_config())
+    assert candidate.outcome is Outcome.SUCCESS and candidate.repair_attempts == 1
+    assert "reduction=4" in candidate.code and len(candidate.epochs) == 2
+    repair = services.prompts[-1]
+    assert repair.template == "repair_edit"
+    assert "the loss is nan at epoch 1" in repair.variables["error"]
+    assert "Training curve: epoch 1: train loss nan, validation 0.1" in repair.variables["error"]
+    assert candidate.history[0]["stage"] == "train"
+    assert services.calls == {"generate": 2, "check": 2, "train": 2}
+
+
+async def test_a_training_failure_stands_once_the_repairs_are_spent(store):
+    services = ScriptedServices()
+    services.answers = [SE_EDIT]
+    services.training_failures = [(Outcome.TRAINING_FAILURE, "the loss is nan")]
+    (candidate,) = await _search(store, services, _trained_config(unchanged_retries=0))
+    # No repair answer holds code: the training's own failure is the outcome.
+    assert candidate.outcome is Outcome.TRAINING_FAILURE
+    assert services.calls["train"] == 1
