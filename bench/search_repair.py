@@ -20,12 +20,13 @@ novel and applied (VNA) when it passed the check, its MinHash similarity to the 
 to the run's earlier passing candidates stays under the default threshold, and no
 parameter it added went without a gradient. Prints one table per model with 95% Wilson
 intervals and the ratio of LLM seconds per VNA candidate, new over today; asserts nothing.
-Writes var/bench/search_repair.json.
+Writes var/bench/search_repair.json (or --out).
 """
 
 import argparse
 import asyncio
 import json
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -111,8 +112,10 @@ async def _run(stack: LocalStack, config: dict) -> str:
 
 
 def _measure(model: str, name: str, config: dict, parent_code: str, threads: int) -> dict:
+    directory = REPO_ROOT / "var" / "bench" / f"generation-{model}-{name}"
+    shutil.rmtree(directory, ignore_errors=True)  # a fresh store: duplicates judged per run
     stack = LocalStack(
-        directory=REPO_ROOT / "var" / "bench" / f"generation-{model}-{name}",
+        directory=directory,
         model=model,
         llm_threads=threads,
         constrain_code=name in GRAMMAR_ON,
@@ -128,8 +131,11 @@ def _measure(model: str, name: str, config: dict, parent_code: str, threads: int
     finally:
         store.close()
     figures = funnel(_judged(candidates, parent_code), ROUNDS)
-    unchanged = sum(1 for c in candidates for h in c.history if h.get("unchanged"))
-    return {**figures.to_dict(), "unchanged_answers": unchanged, "config": config["generation"]}
+    # Answers discarded and asked again: unchanged repairs, and first answers that were not new.
+    asked_again = sum(
+        1 for c in candidates for h in c.history if h.get("unchanged") or "not_new" in h
+    )
+    return {**figures.to_dict(), "asked_again": asked_again, "config": config["generation"]}
 
 
 def _row(name: str, result: dict) -> str:
@@ -143,7 +149,7 @@ def _row(name: str, result: dict) -> str:
     return (
         f"{name:<11} raw {share(result['valid_raw'])}  fixes {share(result['valid_after_fixes'])}"
         f"  rounds {rounds}  VNA {share(result['valid_novel_applied'])}  per VNA {cost}"
-        f"  unchanged {result['unchanged_answers']}"
+        f"  asked again {result['asked_again']}"
     )
 
 
@@ -155,11 +161,12 @@ def main() -> None:
     parser.add_argument("--configs", default="today,new")
     parser.add_argument("--ablation", action="store_true", help="also each lever off in turn")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
+    parser.add_argument("--out", default=str(REPO_ROOT / "var" / "bench" / "search_repair.json"))
     args = parser.parse_args()
     generations = {"today": TODAY, "new": NEW}
     names = args.configs.split(",") + (list(ABLATIONS) if args.ablation else [])
     parent_code = (REPO_ROOT / "search_core" / "zoo" / "models" / f"{args.parent}.py").read_text()
-    out = REPO_ROOT / "var" / "bench" / "search_repair.json"
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, dict]] = {}
     for model in args.models.split(","):
