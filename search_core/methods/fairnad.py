@@ -59,7 +59,7 @@ class FairNadMethod:
         if slot < fairnad.population_size or not population:
             return self._seed(slot, rng, history)
         if fairnad.pareto_every and slot % fairnad.pareto_every == 0:
-            return self._pareto(rng, population)
+            return self._pareto(rng, population, history)
         if self._llm and fairnad.refine_every and slot % fairnad.refine_every == 0:
             return self._refine(population[0], history)
         parent = max(
@@ -107,8 +107,6 @@ class FairNadMethod:
         """Apply one idea to `parent` (a candidate id or a zoo name) with the LLM: in edit
         mode the prompt asks for the changes only and carries the search's memory."""
         task = self._config.task
-        generation = self._config.generation
-        edit = generation.mode == "edit"
         variables = {
             "parent_code": parent_code,
             "category": category.name,
@@ -118,27 +116,49 @@ class FairNadMethod:
             "image_size": str(task.in_shape[-1]),
             "num_classes": str(task.out_shape[0]),
         }
-        memory = ""
-        if edit:
-            memory = feedback_memory(history, generation.memory_window, generation.memory_chars)
-            variables["memory"] = memory
-        return Proposal(
-            prefix="FairNAD-LLM",
-            generator=Generator.LLM,
-            prompt=PromptRequest(
-                "fairnad_apply_idea_edit" if edit else "fairnad_apply_idea", variables
-            ),
+        return self._llm_proposal(
+            "fairnad_apply_idea",
+            variables,
+            history,
             parent=parent,
             parent_code=parent_code,
             mutation="fair_idea",
             idea={"category": category.name, "attribute": attribute.name},
+        )
+
+    def _llm_proposal(
+        self,
+        template: str,
+        variables: dict[str, str],
+        history: list[CandidateRecord],
+        **proposal,
+    ) -> Proposal:
+        """An LLM proposal from `template`; in edit mode its `_edit` variant, which asks for
+        the changes only and carries the search's feedback memory."""
+        generation = self._config.generation
+        edit = generation.mode == "edit"
+        memory = ""
+        if edit:
+            memory = feedback_memory(history, generation.memory_window, generation.memory_chars)
+            variables = {**variables, "memory": memory}
+            template = f"{template}_edit"
+        return Proposal(
+            prefix="FairNAD-LLM",
+            generator=Generator.LLM,
+            prompt=PromptRequest(template, variables),
             edit=edit,
             memory=memory,
+            **proposal,
         )
 
     # -- (II) Pareto-aware mutation
 
-    def _pareto(self, rng: random.Random, population: list[CandidateRecord]) -> Proposal:
+    def _pareto(
+        self,
+        rng: random.Random,
+        population: list[CandidateRecord],
+        history: list[CandidateRecord],
+    ) -> Proposal:
         points = [ParetoPoint(c.candidate_id, c.score, c.parameter_count or 0) for c in population]
         small, large = split_small_large(pareto_front(points))
         chosen = rng.choice(small + large)
@@ -157,18 +177,16 @@ class FairNadMethod:
             )
         if grow:
             target = max(2 * (parent.parameter_count or 1), 10_000)
-            return Proposal(
-                prefix="FairNAD-LLM",
-                generator=Generator.LLM,
-                prompt=PromptRequest(
-                    "fairnad_scale_up",
-                    {
-                        "parent_code": parent.code,
-                        "parameter_count": str(parent.parameter_count or 1),
-                        "accuracy": f"{parent.score:.4f}",
-                        "target_parameters": str(min(target, self._config.parameter_budget)),
-                    },
-                ),
+            variables = {
+                "parent_code": parent.code,
+                "parameter_count": str(parent.parameter_count or 1),
+                "accuracy": f"{parent.score:.4f}",
+                "target_parameters": str(min(target, self._config.parameter_budget)),
+            }
+            return self._llm_proposal(
+                "fairnad_scale_up",
+                variables,
+                history,
                 parent=parent.candidate_id,
                 parent_code=parent.code,
                 mutation="scale_up",
@@ -211,19 +229,17 @@ class FairNadMethod:
         )
         curves = json.dumps({best.name: learning_curve(best).splitlines()})
         idea = best.idea.get("attribute") or best.mutation or "the model as a whole"
-        return Proposal(
-            prefix="FairNAD-LLM",
-            generator=Generator.LLM,
-            prompt=PromptRequest(
-                "fairnad_refine",
-                {
-                    "code": best.code,
-                    "idea": idea,
-                    "feedback": feedback,
-                    "learning_curves": curves,
-                    "delta": delta,
-                },
-            ),
+        variables = {
+            "code": best.code,
+            "idea": idea,
+            "feedback": feedback,
+            "learning_curves": curves,
+            "delta": delta,
+        }
+        return self._llm_proposal(
+            "fairnad_refine",
+            variables,
+            history,
             parent=best.candidate_id,
             parent_code=best.code,
             mutation="refine",

@@ -106,6 +106,16 @@ INPUTS = {
         },
         {},
     ),
+    "fairnad_scale_up_edit": (
+        {
+            "parent_code": corpus("04_good_mlp"),
+            "memory": "",
+            "parameter_count": "120000",
+            "accuracy": "0.52",
+            "target_parameters": "2000000",
+        },
+        {},
+    ),
     "fairnad_tune_hyperparameters": (
         {
             "code": corpus("02_good_resnet_blocks"),
@@ -117,6 +127,17 @@ INPUTS = {
     "fairnad_refine": (
         {
             "code": corpus("03_good_mobilenet_depthwise"),
+            "idea": "depthwise separable convolution",
+            "feedback": "none",
+            "learning_curves": CURVES,
+            "delta": "+0.8 points accuracy, +12% parameters against the parent",
+        },
+        {},
+    ),
+    "fairnad_refine_edit": (
+        {
+            "code": corpus("03_good_mobilenet_depthwise"),
+            "memory": "- apply 'dropblock' to VGG | added DropBlock | success",
             "idea": "depthwise separable convolution",
             "feedback": "none",
             "learning_curves": CURVES,

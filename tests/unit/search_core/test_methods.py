@@ -139,13 +139,15 @@ def test_fairnad_llm_prompts_ideas_refinements_and_scale_ups(factory):
     )
     proposals = _run(factory(config, "acme"), config, 12)
     templates = {p.prompt.template for p in proposals if p.prompt is not None}
-    assert {"fairnad_apply_idea_edit", "fairnad_refine"} <= templates
+    assert {"fairnad_apply_idea_edit", "fairnad_refine_edit"} <= templates
     assert proposals[0].parent == "VGG" and proposals[0].prompt.variables["num_classes"] == "10"
     refine = next(p for p in proposals if p.mutation == "refine")
     assert "Outcomes of the last" in refine.prompt.variables["feedback"]
-    ideas = [p for p in proposals if p.mutation == "fair_idea"]
-    assert ideas and all(p.edit for p in ideas)  # edit mode: answers merged into the parent
-    assert all("memory" in p.prompt.variables for p in ideas)
+    asked = [p for p in proposals if p.generator == Generator.LLM]
+    assert {p.mutation for p in asked} >= {"fair_idea", "refine"}
+    assert all(p.edit for p in asked)  # edit mode: answers merged into their parent
+    assert all("memory" in p.prompt.variables for p in asked)
+    assert all(p.prompt.template.endswith("_edit") for p in asked)
 
 
 def test_fairnad_in_whole_mode_asks_for_the_whole_module_without_memory(factory):
