@@ -12,7 +12,7 @@ IMAGE_STAMP := var/.runtime-image
 IMAGE_INPUTS := compose/runtime/Dockerfile scripts/build_runtime_image.sh \
 	$(shell find netapi -name '*.py')
 
-.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair bench-flood clean demo help \
+.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair bench-flood bench-speculative clean demo help \
 	compose images up down logs ps certs
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-trainer - trainer throughput vs a plain PyTorch loop"
 	@echo "make llm      - build llama-cpp-python and assemble the embedded model (var/models)"
 	@echo "make bench-gateway - the gateway vs the text-generation client straight to TGI"
+	@echo "make bench-speculative - the embedded 1.5B alone vs with the 0.5B drafting (greedy, same text)"
 	@echo "make demo     - the main job: FairNAD + random baseline + NN-Caption campaign, report"
 	@echo "make bench-repair - valid and novel candidates per repair round, naive vs full feedback"
 	@echo "make bench-flood - a tenant's check latency, idle vs another tenant flooding (goal <= 2x)"
@@ -86,6 +87,10 @@ bench-trainer: install runtime-image test-data
 
 bench-gateway: install llm
 	$(BIN)/python -m bench.llm_gateway
+
+bench-speculative: install llm
+	NASFORGE_LLM_MODEL=qwen2.5-coder-1.5b bash scripts/install_llm.sh
+	$(BIN)/python -m bench.speculative
 
 lint: install
 	$(BIN)/ruff check .

@@ -25,6 +25,8 @@ def build_server(settings: EmbeddedSettings) -> EmbeddedServer:
         threads=settings.threads,
         model_id=settings.model_id,
         prompt_lookup_tokens=settings.prompt_lookup_tokens,
+        draft_model_path=settings.draft_model_path,
+        draft_tokens=settings.draft_tokens,
     )
     limits = Limits(
         max_input_tokens=min(settings.max_input_tokens, settings.max_total_tokens - 1),

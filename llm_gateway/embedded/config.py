@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,3 +45,28 @@ class EmbeddedSettings(BaseSettings):
         "a 1,033-token 'rewrite with one change' prompt, 200 tokens): 38-40 tok/s with 10, "
         "31 with 4, 36-39 off: on a CPU, verifying a draft costs about what it saves.",
     )
+    draft_model_path: Path | None = Field(
+        None,
+        description="Speculative decoding with a smaller model of the same vocabulary (e.g. "
+        "the 0.5B drafting for the 1.5B): it guesses draft_tokens tokens greedily, the served "
+        "model checks them in one pass; unset or empty: off. Like prompt lookup it needs every "
+        "position's logits (n_ctx x vocabulary x 4 bytes); bench/speculative.py measures it.",
+    )
+    draft_tokens: int = Field(
+        4, ge=1, le=32, description="Tokens the draft model guesses at each step."
+    )
+
+    @field_validator("draft_model_path", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if value == "" else value  # Path("") would be the current directory
+
+    @model_validator(mode="after")
+    def _one_draft(self) -> "EmbeddedSettings":
+        # llama-cpp-python's Llama takes a single draft_model.
+        if self.prompt_lookup_tokens and self.draft_model_path is not None:
+            raise ValueError(
+                "choose one kind of speculative decoding: NASFORGE_EMBEDDED_PROMPT_LOOKUP_TOKENS "
+                "or NASFORGE_EMBEDDED_DRAFT_MODEL_PATH, not both"
+            )
+        return self

@@ -11,6 +11,10 @@ grammar llama.cpp cannot parse would reach the sampler chain as a null sampler.
 ``Llama.generate`` keeps the KV cache of the longest token prefix the new prompt shares with
 the previous call's prompt and answer, so prompts that start alike are evaluated only from
 where they differ.
+
+Speculative decoding, when asked for, drafts tokens by prompt lookup or with a smaller model
+(llm_gateway.embedded.draft) and lets ``Llama.generate`` verify them: one or the other, since
+a Llama takes a single draft.
 """
 
 import codecs
@@ -25,6 +29,7 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
 from llm_gateway.domain import FinishReason
+from llm_gateway.embedded.draft import ModelDraft
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,11 @@ def check_grammar(gbnf: str, vocab: object = None) -> None:
     llama_cpp.llama_sampler_free(sampler)
 
 
+def _check_model_file(path: Path) -> None:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no model at {path}: run scripts/install_llm.sh (make llm) first")
+
+
 class LlamaEngine:
     """A loaded GGUF model. Not thread-safe: one generation at a time (the server ensures it)."""
 
@@ -90,15 +100,27 @@ class LlamaEngine:
         threads: int,
         model_id: str = "",
         prompt_lookup_tokens: int = 0,
+        draft_model_path: Path | None = None,
+        draft_tokens: int = 4,
     ) -> None:
-        """``prompt_lookup_tokens``: draft that many tokens by prompt lookup (0: off)."""
-        if not Path(model_path).is_file():
-            raise FileNotFoundError(
-                f"no model at {model_path}: run scripts/install_llm.sh (make llm) first"
-            )
+        """``prompt_lookup_tokens``: draft that many tokens by prompt lookup (0: off);
+        ``draft_model_path``: draft ``draft_tokens`` tokens with that model (None: off)."""
+        if prompt_lookup_tokens and draft_model_path is not None:
+            raise ValueError("prompt lookup and a draft model exclude each other")
+        _check_model_file(model_path)
         draft = None
         if prompt_lookup_tokens:
             draft = LlamaPromptLookupDecoding(num_pred_tokens=prompt_lookup_tokens)
+        elif draft_model_path is not None:
+            _check_model_file(draft_model_path)
+            draft_llm = llama_cpp.Llama(
+                str(draft_model_path),
+                n_ctx=n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=False,  # only the last position's logits: it drafts greedily
+            )
+            draft = ModelDraft(draft_llm, draft_tokens)
         self._llm = llama_cpp.Llama(
             str(model_path),
             n_ctx=n_ctx,
@@ -110,6 +132,8 @@ class LlamaEngine:
             logits_all=draft is not None,
             verbose=False,
         )
+        if isinstance(draft, ModelDraft):
+            draft.check_vocabulary(self._llm)
         self.model_id = model_id or Path(model_path).stem
         self.n_ctx = n_ctx
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
