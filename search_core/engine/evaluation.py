@@ -6,90 +6,29 @@ its last saved status and never evaluates a finished one again.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from typing import Protocol, TypeVar
 
 from netapi.outcomes import Outcome, Stage
-from netapi.static_check import check_source
-from rpc.audit import AuditLog
 from search_core import identity
 from search_core.domain import CandidateRecord, CandidateStatus, EpochMetrics, Generator, now
-from search_core.engine.feedback import repair_feedback, training_hyperparameters
+from search_core.engine.answers import Attempt, new_answer, repair_answer
+from search_core.engine.context import CandidateContext, StageCaller, with_examples
+from search_core.engine.duplicates import duplicate_of
+from search_core.engine.feedback import training_hyperparameters
 from search_core.engine.proposals import Proposal
 from search_core.generation.fixes import LAYER_SIZE_RULE, fix_layer_size
-from search_core.generation.shaping import ShapedCode, idea_applied, shape_answer
-from search_core.generation.similarity import Signature, nearest, signature
+from search_core.generation.shaping import ShapedCode, idea_applied
+from search_core.generation.similarity import signature
 from search_core.scores import headline_score
-from search_core.search_config import SearchConfig
-from search_core.services import (
-    CheckVerdict,
-    Generation,
-    PromptRequest,
-    Services,
-    TrainingRequest,
-    TrainingResult,
-)
-from search_core.store.base import Store
+from search_core.services import CheckVerdict, TrainingRequest, TrainingResult
+
+__all__ = ["CandidateContext", "StageCaller", "evaluate", "finish_as"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-class StageCaller(Protocol):
-    """Runs one dependency call of a stage: bounds, exclusivity, pause-and-retry."""
-
-    async def __call__(self, stage: str, call: Callable[[], Awaitable[T]]) -> T: ...
-
-
-@dataclass
-class CandidateContext:
-    """What evaluating a candidate needs from its search."""
-
-    config: SearchConfig
-    store: Store
-    services: Services
-    call: StageCaller
-    dedup_lock: asyncio.Lock  # per tenant: dedup and saving code happen as one step
-    on_finished: Callable[[CandidateRecord], Awaitable[None]]
-    on_epoch: Callable[[CandidateRecord, EpochMetrics], Awaitable[None]]
-    examples: dict[str, str] = field(default_factory=dict)  # hashes of prompt examples -> label
-    # MinHash of the parent and the prompt's examples: a near copy of one is a duplicate.
-    example_signatures: list[tuple[str, Signature]] = field(default_factory=list)
-    default_model: str = ""  # the gateway model used when the config names none
-    audit: AuditLog | None = None  # candidate_generated records, when the service keeps a log
-
-
-@dataclass
-class _Attempt:
-    code: str
-    shaped: ShapedCode | None = None  # how an answer became the code (LLM candidates)
-    static: CheckVerdict | None = None  # the static verdict, when it failed statically
-
-
-def _shown_code(proposal: Proposal | None) -> list[tuple[str, str]]:
-    """(label, code) of what a prompt showed: an answer that copies one is a duplicate."""
-    if proposal is None:
-        return []
-    shown = [(f"prompt example {n}", code) for n, code in enumerate(proposal.examples, start=1)]
-    if proposal.parent_code:
-        shown.append((f"its parent {proposal.parent}", proposal.parent_code))
-    return shown
-
-
-def _with_examples(ctx: CandidateContext, proposal: Proposal | None) -> CandidateContext:
-    shown = _shown_code(proposal)
-    hashes = {}
-    for label, code in shown:
-        hashes[identity.normalised_md5(code)] = label
-        hashes[identity.structure_hash(code)] = label
-    signatures = [(label, sig) for label, code in shown if (sig := signature(code)) is not None]
-    return replace(ctx, examples=hashes, example_signatures=signatures)
 
 
 async def evaluate(ctx: CandidateContext, candidate: CandidateRecord, proposal: Proposal | None):
     """Bring the candidate to its final outcome from wherever it stopped."""
-    ctx = _with_examples(ctx, proposal)
+    ctx = with_examples(ctx, proposal)
     if candidate.status == CandidateStatus.PLANNED:
         assert proposal is not None, "a planned candidate needs its proposal"
         _apply_proposal(candidate, proposal)
@@ -125,203 +64,33 @@ def _apply_proposal(candidate: CandidateRecord, proposal: Proposal) -> None:
 
 async def _first_code(ctx: CandidateContext, candidate: CandidateRecord, proposal: Proposal):
     if proposal.generator == Generator.TEMPLATE:
-        attempt = _Attempt(proposal.code)
+        attempt = Attempt(proposal.code)
     else:
         candidate.generation = {"mode": "edit" if proposal.edit else "whole"}
-        attempt = await _new_answer(ctx, candidate, proposal)
+        attempt, answer = await new_answer(ctx, candidate, proposal)
         if attempt is None:
+            await _finish(
+                ctx,
+                candidate,
+                answer.outcome,
+                "extract",
+                "NoCode",
+                answer.error_message or "no code could be extracted from the answer",
+            )
             return None
     await _accept_code(ctx, candidate, attempt, proposal.hyperparameters)
     return attempt
 
 
-async def _new_answer(
-    ctx: CandidateContext, candidate: CandidateRecord, proposal: Proposal
-) -> _Attempt | None:
-    """The first answer, asked again (another seed, a higher temperature) up to
-    unchanged_retries times while it is not new: its parent or an example copied, or an
-    earlier candidate's code. The last answer stands; a duplicate then ends the candidate."""
-    retries, retry = ctx.config.generation.unchanged_retries, 0
-    while True:
-        attempt, failure = await _generate(
-            ctx,
-            candidate,
-            proposal.prompt,
-            _seed(ctx.config, candidate, 0, retry),
-            base=proposal.parent_code,
-            edit=proposal.edit,
-            temperature=_temperature(ctx.config, retry),
-        )
-        if attempt is None:
-            await _finish(
-                ctx,
-                candidate,
-                failure.outcome,
-                "extract",
-                "NoCode",
-                failure.error_message or "no code could be extracted from the answer",
-            )
-            return None
-        duplicate = _duplicate_of(ctx, candidate, attempt.code)
-        if duplicate is None or retry == retries:
-            return attempt
-        candidate.history.append({"attempt": 0, "retry": retry, "not_new": duplicate})
-        retry += 1
-
-
-def _seed(config: SearchConfig, candidate: CandidateRecord, round_: int, retry: int) -> int:
-    """The sampling seed of a candidate's answer in repair round `round_` (0: its first
-    answer), retry `retry`: distinct for each, and the first answer's is the search seed
-    plus the slot, as it always was."""
-    base = config.seed + candidate.slot
-    return base if round_ == retry == 0 else (base * 8 + round_) * 8 + retry
-
-
-# Each retry after an answer that was not new (or a repair that changed nothing) samples this
-# much hotter.
-UNCHANGED_TEMPERATURE_STEP = 0.3
-
-
-def _temperature(config: SearchConfig, retry: int) -> float:
-    """Each retry after an answer that was not new samples hotter."""
-    return min(2.0, config.temperature + UNCHANGED_TEMPERATURE_STEP * retry)
-
-
-async def _generate(
-    ctx: CandidateContext,
-    candidate: CandidateRecord,
-    prompt: PromptRequest | None,
-    seed: int,
-    *,
-    base: str,
-    edit: bool,
-    temperature: float | None = None,
-) -> tuple[_Attempt | None, Generation]:
-    """samples_per_step answers; the first that passes the static checks and is new wins.
-
-    Each answer is shaped first: merged into `base` (edit mode) and fixed, taking what is
-    missing from `base`. Returns (None, the first answer) when no answer held any code.
-    """
-    config = ctx.config
-    spec = config.task.check_spec()
-    answers: list[Generation] = []
-    attempts: list[tuple[_Attempt, Generation]] = []
-    for sample in range(config.samples_per_step):
-        answer = await ctx.call(
-            "generate",
-            lambda sample=sample: ctx.services.generate(
-                prompt,
-                spec,
-                model=config.model or ctx.default_model,
-                max_new_tokens=config.max_new_tokens,
-                temperature=config.temperature if temperature is None else temperature,
-                seed=seed * 16 + sample,
-            ),
-        )
-        candidate.model = answer.model
-        _count_usage(candidate, answer)
-        answers.append(answer)
-        if not answer.code.strip():
-            continue
-        attempt = _shaped_attempt(ctx, answer, base, edit)
-        attempts.append((attempt, answer))
-        if attempt.static is None and _duplicate_of(ctx, candidate, attempt.code) is None:
-            return attempt, answer
-    if not attempts:
-        first = answers[0]
-        if first.outcome is Outcome.SUCCESS:
-            first = replace(first, outcome=Outcome.NO_CODE)
-        return None, first
-    return attempts[0]
-
-
-def _shaped_attempt(ctx: CandidateContext, answer: Generation, base: str, edit: bool) -> _Attempt:
-    """The answer merged and fixed, with its static verdict: the gateway's, when the code is
-    the answer as written; otherwise the same checks run here again on the new code."""
-    shaped = shape_answer(
-        answer.code,
-        merge_into=base if edit else "",
-        parent=base,
-        fix=ctx.config.generation.fixes,
-    )
-    if shaped.code == answer.code:
-        outcome, findings, message = answer.outcome, answer.findings, answer.error_message
-    else:
-        verdict = check_source(shaped.code, ctx.config.task.task)
-        outcome, findings = verdict.outcome, verdict.findings
-        message = "; ".join(f.message for f in findings[:3])
-    static = None
-    if outcome is not Outcome.SUCCESS:
-        static = CheckVerdict(
-            outcome,
-            stage=Stage.STATIC,
-            error_type="StaticCheck",
-            error_message=message,
-            findings=tuple(findings),
-        )
-    return _Attempt(shaped.code, shaped, static)
-
-
-def _count_usage(candidate: CandidateRecord, answer: Generation) -> None:
-    usage = candidate.llm_usage
-    usage["calls"] = usage.get("calls", 0) + 1
-    usage["prompt_tokens"] = usage.get("prompt_tokens", 0) + answer.prompt_tokens
-    usage["generated_tokens"] = usage.get("generated_tokens", 0) + answer.generated_tokens
-    usage["seconds"] = round(usage.get("seconds", 0.0) + answer.wall_time_ms / 1000, 3)
-
-
-def _duplicate_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> str | None:
-    md5 = identity.normalised_md5(code)
-    structure = identity.structure_hash(code)
-    for example_hash, label in ctx.examples.items():
-        if example_hash in (md5, structure):
-            return label
-    own = _own_attempt(candidate, md5, structure)
-    if own is not None:
-        return own
-    other = ctx.store.find_duplicate(candidate.tenant_id, md5, structure, candidate.candidate_id)
-    if other is not None:
-        return f"candidate {other.name or other.candidate_id}"
-    return _near_copy_of(ctx, candidate, code)
-
-
-def _own_attempt(candidate: CandidateRecord, md5: str, structure: str) -> str | None:
-    """The candidate's own earlier attempt with this code hash or structure, if any."""
-    for earlier in candidate.history:
-        if earlier.get("code_md5") == md5 or earlier.get("structure_hash") == structure:
-            return f"its own attempt {earlier.get('attempt', 0)}"
-    return None
-
-
-def _near_copy_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> str | None:
-    """A near copy (MinHash Jaccard at or over the threshold) of what the prompt showed or of
-    the tenant's earlier candidates, for LLM candidates; its own earlier attempts do not
-    count (a repair is meant to be close to what it repairs)."""
-    threshold = ctx.config.generation.near_copy_threshold
-    if candidate.generator != Generator.LLM or threshold >= 1.0:
-        return None  # template genomes differ by design in a few numbers: exact hashes only
-    mine = signature(code)
-    if mine is None:
-        return None
-    earlier = [
-        (f"candidate {name}", Signature.from_list(values))
-        for name, values in ctx.store.code_signatures(candidate.tenant_id, candidate.candidate_id)
-    ]
-    found = nearest(mine, [*ctx.example_signatures, *earlier], threshold)
-    if found is None:
-        return None
-    return f"a near copy of {found.label} (similarity {found.similarity:.2f})"
-
-
 async def _accept_code(
     ctx: CandidateContext,
     candidate: CandidateRecord,
-    attempt: _Attempt,
+    attempt: Attempt,
     preferred_hyperparameters: dict[str, float],
 ) -> None:
     """Deduplicate and save the code as one step; a duplicate ends the candidate."""
     async with ctx.dedup_lock:
-        duplicate = _duplicate_of(ctx, candidate, attempt.code)
+        duplicate = duplicate_of(ctx, candidate, attempt.code)
         _set_code(candidate, attempt, preferred_hyperparameters)
         if duplicate is None:
             candidate.status = CandidateStatus.GENERATED
@@ -364,7 +133,7 @@ async def _audit_generated(
     )
 
 
-def _set_code(candidate: CandidateRecord, attempt: _Attempt, preferred: dict[str, float]) -> None:
+def _set_code(candidate: CandidateRecord, attempt: Attempt, preferred: dict[str, float]) -> None:
     code = attempt.code
     prefix = identity.prefix_of(candidate.name) if candidate.code else candidate.name
     candidate.code = code
@@ -383,7 +152,7 @@ def _set_code(candidate: CandidateRecord, attempt: _Attempt, preferred: dict[str
 
 
 async def _static_or_sandbox(
-    ctx: CandidateContext, candidate: CandidateRecord, attempt: _Attempt | None
+    ctx: CandidateContext, candidate: CandidateRecord, attempt: Attempt | None
 ) -> CheckVerdict:
     if candidate.is_done:
         return CheckVerdict(candidate.outcome or Outcome.DUPLICATE)
@@ -430,7 +199,7 @@ async def _repair_loop(
                 break
             candidate.repair_attempts += 1
             _record_attempt(candidate, verdict, candidate.repair_attempts - 1)
-            attempt = await _repair_answer(ctx, candidate, proposal, verdict)
+            attempt = await repair_answer(ctx, candidate, proposal, verdict)
             if attempt is None:
                 continue  # no new code this round: the last verdict stands, the next may do better
         preferred = proposal.hyperparameters if proposal else {}
@@ -446,7 +215,7 @@ MAX_LAYER_SIZE_FIXES = 3
 
 def _layer_size_fixed(
     ctx: CandidateContext, candidate: CandidateRecord, verdict: CheckVerdict
-) -> _Attempt | None:
+) -> Attempt | None:
     """The candidate with the one layer the shape error names resized, recorded as a fix."""
     done = sum(1 for fix in candidate.fixes if fix.get("rule") == LAYER_SIZE_RULE)
     if not ctx.config.generation.fixes or done >= MAX_LAYER_SIZE_FIXES:
@@ -461,60 +230,7 @@ def _layer_size_fixed(
         (*candidate.fixes, fix.to_dict()),
         dict(candidate.generation.get("merge", {})),
     )
-    return _Attempt(code, shaped)
-
-
-async def _repair_answer(
-    ctx: CandidateContext,
-    candidate: CandidateRecord,
-    proposal: Proposal | None,
-    verdict: CheckVerdict,
-) -> _Attempt | None:
-    """One repair round's new code, or None. An answer that returns the code unchanged is
-    discarded and asked again (another seed, a higher temperature) up to unchanged_retries
-    times; each discarded answer is recorded in the candidate's history."""
-    config = ctx.config
-    edit = config.generation.mode == "edit"
-    feedback = repair_feedback(
-        verdict,
-        style=config.repair_feedback,
-        shape_trace=config.repair_shape_trace,
-        code=candidate.code,
-    )
-    variables = {
-        "code": candidate.code,
-        "error": feedback,
-        "attempt": str(candidate.repair_attempts),
-    }
-    if edit and proposal is not None and proposal.memory:
-        variables["memory"] = proposal.memory
-    prompt = PromptRequest("repair_edit" if edit else "repair", variables)
-    for retry in range(config.generation.unchanged_retries + 1):
-        attempt, _ = await _generate(
-            ctx,
-            candidate,
-            prompt,
-            _seed(config, candidate, candidate.repair_attempts, retry),
-            base=candidate.code,
-            edit=edit,
-            temperature=_temperature(config, retry),
-        )
-        if attempt is None:
-            return None
-        code = attempt.code
-        md5, structure = identity.normalised_md5(code), identity.structure_hash(code)
-        if _own_attempt(candidate, md5, structure) is None:
-            return attempt
-        # An unchanged answer is a failed repair, not a new candidate: no store query needed.
-        candidate.history.append(
-            {
-                "attempt": candidate.repair_attempts,
-                "unchanged": True,
-                "retry": retry,
-                "outcome": verdict.outcome.value,
-            }
-        )
-    return None
+    return Attempt(code, shaped)
 
 
 def _record_attempt(

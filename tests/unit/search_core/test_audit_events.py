@@ -14,7 +14,9 @@ from rpc.client import open_channel
 from rpc.server import start_server
 from search_core.config import SearchCoreSettings
 from search_core.domain import CandidateRecord, CandidateStatus, Generator, SearchRecord, Tenant
-from search_core.engine.evaluation import CandidateContext, _accept_code, _Attempt
+from search_core.engine.answers import Attempt
+from search_core.engine.context import CandidateContext
+from search_core.engine.evaluation import _accept_code
 from search_core.engine.runner import SearchEngine
 from search_core.search_config import parse_config
 from search_core.server import search_binding
@@ -114,7 +116,7 @@ async def test_generated_code_is_audited_with_its_model(store, tmp_path):
         on_epoch=nothing,
         audit=audit,
     )
-    await _accept_code(ctx, candidate, _Attempt(model_code(3)), {})
+    await _accept_code(ctx, candidate, Attempt(model_code(3)), {})
     audit.close()
     assert candidate.status is CandidateStatus.GENERATED
     (record,) = read_records(tmp_path / "audit.log")
