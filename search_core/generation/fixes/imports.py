@@ -43,7 +43,19 @@ _BARE_NAME_MODULES = (
 )
 
 
-_TORCH_BARE_NAMES = {"Tensor": "torch"}
+# torch names a model uses bare (`class Block(Module)`, `Conv2d(...)`): the stable public
+# classes of torch.nn, listed here rather than read from torch, which search_core's image
+# does not carry.
+_TORCH_NN_BARE_NAMES = (
+    "Module Sequential ModuleList ModuleDict Parameter Identity Flatten Linear Bilinear "
+    "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d BatchNorm1d BatchNorm2d "
+    "BatchNorm3d LayerNorm GroupNorm InstanceNorm2d Dropout Dropout2d MaxPool1d MaxPool2d "
+    "AvgPool2d AdaptiveAvgPool1d AdaptiveAvgPool2d AdaptiveMaxPool2d Upsample ReLU ReLU6 "
+    "LeakyReLU ELU GELU SiLU Mish Hardswish Hardsigmoid Sigmoid Tanh Softmax LogSoftmax "
+    "Embedding LSTM GRU RNN MultiheadAttention TransformerEncoder TransformerEncoderLayer "
+    "CrossEntropyLoss NLLLoss MSELoss"
+).split()
+_TORCH_BARE_NAMES = {"Tensor": "torch", **dict.fromkeys(_TORCH_NN_BARE_NAMES, "torch.nn")}
 
 
 @cache

@@ -295,3 +295,15 @@ def test_a_lost_local_is_not_restored_without_the_parent_or_when_its_value_needs
     assert apply_fixes(broken).fixes == ()  # no parent: nothing to take the binding from
     parent = VGG.replace('dropout = prm["dropout"]', 'dropout = rate * prm["dropout"]')
     assert "parent-local-binding" not in {fix.rule for fix in apply_fixes(broken, parent).fixes}
+
+
+def test_torch_nn_classes_used_bare_are_imported_from_torch_nn() -> None:
+    # As the 0.5B model wrote it: `class Net(Module)` with no import of Module.
+    broken = vgg_with(
+        ("class Net(nn.Module):", "class Net(Module):"),
+        ("self.avgpool = nn.AdaptiveAvgPool2d(2)", "self.avgpool = AdaptiveAvgPool2d(2)"),
+    )
+    fixed = apply_fixes(broken)
+    assert fixes_of(fixed) == [("missing-import", "from torch.nn import AdaptiveAvgPool2d, Module")]
+    assert passes(fixed.code)
+    assert_idempotent(fixed)
