@@ -11,7 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from netapi.parsing import parse_candidate
-from search_core.generation.fixes.contract import criterion_to_criteria, in_shape_channels
+from search_core.generation.fixes.contract import (
+    criterion_to_criteria,
+    in_shape_channels,
+    super_init_first,
+)
 from search_core.generation.fixes.editing import AppliedFix, Plan, Source, edited
 from search_core.generation.fixes.hyperparameters import (
     hyperparameters_from_parent,
@@ -51,6 +55,7 @@ _RULES: tuple[tuple[str, Callable[[Source, str], Plan]], ...] = (
     ("undeclared-hyperparameter", undeclared_hyperparameters),
     ("criterion-to-criteria", criterion_to_criteria),
     ("in-shape-channels", in_shape_channels),
+    ("super-init-first", super_init_first),
 )
 
 # Every rule a candidate's fixes may name: those above, then the one applied after a check

@@ -1,5 +1,5 @@
-"""Contract rules: `criterion` -> the `criteria` tuple, and in_shape[0] (the batch) used as
-the channel count."""
+"""Contract rules: `criterion` -> the `criteria` tuple, in_shape[0] (the batch) used as the
+channel count, and a module's `__init__` that assigns submodules before `super().__init__()`."""
 
 import ast
 import re
@@ -10,7 +10,7 @@ from netapi.api_contract import (
     in_shape_parameter,
     net_methods,
 )
-from search_core.generation.fixes.editing import AppliedFix, Plan, Source
+from search_core.generation.fixes.editing import AppliedFix, Plan, Source, body_start, deletion
 
 # Variables that hold a channel count: `c = in_shape[0]` is the slip `in_shape[1]` fixes.
 _CHANNEL_NAME = re.compile(r"^(c|nc|in_?c|in_?planes)$|(^|_)(ch|chs|chans?|channels?)(_|$)")
@@ -71,3 +71,80 @@ def in_shape_channels(source: Source, parent_code: str) -> Plan:
         )
         for read in sorted(reads.values(), key=lambda read: (read.lineno, read.col_offset))
     ]
+
+
+def is_super_init(statement: ast.stmt) -> bool:
+    """`super().__init__(...)` or `super(Net, self).__init__(...)` or `nn.Module.__init__(self)`."""
+    if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)):
+        return False
+    func = statement.value.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "__init__"):
+        return False
+    owner = func.value
+    called_super = (
+        isinstance(owner, ast.Call)
+        and isinstance(owner.func, ast.Name)
+        and owner.func.id == "super"
+    )
+    return called_super or (isinstance(owner, ast.Attribute) and owner.attr == "Module")
+
+
+def _touches_self(statement: ast.stmt) -> bool:
+    """Whether the statement assigns or calls anything on `self`."""
+    return any(
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+        for node in ast.walk(statement)
+    )
+
+
+def _module_classes(tree: ast.Module) -> list[ast.ClassDef]:
+    """Top-level classes whose bases name a Module (`nn.Module`, `Module`)."""
+    return [
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        and any(
+            (isinstance(base, ast.Attribute) and base.attr == "Module")
+            or (isinstance(base, ast.Name) and base.id == "Module")
+            for base in node.bases
+        )
+    ]
+
+
+def super_init_first(source: Source, parent_code: str) -> Plan:
+    """An nn.Module's `__init__` without `super().__init__()`, or with it after a statement
+    that touches `self`: torch raises on the first submodule assigned before it. It goes
+    first."""
+    plan: Plan = []
+    for cls in _module_classes(source.tree):
+        init = next(
+            (f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"),
+            None,
+        )
+        if init is None:
+            continue
+        first = body_start(init)
+        if first.lineno == init.lineno or is_super_init(first):
+            continue
+        indent = " " * first.col_offset
+        calls = [s for s in init.body if is_super_init(s)]
+        if not calls:
+            insert = source.insert_before_line(first.lineno, f"{indent}super().__init__()\n")
+            fix = AppliedFix("super-init-first", f"{cls.name}.__init__: super().__init__() added")
+            plan.append((fix, [insert]))
+            continue
+        call = calls[0]
+        before = init.body[: init.body.index(call)]
+        if not any(_touches_self(statement) for statement in before):
+            continue  # locals bound first are harmless: only `self.x = ...` needs the call
+        removal = deletion(source, call)
+        if removal is None or call.lineno != call.end_lineno:
+            continue
+        moved = f"{indent}{source.text(call)}\n"
+        fix = AppliedFix(
+            "super-init-first", f"{cls.name}.__init__: {source.text(call)} moved first"
+        )
+        plan.append((fix, [source.insert_before_line(first.lineno, moved), removal]))
+    return plan

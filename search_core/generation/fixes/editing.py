@@ -149,3 +149,10 @@ def deletion(source: Source, node: ast.stmt) -> Edit | None:
         return None
     start = source.offset(node.lineno, 0)
     return Edit(start, start + len(whole), "")
+
+
+def body_start(function: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.stmt:
+    """The first statement after the docstring (the docstring when it is all there is)."""
+    body = function.body
+    docstring = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+    return body[1] if docstring and len(body) > 1 else body[0]

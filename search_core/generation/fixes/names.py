@@ -9,11 +9,13 @@ import ast
 
 from netapi.parsing import parse_candidate
 from netapi.scopes import ScopeMap
+from search_core.generation.fixes.contract import is_super_init
 from search_core.generation.fixes.editing import (
     BUILTINS,
     AppliedFix,
     Plan,
     Source,
+    body_start,
     sharing_one_edit,
 )
 
@@ -67,13 +69,6 @@ def _simple_binding(function: _Function, name: str) -> ast.Assign | None:
     return None
 
 
-def _body_start(function: _Function) -> ast.stmt:
-    """The first statement after the docstring (the docstring when it is all there is)."""
-    body = function.body
-    docstring = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-    return body[1] if docstring and len(body) > 1 else body[0]
-
-
 def parent_local_bindings(source: Source, parent_code: str) -> Plan:
     """`nn.Dropout(dropout)` with `dropout` bound nowhere -> the parent method's binding of it."""
     parent_tree = parse_candidate(parent_code).tree if parent_code.strip() else None
@@ -98,7 +93,9 @@ def parent_local_bindings(source: Source, parent_code: str) -> Plan:
                 restored.append(binding)
         if not restored:
             continue
-        first = _body_start(function)
+        first = body_start(function)
+        if is_super_init(first) and first is not function.body[-1]:
+            first = function.body[function.body.index(first) + 1]  # bound after the super call
         if first.lineno == function.lineno:
             continue  # `def f(self): return x`: no line of its own to insert before
         indent = " " * first.col_offset

@@ -216,6 +216,7 @@ def test_several_slips_at_once_are_fixed_in_the_documented_order() -> None:
     assert rules == sorted(rules, key=FIX_RULES.index)
     # Not applicable here: those that need a parent, and the one applied after a check.
     needing_more = {"hyperparameters-from-parent", "parent-local-binding", "layer-size-from-error"}
+    needing_more.add("super-init-first")  # VGG's __init__ starts right: its own test below
     assert set(rules) == set(FIX_RULES) - needing_more
     assert passes(fixed.code)
     assert_idempotent(fixed)
@@ -252,7 +253,7 @@ def test_fixes_serialise_with_a_stable_rule_id() -> None:
         "rule": "missing-import",
         "detail": "import math",
     }
-    assert len(set(FIX_RULES)) == len(FIX_RULES) == 9
+    assert len(set(FIX_RULES)) == len(FIX_RULES) == 10
 
 
 def _recorded(path: pathlib.Path) -> tuple[str, str]:
@@ -285,7 +286,10 @@ def test_a_local_the_rewritten_method_reads_but_lost_is_bound_as_the_parent_boun
     fixed = apply_fixes(broken, VGG)
     assert fixes_of(fixed) == [("parent-local-binding", 'Net.__init__: dropout = prm["dropout"]')]
     assert "        super().__init__()\n" in fixed.code
-    assert fixed.code.index('dropout = prm["dropout"]') < fixed.code.index("super().__init__()")
+    super_init = fixed.code.index("super().__init__()")
+    assert (
+        super_init < fixed.code.index('dropout = prm["dropout"]') < fixed.code.index("self.device")
+    )
     assert passes(fixed.code)
     assert_idempotent(fixed, VGG)
 
@@ -306,4 +310,26 @@ def test_torch_nn_classes_used_bare_are_imported_from_torch_nn() -> None:
     fixed = apply_fixes(broken)
     assert fixes_of(fixed) == [("missing-import", "from torch.nn import AdaptiveAvgPool2d, Module")]
     assert passes(fixed.code)
+    assert_idempotent(fixed)
+
+
+def test_super_init_goes_first_in_a_module_init() -> None:
+    # As the 0.5B model wrote it: a submodule assigned before nn.Module's own __init__ ran.
+    late = vgg_with(
+        (
+            "        super().__init__()\n        self.device = device\n",
+            "        self.device = device\n",
+        ),
+        (
+            "        self.features = nn.Sequential(*layers)\n",
+            "        self.features = nn.Sequential(*layers)\n        super().__init__()\n",
+        ),
+    )
+    fixed = apply_fixes(late)
+    assert fixes_of(fixed) == [("super-init-first", "Net.__init__: super().__init__() moved first")]
+    assert fixed.code == VGG
+    missing = vgg_with(("        super().__init__()\n", ""))
+    fixed = apply_fixes(missing)
+    assert fixes_of(fixed) == [("super-init-first", "Net.__init__: super().__init__() added")]
+    assert fixed.code == VGG
     assert_idempotent(fixed)
