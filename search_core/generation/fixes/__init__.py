@@ -25,7 +25,7 @@ from search_core.generation.fixes.hyperparameters import (
 from search_core.generation.fixes.imports import missing_imports, star_imports
 from search_core.generation.fixes.layer_sizes import RULE as LAYER_SIZE_RULE
 from search_core.generation.fixes.layer_sizes import fix_layer_size
-from search_core.generation.fixes.names import parent_local_bindings
+from search_core.generation.fixes.names import parent_local_bindings, torch_misspellings
 
 __all__ = [
     "FIX_RULES",
@@ -50,6 +50,7 @@ _RULES: tuple[tuple[str, Callable[[Source, str], Plan]], ...] = (
     ("star-import", star_imports),
     ("missing-import", missing_imports),
     ("parent-local-binding", parent_local_bindings),
+    ("torch-misspelling", torch_misspellings),
     ("hyperparameters-function", hyperparameters_function),
     ("hyperparameters-from-parent", hyperparameters_from_parent),
     ("undeclared-hyperparameter", undeclared_hyperparameters),

@@ -1,4 +1,5 @@
-"""Name rules: a local the answer reads but no longer binds, where its parent's method did.
+"""Name rules: torch names small models misspell, and a local the answer reads but no longer
+binds where its parent's method did.
 
 A small model rewriting `Net.__init__` often keeps `nn.Dropout(dropout)` and drops the line
 `dropout = prm['dropout']` above it: a NameError at instantiation. The parent's own binding
@@ -7,6 +8,7 @@ of that name, in the method of the same class and name, is put back at the top o
 
 import ast
 
+from netapi.module_facts import dotted_name, import_aliases
 from netapi.parsing import parse_candidate
 from netapi.scopes import ScopeMap
 from search_core.generation.fixes.contract import is_super_init
@@ -20,6 +22,43 @@ from search_core.generation.fixes.editing import (
 )
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+# torch names that do not exist, as small models write them, and the real name each means
+# (the same function or class under its torch spelling).
+TORCH_MISSPELLINGS = {
+    "torch.nn.Swish": "SiLU",
+    "torch.nn.HardSwish": "Hardswish",
+    "torch.nn.HSwish": "Hardswish",
+    "torch.nn.HardSigmoid": "Hardsigmoid",
+    "torch.nn.HSigmoid": "Hardsigmoid",
+    "torch.nn.Gelu": "GELU",
+    "torch.nn.GeLU": "GELU",
+    "torch.nn.Relu": "ReLU",
+    "torch.nn.LeakyRelu": "LeakyReLU",
+    "torch.nn.Relu6": "ReLU6",
+    "torch.nn.functional.swish": "silu",
+    "torch.nn.functional.Swish": "silu",
+    "torch.nn.functional.hard_swish": "hardswish",
+}
+
+
+def torch_misspellings(source: Source, parent_code: str) -> Plan:
+    """`nn.Swish()` -> `nn.SiLU()`: a misspelt torch name (resolved through the module's
+    import aliases) renamed to the real one."""
+    aliases = import_aliases(ast.walk(source.tree))
+    plan: Plan = []
+    attributes = [node for node in ast.walk(source.tree) if isinstance(node, ast.Attribute)]
+    for node in sorted(attributes, key=lambda node: (node.lineno, node.col_offset)):
+        dotted = dotted_name(node, aliases)
+        real = TORCH_MISSPELLINGS.get(dotted or "")
+        if real is None:
+            continue
+        owner = source.text(node.value)
+        fix = AppliedFix(
+            "torch-misspelling", f"{owner}.{node.attr} -> {owner}.{real} (line {node.lineno})"
+        )
+        plan.append((fix, [source.replace(node, f"{owner}.{real}")]))
+    return plan
 
 
 def _methods(tree: ast.Module) -> dict[tuple[str, str], _Function]:

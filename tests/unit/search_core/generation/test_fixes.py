@@ -7,6 +7,8 @@ import pytest
 
 from llm_gateway.domain import FinishReason
 from llm_gateway.extraction import extract_code
+from netapi.code_policy import CodePolicy
+from netapi.name_index import NameIndex, build_index
 from netapi.outcomes import Outcome
 from netapi.static_check import check_source
 from netapi.tasks import IMG_CLASSIFICATION
@@ -216,7 +218,7 @@ def test_several_slips_at_once_are_fixed_in_the_documented_order() -> None:
     assert rules == sorted(rules, key=FIX_RULES.index)
     # Not applicable here: those that need a parent, and the one applied after a check.
     needing_more = {"hyperparameters-from-parent", "parent-local-binding", "layer-size-from-error"}
-    needing_more.add("super-init-first")  # VGG's __init__ starts right: its own test below
+    needing_more |= {"super-init-first", "torch-misspelling"}  # their own tests below
     assert set(rules) == set(FIX_RULES) - needing_more
     assert passes(fixed.code)
     assert_idempotent(fixed)
@@ -253,7 +255,7 @@ def test_fixes_serialise_with_a_stable_rule_id() -> None:
         "rule": "missing-import",
         "detail": "import math",
     }
-    assert len(set(FIX_RULES)) == len(FIX_RULES) == 10
+    assert len(set(FIX_RULES)) == len(FIX_RULES) == 11
 
 
 def _recorded(path: pathlib.Path) -> tuple[str, str]:
@@ -332,4 +334,23 @@ def test_super_init_goes_first_in_a_module_init() -> None:
     fixed = apply_fixes(missing)
     assert fixes_of(fixed) == [("super-init-first", "Net.__init__: super().__init__() added")]
     assert fixed.code == VGG
+    assert_idempotent(fixed)
+
+
+def test_misspelt_torch_names_are_renamed_through_the_import_aliases() -> None:
+    # As the 0.5B model wrote them: nn.HardSwish and F.Swish do not exist.
+    broken = vgg_with(
+        ("nn.ReLU(inplace=True),\n                ]", "nn.HardSwish(),\n                ]"),
+        ("x = self.avgpool(self.features(x))", "x = F.Swish(self.avgpool(self.features(x)))"),
+        ("import torch.nn as nn\n", "import torch.nn as nn\nimport torch.nn.functional as F\n"),
+    )
+    # Judged against this machine's torch, as the sandbox judges against its image's.
+    policy = CodePolicy(index=NameIndex.from_dict(build_index()))
+    assert check_source(broken, IMG_CLASSIFICATION, policy).outcome is Outcome.HALLUCINATED_API
+    fixed = apply_fixes(broken)
+    assert [fix.detail for fix in fixed.fixes] == [
+        "nn.HardSwish -> nn.Hardswish (line 29)",
+        "F.Swish -> F.silu (line 61)",
+    ]
+    assert check_source(fixed.code, IMG_CLASSIFICATION, policy).outcome is Outcome.SUCCESS
     assert_idempotent(fixed)
