@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from netapi.parsing import parse_candidate
 from search_core.generation.fixes.contract import (
     criterion_to_criteria,
+    flatten_keeps_batch,
     in_shape_channels,
     super_init_first,
 )
@@ -57,6 +58,7 @@ _RULES: tuple[tuple[str, Callable[[Source, str], Plan]], ...] = (
     ("criterion-to-criteria", criterion_to_criteria),
     ("in-shape-channels", in_shape_channels),
     ("super-init-first", super_init_first),
+    ("flatten-keeps-batch", flatten_keeps_batch),
 )
 
 # Every rule a candidate's fixes may name: those above, then the one applied after a check

@@ -1,5 +1,6 @@
 """Contract rules: `criterion` -> the `criteria` tuple, in_shape[0] (the batch) used as the
-channel count, and a module's `__init__` that assigns submodules before `super().__init__()`."""
+channel count, a module's `__init__` that assigns submodules before `super().__init__()`, and a
+`forward` that flattens the batch away."""
 
 import ast
 import re
@@ -147,4 +148,48 @@ def super_init_first(source: Source, parent_code: str) -> Plan:
             "super-init-first", f"{cls.name}.__init__: {source.text(call)} moved first"
         )
         plan.append((fix, [source.insert_before_line(first.lineno, moved), removal]))
+    return plan
+
+
+def _flattens_everything(call: ast.Call) -> str | None:
+    """The text that replaces a call flattening a tensor with its batch dimension, if it is
+    one: `torch.flatten(x)`, `x.flatten()`, `x.view(-1)`, `x.reshape(-1)` (x a name)."""
+    func = call.func
+    if call.keywords or not isinstance(func, ast.Attribute):
+        return None
+    owner = func.value
+    args = call.args
+    if func.attr == "flatten" and isinstance(owner, ast.Name):
+        if owner.id == "torch" and len(args) == 1 and isinstance(args[0], ast.Name):
+            return f"torch.flatten({args[0].id}, 1)"
+        if not args:
+            return f"{owner.id}.flatten(1)"
+    minus_one = (
+        len(args) == 1
+        and isinstance(args[0], ast.UnaryOp)
+        and isinstance(args[0].op, ast.USub)
+        and getattr(args[0].operand, "value", None) == 1
+    )
+    if func.attr in ("view", "reshape") and minus_one and isinstance(owner, ast.Name):
+        return f"{owner.id}.{func.attr}({owner.id}.size(0), -1)"
+    return None
+
+
+def flatten_keeps_batch(source: Source, parent_code: str) -> Plan:
+    """`torch.flatten(x)` in a module's forward flattens the batch into the features (the
+    head then sees one row of batch x features): the batch dimension is kept."""
+    plan: Plan = []
+    for cls in _module_classes(source.tree):
+        for method in cls.body:
+            if not (isinstance(method, ast.FunctionDef) and method.name == "forward"):
+                continue
+            calls = [node for node in ast.walk(method) if isinstance(node, ast.Call)]
+            for call in sorted(calls, key=lambda node: (node.lineno, node.col_offset)):
+                fixed = _flattens_everything(call)
+                if fixed is None:
+                    continue
+                detail = f"{cls.name}.forward: {source.text(call)} -> {fixed} (line {call.lineno})"
+                plan.append(
+                    (AppliedFix("flatten-keeps-batch", detail), [source.replace(call, fixed)])
+                )
     return plan

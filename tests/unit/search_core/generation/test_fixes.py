@@ -218,7 +218,7 @@ def test_several_slips_at_once_are_fixed_in_the_documented_order() -> None:
     assert rules == sorted(rules, key=FIX_RULES.index)
     # Not applicable here: those that need a parent, and the one applied after a check.
     needing_more = {"hyperparameters-from-parent", "parent-local-binding", "layer-size-from-error"}
-    needing_more |= {"super-init-first", "torch-misspelling"}  # their own tests below
+    needing_more |= {"super-init-first", "torch-misspelling", "flatten-keeps-batch"}  # below
     assert set(rules) == set(FIX_RULES) - needing_more
     assert passes(fixed.code)
     assert_idempotent(fixed)
@@ -255,7 +255,7 @@ def test_fixes_serialise_with_a_stable_rule_id() -> None:
         "rule": "missing-import",
         "detail": "import math",
     }
-    assert len(set(FIX_RULES)) == len(FIX_RULES) == 11
+    assert len(set(FIX_RULES)) == len(FIX_RULES) == 12
 
 
 def _recorded(path: pathlib.Path) -> tuple[str, str]:
@@ -354,3 +354,30 @@ def test_misspelt_torch_names_are_renamed_through_the_import_aliases() -> None:
     ]
     assert check_source(fixed.code, IMG_CLASSIFICATION, policy).outcome is Outcome.SUCCESS
     assert_idempotent(fixed)
+
+
+@pytest.mark.parametrize(
+    ("written", "fixed_as"),
+    [
+        ("torch.flatten(x)", "torch.flatten(x, 1)"),
+        ("x.flatten()", "x.flatten(1)"),
+        ("x.view(-1)", "x.view(x.size(0), -1)"),
+        ("x.reshape(-1)", "x.reshape(x.size(0), -1)"),
+    ],
+)
+def test_a_forward_that_flattens_the_batch_away_keeps_it(written, fixed_as) -> None:
+    # As the 0.5B model wrote it: the head got (1 x batch*features) and raised.
+    broken = vgg_with(("torch.flatten(x, 1)", written))
+    fixed = apply_fixes(broken)
+    assert fixes_of(fixed) == [
+        ("flatten-keeps-batch", f"Net.forward: {written} -> {fixed_as} (line 61)")
+    ]
+    assert passes(fixed.code) and fixed_as in fixed.code
+    assert_idempotent(fixed)
+
+
+def test_a_flatten_that_keeps_the_batch_or_is_outside_forward_is_left_alone() -> None:
+    kept = vgg_with(("torch.flatten(x, 1)", "x.view(x.size(0), -1)"))
+    assert apply_fixes(kept).fixes == ()
+    helper = VGG + "\n\ndef flat(x):\n    return torch.flatten(x)\n"
+    assert apply_fixes(helper).fixes == ()
