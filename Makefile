@@ -26,7 +26,7 @@ help:
 	@echo "make bench-gateway - the gateway vs the text-generation client straight to TGI"
 	@echo "make bench-speculative - the embedded 1.5B alone vs with the 0.5B drafting (greedy, same text)"
 	@echo "make demo     - the main job: FairNAD + random baseline + NN-Caption campaign, report"
-	@echo "make bench-repair - valid and novel candidates per repair round, naive vs full feedback"
+	@echo "make bench-repair - LLM generation: valid, novel, applied candidates, today vs the levers"
 	@echo "make bench-flood - a tenant's check latency, idle vs another tenant flooding (goal <= 2x)"
 	@echo "make certs    - a development CA and the services' TLS certificates (var/compose/certs)"
 	@echo "make up       - build the images and start the compose deployment (compose/compose.yaml)"
