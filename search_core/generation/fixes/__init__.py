@@ -23,7 +23,11 @@ from search_core.generation.fixes.hyperparameters import (
     hyperparameters_function,
     undeclared_hyperparameters,
 )
-from search_core.generation.fixes.imports import missing_imports, star_imports
+from search_core.generation.fixes.imports import (
+    alias_from_its_module,
+    missing_imports,
+    star_imports,
+)
 from search_core.generation.fixes.layer_sizes import RULE as LAYER_SIZE_RULE
 from search_core.generation.fixes.layer_sizes import fix_layer_size
 from search_core.generation.fixes.names import parent_local_bindings, torch_misspellings
@@ -49,6 +53,7 @@ class Fixed:
 # Each rule with the name its fixes are recorded under, in the order they are applied.
 _RULES: tuple[tuple[str, Callable[[Source, str], Plan]], ...] = (
     ("star-import", star_imports),
+    ("alias-from-its-module", alias_from_its_module),
     ("missing-import", missing_imports),
     ("parent-local-binding", parent_local_bindings),
     ("torch-misspelling", torch_misspellings),

@@ -113,6 +113,29 @@ def star_imports(source: Source, parent_code: str) -> Plan:
     return plan
 
 
+def alias_from_its_module(source: Source, parent_code: str) -> Plan:
+    """`from torch.nn import nn` / `from torch.nn.functional import F` (a module imported
+    from itself) -> `import torch.nn as nn` / `import torch.nn.functional as F`."""
+    plan: Plan = []
+    for node in source.tree.body:
+        if not (isinstance(node, ast.ImportFrom) and node.module and not node.level):
+            continue
+        selves = [
+            alias
+            for alias in node.names
+            if alias.asname is None
+            and _ALIAS_IMPORTS.get(alias.name) == f"import {node.module} as {alias.name}"
+        ]
+        if not selves:
+            continue
+        others = [source.text(alias) for alias in node.names if alias not in selves]
+        lines = [f"from {node.module} import {', '.join(others)}"] if others else []
+        lines += [_ALIAS_IMPORTS[alias.name] for alias in selves]
+        fixes = [AppliedFix("alias-from-its-module", _ALIAS_IMPORTS[a.name]) for a in selves]
+        plan += sharing_one_edit(fixes, [source.replace(node, "\n".join(lines))])
+    return plan
+
+
 def missing_imports(source: Source, parent_code: str) -> Plan:
     """A conventional alias or a stdlib name used but never bound -> its import."""
     free = free_names(source.tree)

@@ -219,6 +219,7 @@ def test_several_slips_at_once_are_fixed_in_the_documented_order() -> None:
     # Not applicable here: those that need a parent, and the one applied after a check.
     needing_more = {"hyperparameters-from-parent", "parent-local-binding", "layer-size-from-error"}
     needing_more |= {"super-init-first", "torch-misspelling", "flatten-keeps-batch"}  # below
+    needing_more.add("alias-from-its-module")
     assert set(rules) == set(FIX_RULES) - needing_more
     assert passes(fixed.code)
     assert_idempotent(fixed)
@@ -255,7 +256,7 @@ def test_fixes_serialise_with_a_stable_rule_id() -> None:
         "rule": "missing-import",
         "detail": "import math",
     }
-    assert len(set(FIX_RULES)) == len(FIX_RULES) == 12
+    assert len(set(FIX_RULES)) == len(FIX_RULES) == 13
 
 
 def _recorded(path: pathlib.Path) -> tuple[str, str]:
@@ -381,3 +382,19 @@ def test_a_flatten_that_keeps_the_batch_or_is_outside_forward_is_left_alone() ->
     assert apply_fixes(kept).fixes == ()
     helper = VGG + "\n\ndef flat(x):\n    return torch.flatten(x)\n"
     assert apply_fixes(helper).fixes == ()
+
+
+def test_a_module_imported_from_itself_is_imported_as_its_alias() -> None:
+    # As the 0.5B model wrote them (bench-repair, 20 ideas): both raise at import.
+    broken = vgg_with(
+        ("import torch.nn as nn\n", "from torch.nn import Module, nn\n"),
+        ("import torch\n", "import torch\nfrom torch.nn.functional import F\n"),
+    )
+    fixed = apply_fixes(broken)
+    assert fixes_of(fixed) == [
+        ("alias-from-its-module", "import torch.nn.functional as F"),
+        ("alias-from-its-module", "import torch.nn as nn"),
+    ]
+    assert "from torch.nn import Module\nimport torch.nn as nn\n" in fixed.code
+    assert passes(fixed.code)
+    assert_idempotent(fixed)
