@@ -21,6 +21,8 @@ class Attempt:
     code: str
     shaped: ShapedCode | None = None  # how an answer became the code (LLM candidates)
     static: CheckVerdict | None = None  # the static verdict, when it failed statically
+    # What the code copies (None: it is new); judged in generation when the static checks pass.
+    duplicate_of: str | None = None
 
 
 async def new_answer(
@@ -43,7 +45,9 @@ async def new_answer(
         )
         if attempt is None:
             return None, answer
-        duplicate = duplicate_of(ctx, candidate, attempt.code)
+        duplicate = attempt.duplicate_of
+        if attempt.static is not None:  # not judged in generation
+            duplicate = duplicate_of(ctx, candidate, attempt.code)
         if duplicate is None or retry == retries:
             return attempt, answer
         candidate.history.append({"attempt": 0, "retry": retry, "not_new": duplicate})
@@ -81,7 +85,8 @@ async def _generate(
     """samples_per_step answers; the first that passes the static checks and is new wins.
 
     Each answer is shaped first: merged into `base` (edit mode) and fixed, taking what is
-    missing from `base`. Returns (None, the first answer) when no answer held any code.
+    missing from `base`, and, when it passes the static checks, judged new or not
+    (`Attempt.duplicate_of`). Returns (None, the first answer) when no answer held any code.
     """
     config = ctx.config
     spec = config.task.check_spec()
@@ -105,8 +110,10 @@ async def _generate(
         if not answer.code.strip():
             continue
         attempt = _shaped_attempt(ctx, answer, base, edit)
+        if attempt.static is None:
+            attempt.duplicate_of = duplicate_of(ctx, candidate, attempt.code)
         attempts.append((attempt, answer))
-        if attempt.static is None and duplicate_of(ctx, candidate, attempt.code) is None:
+        if attempt.static is None and attempt.duplicate_of is None:
             return attempt, answer
     if not attempts:
         first = answers[0]
