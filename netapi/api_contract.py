@@ -108,13 +108,14 @@ def net_methods(tree: ast.Module) -> dict[str, Function]:
 _MODULE_BASES = frozenset({"Module", "Sequential", "ModuleList", "ModuleDict"})
 
 
-def _is_module_base(base: ast.expr, aliases: dict[str, str]) -> bool:
+def is_module_base(base: ast.expr, aliases: dict[str, str]) -> bool:
+    """Whether a class base is a torch.nn module class (through the import aliases)."""
     resolved = dotted_name(base, aliases) or ""
     return resolved.startswith("torch.nn.") or resolved.rsplit(".", 1)[-1] in _MODULE_BASES
 
 
 def _inherits_module(chain: list[ast.ClassDef], aliases: dict[str, str]) -> bool:
-    return any(_is_module_base(base, aliases) for cls in chain for base in cls.bases)
+    return any(is_module_base(base, aliases) for cls in chain for base in cls.bases)
 
 
 def _self_attributes_assigned(chain: list[ast.ClassDef]) -> set[str]:

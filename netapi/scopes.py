@@ -52,7 +52,8 @@ def _function_outside(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
     return outside
 
 
-def _parameters(arguments: ast.arguments) -> list[str]:
+def parameter_names(arguments: ast.arguments) -> list[str]:
+    """Every parameter a def or lambda binds: positional-only, positional, keyword-only, *, **."""
     params = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
     params += [arg for arg in (arguments.vararg, arguments.kwarg) if arg is not None]
     return [param.arg for param in params]
@@ -81,7 +82,7 @@ class ScopeMap:
         """Record what ``node`` binds; return its children with the scope each runs in."""
         if isinstance(node, _FUNCTIONS):
             inner = Scope(node, scope, everywhere=self.bound_anywhere)
-            for name in _parameters(node.args):
+            for name in parameter_names(node.args):
                 inner.bind(name)
             if not isinstance(node, ast.Lambda):
                 scope.bind(node.name)

@@ -9,8 +9,10 @@ from netapi.api_contract import (
     batch_as_channels,
     batch_size_bindings,
     in_shape_parameter,
+    is_module_base,
     net_methods,
 )
+from netapi.module_facts import import_aliases
 from search_core.generation.fixes.editing import AppliedFix, Plan, Source, body_start, deletion
 
 # Variables that hold a channel count: `c = in_shape[0]` is the slip `in_shape[1]` fixes.
@@ -101,16 +103,13 @@ def _touches_self(statement: ast.stmt) -> bool:
 
 
 def _module_classes(tree: ast.Module) -> list[ast.ClassDef]:
-    """Top-level classes whose bases name a Module (`nn.Module`, `Module`)."""
+    """Top-level classes with a torch.nn module base (netapi's rule: `nn.Module`, `Module`...)."""
+    aliases = import_aliases(ast.walk(tree))
     return [
         node
         for node in tree.body
         if isinstance(node, ast.ClassDef)
-        and any(
-            (isinstance(base, ast.Attribute) and base.attr == "Module")
-            or (isinstance(base, ast.Name) and base.id == "Module")
-            for base in node.bases
-        )
+        and any(is_module_base(base, aliases) for base in node.bases)
     ]
 
 

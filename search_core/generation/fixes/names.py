@@ -10,7 +10,7 @@ import ast
 
 from netapi.module_facts import dotted_name, import_aliases
 from netapi.parsing import parse_candidate
-from netapi.scopes import ScopeMap
+from netapi.scopes import ScopeMap, parameter_names
 from search_core.generation.fixes.contract import is_super_init
 from search_core.generation.fixes.editing import (
     BUILTINS,
@@ -72,13 +72,6 @@ def _methods(tree: ast.Module) -> dict[tuple[str, str], _Function]:
     }
 
 
-def _parameters(function: _Function) -> set[str]:
-    arguments = function.args
-    params = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
-    params += [arg for arg in (arguments.vararg, arguments.kwarg) if arg is not None]
-    return {param.arg for param in params}
-
-
 def _unbound_reads(function: _Function, scopes: ScopeMap) -> list[str]:
     """Names the function reads that no scope binds and no builtin is, first read first."""
     found: list[str] = []
@@ -121,7 +114,7 @@ def parent_local_bindings(source: Source, parent_code: str) -> Plan:
         inherited = parent_methods.get(key)
         if inherited is None:
             continue
-        available = _parameters(function) | set(scopes.module.sites) | BUILTINS
+        available = set(parameter_names(function.args)) | set(scopes.module.sites) | BUILTINS
         restored = []
         for name in _unbound_reads(function, scopes):
             binding = _simple_binding(inherited, name)
