@@ -20,10 +20,10 @@ RULE = "layer-size-from-error"
 @dataclass(frozen=True)
 class _Mismatch:
     """A layer of one of `layers` constructed with `declared` (and `other`, when not None) as
-    its argument `position`/`keyword` (and its next one) must be constructed with `actual`."""
+    its first argument `keyword` (and its second, `other_keyword`) must be constructed with
+    `actual`."""
 
     layers: frozenset[str]
-    position: int
     keyword: str
     other_keyword: str
     declared: int
@@ -36,7 +36,6 @@ def _linear(match: re.Match) -> _Mismatch:
     _, features, in_features, out_features = map(int, match.groups())
     return _Mismatch(
         frozenset({"Linear"}),
-        0,
         "in_features",
         "out_features",
         in_features,
@@ -49,7 +48,6 @@ def _convolution(match: re.Match) -> _Mismatch:
     out_channels, in_channels, got = map(int, match.groups())
     return _Mismatch(
         frozenset({"Conv1d", "Conv2d", "Conv3d"}),
-        0,
         "in_channels",
         "out_channels",
         in_channels,
@@ -62,7 +60,6 @@ def _norm(match: re.Match) -> _Mismatch:
     got, declared = map(int, match.groups())
     return _Mismatch(
         frozenset({"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"}),
-        0,
         "num_features",
         "",
         declared,
@@ -141,12 +138,12 @@ def fix_layer_size(code: str, message: str) -> tuple[str, AppliedFix] | None:
     for call in ast.walk(tree):
         if not isinstance(call, ast.Call) or _callee(call) not in mismatch.layers:
             continue
-        size = _argument(call, mismatch.position, mismatch.keyword)
+        size = _argument(call, 0, mismatch.keyword)
         if size is None:
             continue
         other = None
         if mismatch.other is not None:
-            other = _constant(_argument(call, mismatch.position + 1, mismatch.other_keyword))
+            other = _constant(_argument(call, 1, mismatch.other_keyword))
             if other is not None and other != mismatch.other:
                 continue
         declared = _constant(size)
