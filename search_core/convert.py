@@ -17,6 +17,7 @@ from search_core.domain import (
     SearchRecord,
     SearchState,
 )
+from search_core.scores import headline_score, image_blind
 from search_core.search_config import SearchConfig, SearchConfigError, parse_config
 
 _METHODS = {
@@ -24,6 +25,7 @@ _METHODS = {
     pb.SEARCH_METHOD_FAIRNAD: Method.FAIRNAD,
     pb.SEARCH_METHOD_RANDOM: Method.RANDOM,
     pb.SEARCH_METHOD_REGULARIZED_EVOLUTION: Method.REGULARIZED_EVOLUTION,
+    pb.SEARCH_METHOD_REFERENCE: Method.REFERENCE,
 }
 _METHODS_TO_PB = {method: value for value, method in _METHODS.items()}
 _GENERATORS = {pb.GENERATOR_LLM: Generator.LLM, pb.GENERATOR_TEMPLATE: Generator.TEMPLATE}
@@ -234,10 +236,25 @@ def summary_to_pb(candidate: CandidateRecord) -> pb.CandidateSummary:
         parent=candidate.parent,
         generator=candidate.generator.value,
         generator_kind=_GENERATORS_TO_PB[candidate.generator],
+        image_blind=bool(image_blind(candidate.scores)),
+        slot=candidate.slot,
     )
     if candidate.finished_at is not None:
         message.finished_at.CopyFrom(timestamp(candidate.finished_at))
     return message
+
+
+def leaderboard_entry_to_pb(
+    rank: int, candidate: CandidateRecord, task: str
+) -> pb.LeaderboardEntry:
+    """A ranked candidate: ranked by its validation score, its held-out test score beside."""
+    entry = pb.LeaderboardEntry(
+        rank=rank, candidate=summary_to_pb(candidate), score=candidate.score or 0.0
+    )
+    test = headline_score(task, candidate.scores)
+    if test is not None:
+        entry.test_score = test
+    return entry
 
 
 _IDEA_APPLICATION_TO_PB = {

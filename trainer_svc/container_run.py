@@ -364,7 +364,9 @@ class ContainerTraining:
                 error_type="Claim",
                 error_message=f"success claimed after {best.epochs_done} of {job.epochs} epochs",
             )
-        scores = evaluator.test_scores(final.get("predictions"))
+        # The validation score is the trainer's own measure of the chosen epoch: it is what
+        # searches steer by; the test scores are held out and only shown.
+        scores = {**evaluator.test_scores(final.get("predictions")), "validation": best.metric}
         weights = _copy_weights(  # the harness waits for this: /out ends with the container
             container, self._client, self._settings.weights_root / f"{job_id}.pt"
         )

@@ -4,7 +4,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from netapi.outcomes import Outcome
 from rpc.audit import AuditLog
@@ -12,6 +12,7 @@ from search_core.domain import CandidateRecord, CandidateStatus, EpochMetrics, S
 from search_core.engine.evaluation import CandidateContext, StageCaller, evaluate, finish_as
 from search_core.engine.observer import SearchObserver
 from search_core.engine.proposals import Proposal, SearchMethod, slot_rng
+from search_core.scores import steering_scores
 from search_core.search_config import SearchConfig
 from search_core.services import DependencyRefused, Services
 from search_core.store.base import Store
@@ -94,7 +95,9 @@ class SearchRun:
             self._in_flight -= done
 
     def _propose(self, slot: int) -> Proposal:
-        return self._method.propose(slot, slot_rng(self._config, slot), self._history)
+        """The method's proposal, made from a history whose test figures are held out."""
+        history = [replace(c, scores=steering_scores(c.scores)) for c in self._history]
+        return self._method.propose(slot, slot_rng(self._config, slot), history)
 
     def _plan(self, slot: int) -> asyncio.Task:
         """Save a new candidate for `slot` with the method's proposal and start it."""

@@ -5,8 +5,10 @@ import json
 import pytest
 
 from nasforge.search_core.v1 import search_core_pb2 as pb
+from netapi.outcomes import Outcome
 from rpc.errors import InvalidArgument
-from search_core.convert import config_from_spec, spec_from_config
+from search_core.convert import config_from_spec, spec_from_config, summary_to_pb
+from search_core.domain import CandidateRecord
 
 
 def _spec(**config) -> pb.SearchSpec:
@@ -72,3 +74,19 @@ def test_the_generator_is_an_enum_and_the_old_string_still_works(fields, expecte
 def test_a_contradictory_or_unknown_generator_is_invalid(fields):
     with pytest.raises(InvalidArgument, match="generator"):
         config_from_spec(_fairnad(**fields))
+
+
+def _captioner(**scores: float) -> CandidateRecord:
+    return CandidateRecord("c-1", "s-1", "t-1", 0, outcome=Outcome.SUCCESS, scores=scores)
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        ({"bleu4_corpus": 0.10, "bleu4_constant_baseline": 0.10}, True),
+        ({"bleu4_corpus": 0.30, "bleu4_constant_baseline": 0.10}, False),
+        ({"accuracy": 0.9}, False),  # not measured: not flagged
+    ],
+)
+def test_the_summary_flags_an_image_blind_captioner(scores, expected):
+    assert summary_to_pb(_captioner(**scores)).image_blind is expected

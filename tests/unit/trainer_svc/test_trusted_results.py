@@ -107,10 +107,34 @@ def test_the_score_is_computed_from_predictions_not_taken_from_the_line(prepared
         monkeypatch,
     )
     assert finished.outcome is Outcome.SUCCESS
-    assert finished.scores == {"accuracy": pytest.approx(2 / 8)}
+    # validation 1.0 is earned: epoch 2's predictions are all right on the validation split
+    assert finished.scores == {"accuracy": pytest.approx(2 / 8), "validation": 1.0}
     assert finished.best_epoch == 2  # the host's choice: epoch 2 scored 1.0 on validation
     assert [e.validation_metric for e in events if isinstance(e, EpochDone)] == [0.5, 1.0]
     assert [json.loads(line)["keep"] for line in container.sent[1:]] == [True, True]
+
+
+def test_the_validation_score_a_search_steers_by_is_the_hosts(prepared, monkeypatch):
+    """Attack: a candidate that is half right on validation claims a validation score of 1.0
+    everywhere it can. Expected: the score searches choose by is the 0.5 it earned."""
+    lies = {"validation": 1.0, "validation_metric": 1.0, "best_validation_metric": 1.0}
+    finished, _, _ = _run(
+        prepared,
+        [
+            _epoch(HALF_RIGHT_VAL, **lies),
+            _epoch(HALF_RIGHT_VAL, **lies),
+            {
+                "final": True,
+                "outcome": "success",
+                "predictions": ALL_ONES_TEST,
+                "scores": {"validation": 1.0, "accuracy": 1.0},
+                **lies,
+            },
+        ],
+        monkeypatch,
+    )
+    assert finished.scores["validation"] == pytest.approx(0.5)
+    assert finished.best_epoch == 1
 
 
 def test_success_before_the_epochs_ran_is_refused(prepared, monkeypatch):
