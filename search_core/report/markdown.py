@@ -21,6 +21,7 @@ from search_core.report.method_sections import (
 from search_core.report.tables import (
     Search,
     finite_score,
+    held_out_score,
     leaderboard,
     metric_name,
     ordered,
@@ -87,8 +88,14 @@ def _summary_section(searches: Sequence[Search]) -> list[str]:
             [fmt_count_rate(x.compliance_failures, x.attempts) for x in summaries],
         ),
         ("Duplicates", [str(x.duplicates) for x in summaries]),
-        ("Best score", [fmt_score(x.best_score) for x in summaries]),
+        ("Best validation score", [fmt_score(x.best_score) for x in summaries]),
+        ("Its test score (held out)", [fmt_score(x.best_test) for x in summaries]),
         ("Best candidate", [escape(x.best_name) or NA for x in summaries]),
+        ("Candidates trained", [str(x.spent.trained) for x in summaries]),
+        ("Epochs trained", [str(x.spent.epochs) for x in summaries]),
+        ("Training samples seen", [fmt_int(x.spent.samples) for x in summaries]),
+        ("Training time", [fmt_duration(x.spent.training_s) for x in summaries]),
+        ("LLM time", [fmt_duration(x.spent.llm_s) for x in summaries]),
         ("Wall time", [fmt_duration(x.wall_time_s) for x in summaries]),
     ]
     if any(s.error_type or s.error_message for s, _ in searches):
@@ -104,7 +111,9 @@ def _summary_section(searches: Sequence[Search]) -> list[str]:
         "Rates are over the attempts counted: candidates evaluated minus infra errors "
         "(our side broke, never the model's fault, so they are excluded from the model's "
         "rates). Hallucination = `hallucinated_api`; compliance failure = "
-        "`api_noncompliance` + `shape_mismatch` + `forbidden_code` + `too_large`.",
+        "`api_noncompliance` + `shape_mismatch` + `forbidden_code` + `too_large`. "
+        "Every search chose by the validation score; the test score is held out and shown "
+        "only. The budget rows are what each search spent, in the units all methods share.",
         "",
         table(headers, [[name, *cells] for name, cells in rows]),
         "",
@@ -203,10 +212,10 @@ def _running_best_section(
 
 def _pareto_section(searches: Sequence[Search], out_dir: Path) -> list[str]:
     lines = [
-        "## Pareto front: score vs parameters",
+        "## Pareto front: validation score vs parameters",
         "",
-        "Successful candidates with a parameter count; the front maximises the score and "
-        "minimises the parameter count.",
+        "Successful candidates with a parameter count; the front maximises the validation "
+        "score and minimises the parameter count.",
         "",
     ]
     rows = []
@@ -273,18 +282,28 @@ def _curves_section(searches: Sequence[Search], out_dir: Path) -> list[str]:
                 escape(c.name) or NA,
                 str(len(c.epochs)),
                 fmt_score(max((e.validation_metric for e in c.epochs), default=None)),
-                fmt_score(c.score),
+                fmt_score(held_out_score(s, c)),
             ]
             for rank, c in enumerate(top, 1)
         ]
-        headers = ["#", "Candidate", "Epochs", f"Best epoch {metric}", "Score"]
+        headers = ["#", "Candidate", "Epochs", f"Best epoch {metric}", "Test (held out)"]
         lines += [table(headers, rows, (0, 2, 3, 4)), "", f"![Validation curves]({name})", ""]
     return lines
 
 
 def _leaderboard_section(searches: Sequence[Search]) -> list[str]:
     lines = [f"## Leaderboard (top {TOP_LEADERBOARD} per search)", ""]
-    headers = ["Rank", "Name", "Score", "Parameters", "FLOPs", "Outcome", "Generator", "Parent"]
+    headers = [
+        "Rank",
+        "Name",
+        "Validation",
+        "Test (held out)",
+        "Parameters",
+        "FLOPs",
+        "Outcome",
+        "Generator",
+        "Parent",
+    ]
     for i, (s, candidates) in enumerate(searches, 1):
         lines += [f"### {search_label(i, s)}", ""]
         top = leaderboard(candidates, TOP_LEADERBOARD)
@@ -296,6 +315,7 @@ def _leaderboard_section(searches: Sequence[Search]) -> list[str]:
                 str(rank),
                 escape(c.name) or NA,
                 fmt_score(c.score),
+                fmt_score(held_out_score(s, c)),
                 fmt_int(c.parameter_count),
                 fmt_int(c.flops),
                 plain(c.outcome) if c.outcome is not None else NA,
@@ -304,7 +324,7 @@ def _leaderboard_section(searches: Sequence[Search]) -> list[str]:
             ]
             for rank, c in enumerate(top, 1)
         ]
-        lines += [table(headers, rows, (0, 2, 3, 4)), ""]
+        lines += [table(headers, rows, (0, 2, 3, 4, 5)), ""]
     return lines
 
 

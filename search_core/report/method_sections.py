@@ -2,10 +2,18 @@
 
 from collections.abc import Sequence
 
+from netapi.outcomes import Outcome
 from search_core.domain import CandidateRecord
 from search_core.generation.funnel import funnel
-from search_core.report.methods import campaign_tables, fairnad_tables
-from search_core.report.tables import GroupStats, Search
+from search_core.report.methods import (
+    CampaignTables,
+    CaptionStats,
+    campaign_tables,
+    fairnad_tables,
+    held_out_bleu4,
+    outcome_label,
+)
+from search_core.report.tables import GroupStats, Search, finite_score
 from search_core.report.text import (
     NA,
     escape,
@@ -15,6 +23,7 @@ from search_core.report.text import (
     fmt_score,
     table,
 )
+from search_core.scores import BLEU4_CONSTANT_BASELINE, IMAGE_BLIND_MARGIN, image_blind
 
 
 def _stats_cells(stats: GroupStats) -> list[str]:
@@ -26,87 +35,199 @@ def _k_cell(k: int | None) -> str:
     return "unknown" if k is None else str(k)
 
 
+CAPTION_HEADERS = [
+    "Attempts",
+    "Successes",
+    "Image-blind",
+    "Meaningful",
+    "Success rate",
+    "Meaningful rate",
+    "Best BLEU-4 (val.)",
+    "Its test BLEU-4",
+]
+
+
+def _caption_cells(stats: CaptionStats) -> list[str]:
+    """CAPTION_HEADERS' cells: the best is chosen by validation, its test figure shown."""
+    return [
+        str(stats.attempts),
+        str(stats.successes),
+        str(stats.image_blind),
+        str(stats.meaningful),
+        fmt_rate(stats.rate),
+        fmt_rate(stats.meaningful_rate),
+        fmt_score(stats.best_score),
+        fmt_score(held_out_bleu4(stats.best)),
+    ]
+
+
+def _numeric(first: int, count: int = len(CAPTION_HEADERS)) -> tuple[int, ...]:
+    """Column indexes of the caption cells when they start at column `first`."""
+    return tuple(range(first, first + count))
+
+
+def _outcomes_cell(outcomes: dict[str, int]) -> str:
+    return ", ".join(f"{label} {count}" for label, count in outcomes.items()) or NA
+
+
 def campaign_section(searches: Sequence[Search], baselines: dict[str, float]) -> list[str]:
     """The NN-Caption tables of "LLM as a Neural Architect", pooled over the given searches."""
     t = campaign_tables(searches, baselines)
-    stats_headers = ["Attempts", "Successes", "Success rate", "Best BLEU-4"]
     lines = [
         "## NN-Caption campaign",
         "",
-        f"{t.searches} nn\\_caption search(es), {t.attempts} attempts counted "
-        f"({t.infra_errors} infra error(s) excluded). k is the number of classification "
-        "snippets in the prompt (the name's C{k}C, else the search's "
-        "`nn_caption.snippets_per_prompt`).",
+        f"{t.searches} nn\\_caption search(es), {t.attempts} generated attempts counted "
+        f"({t.prompt_too_long} refused as too long for the model's context, counted as "
+        f"`{Outcome.PROMPT_TOO_LONG}`; {t.infra_errors} infra error(s) excluded). k is the "
+        "number of classification snippets in the prompt (the name's C{k}C, else the "
+        "search's `nn_caption.snippets_per_prompt`). The decoder is read from the code, not "
+        "the name. Image-blind: a success whose test BLEU-4 does not beat the image-blind "
+        f"baseline (the most frequent caption for every image) by {IMAGE_BLIND_MARGIN}; "
+        "meaningful = a success that is not image-blind. The best model is chosen by its "
+        "validation BLEU-4; its held-out test BLEU-4 is shown beside it.",
         "",
         "### Models per prefix",
         "",
     ]
     rows = [
-        [escape(prefix), _k_cell(k), decoder, *_stats_cells(stats)]
+        [escape(prefix), _k_cell(k), decoder, *_caption_cells(stats)]
         for (prefix, k, decoder), stats in t.per_prefix.items()
     ]
-    lines += [table(["Prefix", "k", "Decoder", *stats_headers], rows, (1, 3, 4, 5, 6)), ""]
+    lines += [table(["Prefix", "k", "Decoder", *CAPTION_HEADERS], rows, (1, *_numeric(3))), ""]
 
     lines += ["### Models per decoder", ""]
-    rows = [[decoder, *_stats_cells(stats)] for decoder, stats in t.per_decoder.items()]
-    lines += [table(["Decoder", *stats_headers], rows, (1, 2, 3, 4)), ""]
+    rows = [[decoder, *_caption_cells(stats)] for decoder, stats in t.per_decoder.items()]
+    lines += [table(["Decoder", *CAPTION_HEADERS], rows, _numeric(1)), ""]
 
-    lines += ["### Success rate by snippets per prompt (k)", ""]
-    rows = [[_k_cell(k), *_stats_cells(stats)] for k, stats in t.per_k.items()]
-    lines += [table(["k", *stats_headers], rows, (0, 1, 2, 3, 4)), ""]
+    lines += [
+        "### Success rate by snippets per prompt (k)",
+        "",
+        "Every attempt, with its outcome; infra errors are listed but not counted in the rates.",
+        "",
+    ]
+    rows = [
+        [
+            _k_cell(k),
+            *_caption_cells(row.stats),
+            str(row.infra_errors),
+            _outcomes_cell(row.outcomes),
+        ]
+        for k, row in t.per_k.items()
+    ]
+    headers = ["k", *CAPTION_HEADERS, "Infra errors", "Outcomes"]
+    lines += [table(headers, rows, (0, *_numeric(1), len(CAPTION_HEADERS) + 1)), ""]
 
-    lines += ["### Best BLEU-4 per family vs baselines", ""]
+    lines += _baselines_lines(t)
+    lines += _families_lines(t)
+    lines += _failure_lines(t)
+    lines += _repair_lines(t)
+    return lines
+
+
+def _baselines_lines(t: CampaignTables) -> list[str]:
+    lines = ["### Baselines trained in the campaign", ""]
+    if not t.baselines:
+        return [*lines, "None (`nn_caption.train_baselines` was off).", ""]
+    rows = [
+        [
+            escape(row.candidate.search_id),
+            escape(row.candidate.name),
+            row.decoder,
+            outcome_label(row.candidate),
+            fmt_score(finite_score(row.candidate)),
+            fmt_score(held_out_bleu4(row.candidate)),
+            fmt_score(row.candidate.scores.get(BLEU4_CONSTANT_BASELINE)),
+            _flag(image_blind(row.candidate.scores)),
+        ]
+        for row in t.baselines
+    ]
+    headers = [
+        "Search",
+        "Baseline",
+        "Decoder",
+        "Outcome",
+        "BLEU-4 (val.)",
+        "Test BLEU-4",
+        "Image-blind BLEU-4",
+        "Image-blind",
+    ]
+    return [*lines, table(headers, rows, (4, 5, 6)), ""]
+
+
+def _flag(value: bool | None) -> str:
+    return NA if value is None else ("yes" if value else "no")
+
+
+def _families_lines(t: CampaignTables) -> list[str]:
+    lines = [
+        "### Best BLEU-4 per family vs baselines",
+        "",
+        "Test BLEU-4 of the family's best model (chosen by validation) against the baseline's, "
+        "trained in this campaign under the same budget (else the zoo's recorded score, "
+        "marked *).",
+        "",
+    ]
     rows = []
     for row in t.per_family:
-        delta = (
-            fmt_score(row.stats.best - row.baseline_score)
-            if row.stats.best is not None and row.baseline_score is not None
-            else NA
-        )
+        baseline = escape(row.baseline_name) or NA
+        if row.baseline_name and not row.baseline_trained:
+            baseline += " *"
         rows.append(
             [
                 escape(row.family),
-                row.decoder,
-                *_stats_cells(row.stats),
-                escape(row.baseline_name) or NA,
+                ", ".join(row.decoders),
+                *_caption_cells(row.stats),
+                baseline,
                 fmt_score(row.baseline_score),
-                delta,
+                fmt_score(row.delta),
             ]
         )
-    headers = ["Family", "Decoder", *stats_headers, "Baseline", "Baseline score", "Best - baseline"]
-    lines += [table(headers, rows, (2, 3, 4, 5, 7, 8)), ""]
+    headers = [
+        "Family",
+        "Decoders",
+        *CAPTION_HEADERS,
+        "Baseline",
+        "Baseline test BLEU-4",
+        "Best test - baseline",
+    ]
+    numeric = (*_numeric(2), len(CAPTION_HEADERS) + 3, len(CAPTION_HEADERS) + 4)
+    return [*lines, table(headers, rows, numeric), ""]
 
-    lines += ["### Failure modes", ""]
+
+def _failure_lines(t: CampaignTables) -> list[str]:
+    lines = ["### Failure modes", ""]
     failed = sum(row.count for row in t.failures)
     if not t.failures:
-        lines += ["No failed attempts.", ""]
-    else:
-        rows = [
-            [
-                row.outcome.value,
-                str(row.count),
-                fmt_rate(row.count / failed),
-                excerpt(row.top_error) or NA,
-                str(row.top_error_count),
-            ]
-            for row in t.failures
+        return [*lines, "No failed attempts.", ""]
+    rows = [
+        [
+            row.outcome,
+            str(row.count),
+            fmt_rate(row.count / failed),
+            excerpt(row.top_error) or NA,
+            str(row.top_error_count),
         ]
-        headers = ["Outcome", "Count", "Share of failures", "Most common error", "Times"]
-        lines += [table(headers, rows, (1, 2, 4)), ""]
+        for row in t.failures
+    ]
+    headers = ["Outcome", "Count", "Share of failures", "Most common error", "Times"]
+    lines += [table(headers, rows, (1, 2, 4)), ""]
     if t.top_errors:
         lines += ["Most frequent errors:", ""]
         rows = [
             [
                 str(r.count),
-                r.outcome.value,
+                r.outcome,
                 excerpt(r.error_type, 40) or NA,
                 excerpt(r.message) or NA,
             ]
             for r in t.top_errors
         ]
         lines += [table(["Count", "Outcome", "Error type", "Message"], rows, (0,)), ""]
+    return lines
 
-    lines += ["### Repairs needed", "", "Repair attempts per candidate, and how many passed.", ""]
+
+def _repair_lines(t: CampaignTables) -> list[str]:
+    lines = ["### Repairs needed", "", "Repair attempts per candidate, and how many passed.", ""]
     successes = sum(passed for _, passed in t.repairs.values())
     rows = [
         [
@@ -119,8 +240,7 @@ def campaign_section(searches: Sequence[Search], baselines: dict[str, float]) ->
         for bucket, (tried, passed) in t.repairs.items()
     ]
     headers = ["Repair attempts", "Candidates", "Passed", "Pass rate", "Share of passes"]
-    lines += [table(headers, rows, (1, 2, 3, 4)), ""]
-    return lines
+    return [*lines, table(headers, rows, (1, 2, 3, 4)), ""]
 
 
 def fairnad_section(label: str, candidates: Sequence[CandidateRecord]) -> list[str]:

@@ -23,7 +23,8 @@ from search_core.domain import EpochMetrics
 
 NO_SUCCESS = "no successful candidates"
 
-_STYLE: dict[str, object] = {
+# The look of every nasforge plot (the search report and `nasforge compare`).
+STYLE: dict[str, object] = {
     "figure.dpi": 100,
     "savefig.dpi": 100,
     "font.family": "DejaVu Sans",
@@ -54,9 +55,10 @@ OUTCOME_COLORS: dict[Outcome, str] = {
     Outcome.TRAINING_FAILURE: "#bcbd22",
     Outcome.DUPLICATE: "#17becf",
     Outcome.INFRA_ERROR: "#1f77b4",
+    Outcome.PROMPT_TOO_LONG: "#dbdb8d",
 }
 
-_LINE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+LINE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
@@ -77,7 +79,7 @@ def human_count(value: float) -> str:
 
 
 def _color(index: int) -> str:
-    return _LINE_COLORS[index % len(_LINE_COLORS)]
+    return LINE_COLORS[index % len(LINE_COLORS)]
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -94,7 +96,7 @@ def _empty(ax, message: str) -> None:
 
 def plot_outcomes(path: Path, labels: Sequence[str], counts: Sequence[dict[Outcome, int]]) -> Path:
     """One horizontal bar per search, stacked by outcome share."""
-    with matplotlib.style.context(["default", _STYLE]):
+    with matplotlib.style.context(["default", STYLE]):
         fig = Figure(figsize=(8, 1.6 + 0.5 * max(1, len(labels))))
         ax = fig.add_subplot()
         present = [o for o in Outcome if any(c.get(o, 0) for c in counts)]
@@ -124,7 +126,7 @@ def plot_running_best(
     baselines: dict[str, float] | None = None,
 ) -> Path:
     """Best score so far against attempts evaluated, one line per search, baselines dashed."""
-    with matplotlib.style.context(["default", _STYLE]):
+    with matplotlib.style.context(["default", STYLE]):
         fig = Figure(figsize=(10, 4.5))
         ax = fig.add_subplot()
         if not any(v is not None for _, values in series for v in values):
@@ -160,7 +162,7 @@ def plot_pareto(
     metric: str,
 ) -> Path:
     """Score vs parameter count per search: all successes faint, the Pareto front drawn."""
-    with matplotlib.style.context(["default", _STYLE]):
+    with matplotlib.style.context(["default", STYLE]):
         fig = Figure(figsize=(10, 4.5))
         ax = fig.add_subplot()
         if not any(points for _, points, _ in series):
@@ -208,7 +210,7 @@ def plot_curves(
     path: Path, title: str, curves: Sequence[tuple[str, Sequence[EpochMetrics]]], metric: str
 ) -> Path:
     """Validation metric against epoch, one line per candidate."""
-    with matplotlib.style.context(["default", _STYLE]):
+    with matplotlib.style.context(["default", STYLE]):
         fig = Figure(figsize=(10, 4.5))
         ax = fig.add_subplot()
         drawn = False

@@ -15,6 +15,7 @@ from typing import Any
 from netapi.outcomes import Outcome
 from search_core import pareto
 from search_core.domain import CandidateRecord, Method, SearchRecord
+from search_core.scores import headline_score
 
 Search = tuple[SearchRecord, list[CandidateRecord]]
 
@@ -49,10 +50,17 @@ def attempts(candidates: Iterable[CandidateRecord]) -> list[CandidateRecord]:
 
 
 def finite_score(candidate: CandidateRecord) -> float | None:
+    """The validation score the search chose by, when it is a number."""
     score = candidate.score
     if score is None or not math.isfinite(score):
         return None
     return float(score)
+
+
+def held_out_score(search: SearchRecord, candidate: CandidateRecord) -> float | None:
+    """The candidate's test score: shown beside the validation score, never ranked by."""
+    task, _ = task_and_dataset(search)
+    return headline_score(task, candidate.scores)
 
 
 def is_success(candidate: CandidateRecord) -> bool:
@@ -122,9 +130,11 @@ class SearchSummary:
     hallucinated: int
     compliance_failures: int
     duplicates: int
-    best_score: float | None
+    best_score: float | None  # the best validation score
+    best_test: float | None  # the test score of the candidate best on validation
     best_name: str
     wall_time_s: float | None
+    spent: "BudgetSpent"
 
     @property
     def success_rate(self) -> float | None:
@@ -137,6 +147,30 @@ class SearchSummary:
     @property
     def compliance_rate(self) -> float | None:
         return ratio(self.compliance_failures, self.attempts)
+
+
+@dataclass(frozen=True)
+class BudgetSpent:
+    """What a search actually spent, in the units every method shares."""
+
+    trained: int  # candidates that ran at least one epoch
+    epochs: int
+    samples: int  # training samples seen: epochs x the configured train_samples
+    training_s: float  # the trainer's epoch wall times
+    llm_s: float  # time the LLM spent writing and repairing code
+
+
+def budget_spent(search: SearchRecord, candidates: Sequence[CandidateRecord]) -> BudgetSpent:
+    train_samples = config_value(search.config, "training", "train_samples")
+    per_epoch = train_samples if isinstance(train_samples, int) else 0
+    epochs = sum(len(c.epochs) for c in candidates)
+    return BudgetSpent(
+        trained=sum(1 for c in candidates if c.epochs),
+        epochs=epochs,
+        samples=epochs * per_epoch,
+        training_s=sum(e.wall_time_ms for c in candidates for e in c.epochs) / 1000,
+        llm_s=sum(float(c.llm_usage.get("seconds", 0.0)) for c in candidates),
+    )
 
 
 def wall_time(search: SearchRecord, candidates: Sequence[CandidateRecord]) -> float | None:
@@ -170,8 +204,10 @@ def summarize(search: SearchRecord, candidates: Sequence[CandidateRecord]) -> Se
         compliance_failures=sum(counts[o] for o in COMPLIANCE_OUTCOMES),
         duplicates=counts[Outcome.DUPLICATE],
         best_score=finite_score(best[0]) if best else None,
+        best_test=held_out_score(search, best[0]) if best else None,
         best_name=best[0].name if best else "",
         wall_time_s=wall_time(search, candidates),
+        spent=budget_spent(search, candidates),
     )
 
 

@@ -42,54 +42,63 @@ def test_campaign_success_rate_k5_vs_k10(campaign_report: str) -> None:
     rows = rows_by_first_cell(
         section(campaign_report, "### Success rate by snippets per prompt (k)")
     )
-    # k=5: 11 candidates, one infra error excluded, 5 of 10 passed; k=10: 4 of 10.
-    assert rows["5"][:3] == ["10", "5", "50.0%"]
-    assert rows["10"][:3] == ["10", "4", "40.0%"]
-    assert rows["5"][3] == "0.1200"
-    assert rows["10"][3] == "0.1150"
+    # Attempts, successes, image-blind, meaningful, success rate, meaningful rate, best
+    # (validation), its test BLEU-4, infra errors, outcomes.
+    # k=5: 11 candidates, one infra error listed but not counted, 5 of 10 passed, 1 blind.
+    assert rows["5"][:9] == ["10", "5", "1", "4", "50.0%", "40.0%", "0.1200", "0.1100", "1"]
+    assert "infra_error 1" in rows["5"][9]
+    # k=10: the prompt refused for length is an attempt with its own outcome.
+    assert rows["10"][:9] == ["11", "4", "2", "2", "36.4%", "18.2%", "0.1150", "0.1050", "0"]
+    assert "prompt_too_long 1" in rows["10"][9]
 
 
 def test_campaign_per_decoder_and_prefix(campaign_report: str) -> None:
     decoders = rows_by_first_cell(section(campaign_report, "### Models per decoder"))
-    assert decoders["LSTM"] == ["6", "3", "50.0%", "0.1100"]
-    assert decoders["GRU"] == ["6", "3", "50.0%", "0.0800"]
-    assert decoders["Transformer"] == ["8", "3", "37.5%", "0.1200"]
+    assert decoders["LSTM"] == ["5", "2", "0", "2", "40.0%", "40.0%", "0.1100", "0.1000"]
+    assert decoders["GRU"][:4] == ["6", "3", "2", "1"]
+    assert decoders["Transformer"][:4] == ["9", "4", "1", "3"]
+    assert decoders["unknown"][:2] == ["1", "0"]  # refused: no code to read
     assert "other" not in decoders
 
-    prefixes = rows_by_first_cell(section(campaign_report, "### Models per prefix"))
-    assert prefixes["C5C-ResNetTransformer"] == ["5", "Transformer", "4", "1", "25.0%", "0.1200"]
-    # The paper keeps differently spelled prefixes apart; the decoder is parsed in any case.
-    assert prefixes["C10C-RESNETLSTM"] == ["10", "LSTM", "1", "1", "100.0%", "0.1000"]
-    assert prefixes["C10C-ResNetLSTM"] == ["10", "LSTM", "2", "0", "0.0%", "n/a"]
+    prefixes = section(campaign_report, "### Models per prefix")
+    # The name says LSTM; the code says Transformer: a row of its own.
+    assert "| C5C-ResNetLSTM | 5 | Transformer | 1 | 1 |" in prefixes
+    assert "| C5C-ResNetLSTM | 5 | LSTM | 2 | 1 |" in prefixes
+    assert "| C10C-RESNETLSTM | 10 | LSTM | 1 | 1 |" in prefixes
 
 
 def test_campaign_families_next_to_baselines(campaign_report: str) -> None:
     families = rows_by_first_cell(
         section(campaign_report, "### Best BLEU-4 per family vs baselines")
     )
-    # RESNETLSTM and ResNetLSTM are one family, shown in its most common spelling.
-    assert families["ResNetLSTM"] == [
-        "LSTM", "6", "3", "50.0%", "0.1100", "ResNetLSTM", "0.3246", "-0.2146"
-    ]  # fmt: skip
-    assert families["ResNetGRU"][-3:] == ["ResNetGRU", "0.3012", "-0.2212"]
-    assert families["ResNetTransformer"][-3:] == ["n/a", "n/a", "n/a"]
+    # RESNETLSTM and ResNetLSTM are one family, shown in its most common spelling; the
+    # baseline is the one trained in the campaign, compared on the test split.
+    assert families["ResNetLSTM"][0] == "LSTM, Transformer, unknown"
+    assert families["ResNetLSTM"][-3:] == ["ResNetLSTM", "0.3246", "-0.2246"]
+    assert families["ResNetGRU"][-3:] == ["ResNetGRU", "0.3000", "-0.2300"]
+    assert families["ResNetTransformer"][-3:] == ["ResNetTransformer", "0.3400", "-0.2300"]
+
+    trained = section(campaign_report, "### Baselines trained in the campaign")
+    assert trained.count("| nnc-k5 | ResNet") == 3 and trained.count("| nnc-k10 | ResNet") == 3
+    assert "| Transformer | success | 0.3300 | 0.3400 | 0.0500 | no |" in trained
 
 
 def test_campaign_failures_and_repairs(campaign_report: str) -> None:
     failures = rows_by_first_cell(section(campaign_report, "### Failure modes"))
-    # 11 failed attempts: 3 shape mismatches (2 at k=5, 1 at k=10), 2 hallucinations...
-    assert failures["shape_mismatch"][:2] == ["3", "27.3%"]
+    # 12 failed attempts: 3 shape mismatches (2 at k=5, 1 at k=10), 2 hallucinations...
+    assert failures["shape_mismatch"][:2] == ["3", "25.0%"]
     assert failures["shape_mismatch"][2].startswith("RuntimeError: mat1 and mat2 shapes")
     assert "\n" not in failures["shape_mismatch"][2]
     assert failures["hallucinated_api"][:3] == [
         "2",
-        "18.2%",
+        "16.7%",
         "ModuleNotFoundError: No module named 'einops'",
     ]
+    assert failures["prompt_too_long"][:2] == ["1", "8.3%"]
     assert "infra_error" not in failures
 
     repairs = rows_by_first_cell(section(campaign_report, "### Repairs needed"))
-    assert repairs["0"] == ["7", "3", "42.9%", "33.3%"]
+    assert repairs["0"] == ["8", "3", "37.5%", "33.3%"]
     assert repairs["1"] == ["5", "3", "60.0%", "33.3%"]
     assert repairs["2"] == ["3", "1", "33.3%", "11.1%"]
     assert repairs["3+"] == ["5", "2", "40.0%", "22.2%"]
@@ -110,7 +119,10 @@ def test_summary_of_the_trio_with_the_same_budget(tmp_path: Path) -> None:
     assert rows["Hallucination rate"][0] == "9.1% (1/11)"
     assert rows["Compliance-failure rate"][0] == "18.2% (2/11)"
     assert rows["Duplicates"] == ["1", "0", "0"]
-    assert rows["Best score"] == ["0.9340", "0.9000", "0.9150"]
+    assert rows["Best validation score"] == ["0.9340", "0.9000", "0.9150"]
+    assert rows["Its test score (held out)"] == ["0.9140", "0.8800", "0.8950"]
+    assert rows["Candidates trained"] == ["7", "8", "9"]
+    assert rows["Epochs trained"] == ["21", "24", "27"]
     assert rows["Wall time"] == ["1h 00m 00s"] * 3
     assert "excluded from the model's rates" in section(report, "## Summary")
 
@@ -150,7 +162,8 @@ def test_leaderboard(tmp_path: Path) -> None:
     assert rows[0] == [
         "Rank",
         "Name",
-        "Score",
+        "Validation",
+        "Test (held out)",
         "Parameters",
         "FLOPs",
         "Outcome",
@@ -159,10 +172,18 @@ def test_leaderboard(tmp_path: Path) -> None:
     ]
     assert len(rows) == 1 + 9
     assert rows[1][0] == "1"
-    assert rows[1][2:] == ["0.9150", "3,250,000", "29,000,000", "success", "template", "n/a"]
+    assert rows[1][2:] == [
+        "0.9150",
+        "0.8950",
+        "3,250,000",
+        "29,000,000",
+        "success",
+        "template",
+        "n/a",
+    ]
     # Equal scores: the smaller model ranks first.
-    assert rows[5][2:4] == ["0.9000", "2,750,000"]
-    assert rows[6][2:4] == ["0.9000", "3,500,000"]
+    assert rows[5][2:5] == ["0.9000", "0.8800", "2,750,000"]
+    assert rows[6][2:5] == ["0.9000", "0.8800", "3,500,000"]
 
 
 def _check_pngs(report: Path) -> list[str]:
@@ -220,7 +241,7 @@ def test_hostile_text_stays_in_its_cell(tmp_path: Path) -> None:
     assert "evil\\|name \\#\\# injected \\| \\`code\\` \\<script\\>" in report
 
     leaderboard = table_rows(section(report, "### #1 fairnad"))
-    assert all(len(row) == 8 for row in leaderboard)
+    assert all(len(row) == 9 for row in leaderboard)
     assert leaderboard[1][1].startswith("evil\\|name")
     summary = table_rows(section(report, "## Summary"))
     assert all(len(row) == 4 for row in summary)
@@ -234,7 +255,7 @@ def test_hostile_text_stays_in_its_cell(tmp_path: Path) -> None:
     assert rows["Search error"][1:] == ["n/a", "n/a"]
     assert rows["Best candidate"][0].startswith("evil\\|name \\#\\# injected")
     for heading in (
-        "## Pareto front: score vs parameters",
+        "## Pareto front: validation score vs parameters",
         "### #1 fairnad: validation accuracy per epoch",
     ):
         assert all(
@@ -275,7 +296,8 @@ def test_search_without_candidates_or_successes(tmp_path: Path) -> None:
     report = report_path.read_text()
     rows = rows_by_first_cell(section(report, "## Summary"))
     assert rows["Success rate"] == ["n/a (0/0)", "0.0% (0/2)"]
-    assert rows["Best score"] == ["n/a", "n/a"]
+    assert rows["Best validation score"] == ["n/a", "n/a"]
+    assert rows["Its test score (held out)"] == ["n/a", "n/a"]
     assert rows["Unfinished"] == ["0", "1"]
     assert rows["Task"] == ["img-classification", "n/a"]
     assert rows["Budget (max candidates)"] == ["n/a", "n/a"]
@@ -285,7 +307,9 @@ def test_search_without_candidates_or_successes(tmp_path: Path) -> None:
         "No accuracy plot: no search has a successful candidate with a parameter count." in report
     )
     assert "No plot: no candidate of this search reported epoch metrics." in report
-    assert "(no successful candidates)" in section(report, "## Pareto front: score vs parameters")
+    assert "(no successful candidates)" in section(
+        report, "## Pareto front: validation score vs parameters"
+    )
     assert _check_pngs(report_path) == ["outcomes.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["outcomes.png", "report.md"]
 
