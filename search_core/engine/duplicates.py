@@ -4,6 +4,7 @@ not the tenant's earlier candidate, and (LLM candidates) not a near copy of any 
 from search_core import identity
 from search_core.domain import CandidateRecord, Generator
 from search_core.engine.context import CandidateContext
+from search_core.engine.proposals import YARDSTICK_MUTATIONS
 from search_core.generation.similarity import Signature, nearest, signature
 
 
@@ -16,10 +17,20 @@ def duplicate_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -
     own = own_attempt(candidate, md5, structure)
     if own is not None:
         return own
-    other = ctx.store.find_duplicate(candidate.tenant_id, md5, structure, candidate.candidate_id)
+    other = ctx.store.find_duplicate(
+        candidate.tenant_id, md5, structure, candidate.candidate_id, _scope(ctx, candidate)
+    )
     if other is not None:
         return f"candidate {other.name or other.candidate_id}"
     return _near_copy_of(ctx, candidate, code)
+
+
+def _scope(ctx: CandidateContext, candidate: CandidateRecord) -> str:
+    """The search whose candidates alone count as earlier code, or "" for the whole tenant."""
+    within_search = (
+        ctx.config.duplicate_scope == "search" or candidate.mutation in YARDSTICK_MUTATIONS
+    )
+    return candidate.search_id if within_search else ""
 
 
 def own_attempt(candidate: CandidateRecord, md5: str, structure: str) -> str | None:
@@ -42,7 +53,9 @@ def _near_copy_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) 
         return None
     earlier = [
         (f"candidate {name}", Signature.from_list(values))
-        for name, values in ctx.store.code_signatures(candidate.tenant_id, candidate.candidate_id)
+        for name, values in ctx.store.code_signatures(
+            candidate.tenant_id, candidate.candidate_id, _scope(ctx, candidate)
+        )
     ]
     found = nearest(mine, [*ctx.example_signatures, *earlier], threshold)
     if found is None:

@@ -8,6 +8,14 @@ from search_core.domain import CandidateRecord, Generator
 from search_core.search_config import SearchConfig
 from search_core.services import PromptRequest
 
+# Mutations of yardsticks: a zoo model trained unchanged to compare the searched ones with
+# (NN-Caption's campaign baselines, the reference method's models). Each search trains its
+# own, so a yardstick is judged new within its search only, never against the tenant's
+# earlier searches (where it would always be a duplicate).
+BASELINE_MUTATION = "baseline"
+REFERENCE_MUTATION = "reference"
+YARDSTICK_MUTATIONS = frozenset({BASELINE_MUTATION, REFERENCE_MUTATION})
+
 
 class NotInStore(LookupError):
     """The config names what the store does not hold (a zoo model, a knowledge tree): the
@@ -16,7 +24,8 @@ class NotInStore(LookupError):
 
 @dataclass
 class Proposal:
-    """One planned candidate. Exactly one of `code` (template) and `prompt` (llm) is set."""
+    """One planned candidate. Exactly one of `code` (template), `prompt` (llm) and
+    `tuning_prompt` is set."""
 
     prefix: str  # name prefix, e.g. "C5C-ResNetLSTM" or "FairNAD-Template"
     generator: Generator
@@ -33,6 +42,10 @@ class Proposal:
     # Edit mode: the prompt asked for the changes only, merged into parent_code.
     edit: bool = False
     memory: str = ""  # the feedback memory the prompt carried, for the repair prompts
+    # Hyperparameter tuning by the LLM: the prompt answers JSON, {"hyperparameters": {...}},
+    # and the candidate is parent_code with those values. The code is ours, not the model's,
+    # so it is a template candidate (no code repair, exact duplicates only).
+    tuning_prompt: PromptRequest | None = None
 
 
 class SearchMethod(Protocol):

@@ -105,14 +105,21 @@ class Store(Protocol):
         """Successful candidates with a score, best first (ties: earliest finished)."""
 
     def find_duplicate(
-        self, tenant_id: str, code_md5: str, structure_hash: str, exclude_candidate_id: str
+        self,
+        tenant_id: str,
+        code_md5: str,
+        structure_hash: str,
+        exclude_candidate_id: str,
+        search_id: str = "",
     ) -> CandidateRecord | None:
-        """An earlier candidate of the tenant with the same code hash or module structure."""
+        """An earlier candidate of the tenant (of `search_id` only, when given) with the same
+        code hash or module structure."""
 
     def code_signatures(
-        self, tenant_id: str, exclude_candidate_id: str
+        self, tenant_id: str, exclude_candidate_id: str, search_id: str = ""
     ) -> list[tuple[str, list[int]]]:
-        """(name, MinHash) of the tenant's other candidates whose code has a signature."""
+        """(name, MinHash) of the tenant's other candidates (of `search_id` only, when given)
+        whose code has a signature."""
 
     def outcome_counts(self, search_id: str) -> dict[str, int]:
         """Finished candidates of a search per outcome value."""

@@ -50,6 +50,12 @@ def _upsert(codec: RecordCodec[Any]) -> str:
     return _insert(codec, f"ON CONFLICT ({codec.key}) DO UPDATE SET {updates}")
 
 
+def _within_search(search_id: str) -> tuple[str, list[str]]:
+    """The SQL condition (and its parameter) limiting a candidates query to one search, when
+    a search is named; none otherwise."""
+    return (" AND search_id = ?", [search_id]) if search_id else ("", [])
+
+
 def _select(codec: RecordCodec[Any], alias: str = "") -> str:
     table = f"{codec.table} {alias}".strip()
     return f"SELECT {codec.select_list(alias)} FROM {table}"
@@ -325,21 +331,27 @@ class SqlStore(Connector):
         return [CANDIDATES.decode(row) for row in rows]
 
     def code_signatures(
-        self, tenant_id: str, exclude_candidate_id: str
+        self, tenant_id: str, exclude_candidate_id: str, search_id: str = ""
     ) -> list[tuple[str, list[int]]]:
+        within, params = _within_search(search_id)
         with self._transaction() as tx:
             rows = tx.all(
                 "SELECT name, candidate_id, signature FROM candidates"
                 " WHERE tenant_id = ? AND candidate_id <> ? AND signature IS NOT NULL"
-                " ORDER BY created_at, candidate_id",
-                [tenant_id, exclude_candidate_id],
+                f"{within} ORDER BY created_at, candidate_id",
+                [tenant_id, exclude_candidate_id, *params],
             )
         return [
             (name or candidate_id, json.loads(signature)) for name, candidate_id, signature in rows
         ]
 
     def find_duplicate(
-        self, tenant_id: str, code_md5: str, structure_hash: str, exclude_candidate_id: str
+        self,
+        tenant_id: str,
+        code_md5: str,
+        structure_hash: str,
+        exclude_candidate_id: str,
+        search_id: str = "",
     ) -> CandidateRecord | None:
         """The earliest other candidate of the tenant, with code, sharing a non-empty hash.
 
@@ -354,13 +366,14 @@ class SqlStore(Connector):
                 params.append(value)
         if not same:
             return None
+        within, scope = _within_search(search_id)
         with self._transaction() as tx:
             row = tx.one(
                 f"{_select(CANDIDATES, 'c')} WHERE c.tenant_id = ? AND c.candidate_id <> ?"
-                f" AND c.code <> '' AND ({' OR '.join(same)})"
+                f" AND c.code <> '' AND ({' OR '.join(same)}){within}"
                 " ORDER BY CASE WHEN c.code_md5 = ? THEN 0 ELSE 1 END, c.created_at,"
                 " c.candidate_id LIMIT 1",
-                [tenant_id, exclude_candidate_id, *params, code_md5],
+                [tenant_id, exclude_candidate_id, *params, *scope, code_md5],
             )
         return CANDIDATES.decode(row) if row else None
 

@@ -224,6 +224,21 @@ class CandidatesContract(StoreFixtures):
         assert dup("m7", "", tenant="t2") == "x"
         assert dup("", "") is None
 
+    def test_find_duplicate_and_signatures_within_one_search(self, store: Store) -> None:
+        """A comparison runs each method and seed on its own: code of another search of the
+        same tenant is no original when the search scope is asked for."""
+        store.create_search(search("s1"))
+        store.create_search(search("s2"))
+        store.put_candidate(
+            candidate("c1", "s1", 0, code="a", code_md5="m1", structure_hash="h1", signature=[1])
+        )
+        store.put_candidate(candidate("c2", "s2", 0, code="b", code_md5="m2", signature=[2]))
+        assert store.find_duplicate("t1", "m1", "h1", "new").candidate_id == "c1"
+        assert store.find_duplicate("t1", "m1", "h1", "new", search_id="s2") is None
+        assert store.find_duplicate("t1", "m1", "", "new", search_id="s1").candidate_id == "c1"
+        assert [n for n, _ in store.code_signatures("t1", "new")] == ["c1", "c2"]
+        assert store.code_signatures("t1", "new", search_id="s2") == [("c2", [2])]
+
     def test_concurrent_candidate_writers_all_succeed(
         self, store: Store, open_store_again: Callable[[], Store]
     ) -> None:
