@@ -12,7 +12,7 @@ IMAGE_STAMP := var/.runtime-image
 IMAGE_INPUTS := compose/runtime/Dockerfile scripts/build_runtime_image.sh \
 	$(shell find netapi -name '*.py')
 
-.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair bench-flood bench-speculative clean demo help \
+.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair bench-flood bench-speculative clean demo compare help \
 	compose images up down logs ps certs
 
 help:
@@ -25,7 +25,8 @@ help:
 	@echo "make llm      - build llama-cpp-python and assemble the embedded model (var/models)"
 	@echo "make bench-gateway - the gateway vs the text-generation client straight to TGI"
 	@echo "make bench-speculative - the embedded 1.5B alone vs with the 0.5B drafting (greedy, same text)"
-	@echo "make demo     - the main job: FairNAD + random baseline + NN-Caption campaign, report"
+	@echo "make demo     - the main job: LLM-guided FairNAD vs its baselines (one budget) + NN-Caption campaign"
+	@echo "make compare  - FairNAD vs baselines vs the zoo, 3 seeds, one budget: report in var/compare"
 	@echo "make bench-repair - LLM generation: valid, novel, applied candidates, today vs the levers"
 	@echo "make bench-flood - a tenant's check latency, idle vs another tenant flooding (goal <= 2x)"
 	@echo "make certs    - a development CA and the services' TLS certificates (var/compose/certs)"
@@ -105,6 +106,10 @@ demo:
 	t1=$$(date +%s); \
 	$(BIN)/nasforge demo; status=$$?; \
 	echo "demo searches took $$(( $$(date +%s) - t1 ))s"; exit $$status
+
+# Methods x seeds with one budget on a local stack; the report lands in var/compare/.
+compare: install docker runtime-image test-data
+	$(BIN)/nasforge compare demo/compare.toml --local
 
 bench-repair: install runtime-image test-data
 	NASFORGE_LLM_MODEL=qwen2.5-coder-1.5b bash scripts/install_llm.sh

@@ -1,8 +1,10 @@
 """`nasforge demo` (run by `make demo`): the main job on a local stack.
 
-Starts every service on 127.0.0.1, runs a FairNAD search and the random baseline with the
-same budget on Fashion-MNIST (template generator), then a short NN-Caption campaign with
-the embedded LLM, prints the leaderboards, writes the report and stops the stack.
+Starts every service on 127.0.0.1 with the embedded LLM, then runs the first seed of the
+comparison in demo/compare.toml (LLM-guided FairNAD beside FairNAD with the template
+generator, random search, regularized evolution and the zoo's hand-written models, one
+budget for all) and a short NN-Caption campaign with the same LLM; it ends with the
+comparison's table and plot, the campaign's report, and stops the stack.
 """
 
 import argparse
@@ -14,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from cli.report import write_search_report
 
-CONFIGS = ("fairnad.toml", "random.toml", "nn_caption.toml")
+COMPARISON = "compare.toml"
+CAMPAIGN = "nn_caption.toml"
 
 if TYPE_CHECKING:  # rich, the gRPC client and the stack load only when the demo runs
     from rich.console import Console
@@ -25,8 +28,8 @@ if TYPE_CHECKING:  # rich, the gRPC client and the stack load only when the demo
 def register(commands) -> None:
     demo = commands.add_parser(
         "demo",
-        help="the main job: a FairNAD search and an NN-Caption "
-        "campaign on a local stack, then the leaderboard and report",
+        help="the main job: LLM-guided FairNAD against its baselines at one budget and an "
+        "NN-Caption campaign on a local stack, then the comparison and the report",
     )
     demo.add_argument("--config-dir", type=Path, default=Path("demo"))
     demo.set_defaults(handler=_run)
@@ -39,48 +42,61 @@ def _run(args: argparse.Namespace) -> int:
 def run_demo(config_dir: Path, *, model: str = "qwen2.5-coder-0.5b") -> int:
     from rich.console import Console
 
+    from cli.compare import run_compare
+    from cli.compare.command import connect
+    from cli.compare.config import load_compare_config
     from localstack import LocalStack
     from search_core.search_config import load_config
 
     console = Console()
-    configs = [load_config(config_dir / name) for name in CONFIGS]
+    comparison = load_compare_config(config_dir / COMPARISON)
+    campaign = load_config(config_dir / CAMPAIGN)
     started = time.monotonic()
     # Each run has its own store: duplicates are judged per tenant across searches, so a
     # rerun in the first run's store would find every candidate already made.
     run = Path("var/demo") / time.strftime("run-%Y%m%d-%H%M%S", time.gmtime())
-    stack = LocalStack(directory=run, model=model)
+    # The LLM's answers are recorded: `nasforge compare demo/compare.toml --local --seeds 1
+    # --llm-answers <run>/llm-answers --llm-mode replay` reruns the comparison without the model.
+    recording = {
+        "NASFORGE_GATEWAY_RECORD_DIR": str((run / "llm-answers").resolve()),
+        "NASFORGE_GATEWAY_RECORD_MODE": "record",
+    }
+    stack = LocalStack(directory=run, model=model, extra_env={"llm_gateway": recording})
     signal.signal(signal.SIGTERM, _interrupt)  # stop the stack on SIGTERM too, not only Ctrl-C
     stack.start()
     console.print(
         f"[bold]local stack up[/] in {time.monotonic() - started:.0f} s (logs in {stack.directory})"
     )
     try:
-        search_ids, states = asyncio.run(_run_searches(stack, configs, console))
+        factory = connect(stack.target("search_core"), stack.tenant_token, stack.public_tls)
+        compared = run_compare(
+            config_dir / COMPARISON, run / "compare", factory, seeds=comparison.seeds[:1]
+        )
+        campaign_id, campaign_state = asyncio.run(_run_campaign(stack, campaign, console))
     finally:
         stack.stop()
-    report = write_search_report(str(stack.directory / "nasforge.db"), search_ids, run / "report")
-    elapsed = time.monotonic() - started
-    console.print(
-        f"searches finished in {elapsed / 60:.1f} min: {dict(zip(search_ids, states, strict=True))}"
+    report = write_search_report(
+        str(stack.directory / "nasforge.db"), [campaign_id], run / "report"
     )
-    console.print(f"[bold]report:[/] {report.resolve()}")
-    return 0 if all(state == "succeeded" for state in states) else 1
+    console.print(f"searches finished in {(time.monotonic() - started) / 60:.1f} min")
+    console.print((run / "compare" / "report.md").read_text(), markup=False)
+    console.print(f"[bold]comparison:[/] {compared.report.resolve()}")
+    console.print(f"[bold]NN-Caption campaign report:[/] {report.resolve()}")
+    return 0 if compared.all_succeeded and campaign_state == "succeeded" else 1
 
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-async def _run_searches(stack: "LocalStack", configs, console: "Console"):
+async def _run_campaign(stack: "LocalStack", config, console: "Console") -> tuple[str, str]:
     from cli.search_client import SearchClient
 
     async with SearchClient(
         stack.target("search_core"), stack.tenant_token, console, tls=stack.public_tls
     ) as client:
-        search_ids = [await client.submit(config.to_dict()) for config in configs]
-        states = []
-        for config, search_id in zip(configs, search_ids, strict=True):
-            console.rule(f"{config.name or config.method.value} ({search_id})")
-            states.append(await client.watch_with_progress(search_id))
-            await client.print_leaderboard(search_id)
-        return search_ids, states
+        search_id = await client.submit(config.to_dict())
+        console.rule(f"{config.name or config.method.value} ({search_id})")
+        state = await client.watch_with_progress(search_id)
+        await client.print_leaderboard(search_id)
+        return search_id, state

@@ -13,6 +13,7 @@ import grpc
 from cli import (
     audit,
     check,
+    compare,
     demo,
     deploy,
     knowledge,
@@ -31,8 +32,8 @@ from rpc.errors import NasforgeError, Unavailable
 
 EXIT_INTERNAL = 1
 # In the order `nasforge --help` lists them; each module has register(subparsers).
-COMMANDS = (check, sandbox, train, zoo, search, report, stack, demo, knowledge, deploy, tenant,
-            audit)  # fmt: skip
+COMMANDS = (check, sandbox, train, zoo, search, report, compare, stack, demo, knowledge, deploy,
+            tenant, audit)  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):

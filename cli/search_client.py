@@ -22,6 +22,7 @@ METHODS = {
     "fairnad": pb.SEARCH_METHOD_FAIRNAD,
     "random": pb.SEARCH_METHOD_RANDOM,
     "regularized_evolution": pb.SEARCH_METHOD_REGULARIZED_EVOLUTION,
+    "reference": pb.SEARCH_METHOD_REFERENCE,
 }
 
 
@@ -94,7 +95,7 @@ class SearchClient:
                             summary = event.candidate_finished
                             outcome = _outcome_name(summary.outcome)
                             counts[outcome] = counts.get(outcome, 0) + 1
-                            score = _score(search.spec.task.task, summary.scores)
+                            score = _validation(summary.scores)
                             if score is not None and (best is None or score > best):
                                 best = score
                             progress.advance(bar)
@@ -111,7 +112,7 @@ class SearchClient:
             pb.GetLeaderboardRequest(search_id=search_id, limit=limit)
         )
         table = Table(title=f"leaderboard of {search_id}")
-        for column in ("rank", "name", "score", "parameters", "generator"):
+        for column in ("rank", "name", "validation", "test (held out)", "parameters", "generator"):
             table.add_column(column)
         for entry in response.entries:
             summary = entry.candidate
@@ -122,6 +123,7 @@ class SearchClient:
                 str(entry.rank),
                 summary.name,
                 f"{entry.score:.4f}",
+                f"{entry.test_score:.4f}" if entry.HasField("test_score") else "",
                 str(parameters),
                 summary.generator,
             )
@@ -134,16 +136,17 @@ def _outcome_name(value: int) -> str:
     return common_pb2.Outcome.Name(value).removeprefix("OUTCOME_").lower()
 
 
-def _score(task: str, scores) -> float | None:
+def _validation(scores) -> float | None:
+    """The score the progress line shows as best: validation, as the search chose."""
     from rpc.convert import scores_from_pb
-    from search_core.scores import headline_score
+    from search_core.scores import validation_score
 
-    return headline_score(task, scores_from_pb(scores))
+    return validation_score(scores_from_pb(scores))
 
 
 def _describe(state: str, counts: dict[str, int], best: float | None) -> str:
     parts = [state]
     if best is not None:
-        parts.append(f"best {best:.4f}")
+        parts.append(f"best validation {best:.4f}")
     parts.extend(f"{name} {count}" for name, count in sorted(counts.items()))
     return " · ".join(parts)

@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 from rpc.auth import is_valid_tenant_name
 from rpc.settings import ServerSettings
 
+RecordMode = Literal["off", "record", "replay", "record-missing"]
 _MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
@@ -137,6 +138,22 @@ class GatewaySettings(ServerSettings):
         default_factory=list, description="Widen the import allowlist (as the sandbox does)."
     )
     prompts_dir: Path | None = Field(None, description="Prompt library; unset: the built-in one.")
+    record_mode: RecordMode = Field(
+        "off",
+        description="Answer recording (llm_gateway/replay.py), so a rerun can reproduce a "
+        "search without the model: record: ask the model and keep each answer; replay: serve "
+        "kept answers only, a request without one fails; record-missing: replay what is kept, "
+        "ask the model and keep the rest.",
+    )
+    record_dir: Path | None = Field(
+        None, description="Where recorded answers are kept, one JSON file each (record_mode)."
+    )
+
+    @model_validator(mode="after")
+    def _record_dir_when_recording(self) -> "GatewaySettings":
+        if self.record_mode != "off" and self.record_dir is None:
+            raise ValueError(f"record_mode {self.record_mode} needs a record_dir")
+        return self
 
     @field_validator("models")
     @classmethod

@@ -25,6 +25,7 @@ from llm_gateway.domain import (
 from llm_gateway.preparation import Prepared, prepare
 from llm_gateway.prompts.library import BUILTIN_DIR, PromptLibrary, PromptTemplate
 from llm_gateway.quotas import Reservation, TenantQuotas
+from llm_gateway.replay import AnswerRecorder, ReplayObserver
 from llm_gateway.resilience import BreakerState, CircuitBreaker, RetryPolicy
 from llm_gateway.upstream import Attempts, ModelUpstream, UpstreamObserver
 from netapi.code_policy import CodePolicy
@@ -34,7 +35,7 @@ from rpc.errors import NotFound, QuotaExceeded
 log = logging.getLogger(__name__)
 
 
-class GatewayObserver(UpstreamObserver, Protocol):
+class GatewayObserver(UpstreamObserver, ReplayObserver, Protocol):
     """Everything the gateway reports (llm_gateway.metrics implements it)."""
 
     def tokens_counted(self, model: str, prompt_tokens: int, generated_tokens: int) -> None: ...
@@ -67,6 +68,9 @@ class NoObserver:
     def breaker_changed(self, model: str, state: BreakerState) -> None:
         pass
 
+    def answer_replayed(self, model: str) -> None:
+        pass
+
 
 class LlmGateway:
     """Every configured model, the prompt library, the answer checks and the tenants' quotas."""
@@ -87,6 +91,7 @@ class LlmGateway:
         self._clock = clock
         self._prompts = prompts or PromptLibrary.load(settings.prompts_dir or BUILTIN_DIR)
         self._analyzer = AnswerAnalyzer(policy)
+        self._answers = AnswerRecorder(settings.record_mode, settings.record_dir, self._observer)
         self._quotas = TenantQuotas(
             settings.default_limits,
             settings.tenant_limits,
@@ -210,7 +215,7 @@ class LlmGateway:
         reservation = self._admit(tenant, prepared)
         attempts = Attempts()
         try:
-            answer = await upstream.generate(prepared.upstream, deadline, attempts)
+            answer = await self._answers.generate(upstream, prepared.upstream, deadline, attempts)
             return self._finish(upstream, prepared, answer, reservation, started, attempts)
         finally:
             reservation.settle(0)  # a no-op once _finish charged the real count
@@ -228,7 +233,7 @@ class LlmGateway:
         streamed = 0
         try:
             async with contextlib.aclosing(
-                upstream.generate_stream(prepared.upstream, deadline, attempts)
+                self._answers.generate_stream(upstream, prepared.upstream, deadline, attempts)
             ) as stream:
                 async for item in stream:
                     if isinstance(item, UpstreamAnswer):

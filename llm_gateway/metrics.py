@@ -20,7 +20,7 @@ _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80
 
 
 class GatewayMetrics:
-    """Upstream calls and latency, tokens, hallucinations, extraction failures, quota rejections."""
+    """Upstream calls and latency, tokens, hallucinations, extraction failures, quotas, replays."""
 
     def __init__(self, registry: CollectorRegistry, models: list[str], tenants: list[str]) -> None:
         self._tenants = frozenset(tenants)
@@ -79,12 +79,20 @@ class GatewayMetrics:
             ["tenant", "quota"],
             registry=registry,
         )
+        self.replayed_answers = Counter(
+            "nasforge_gateway_replayed_answers_total",
+            "Answers served from the recorded ones (record_mode replay or record-missing) "
+            "instead of the model.",
+            ["model"],
+            registry=registry,
+        )
         for model in models:
             self.upstream_latency.labels(model)
             self.upstream_in_flight.labels(model)
             self.circuit_state.labels(model)
             self.prompt_tokens.labels(model)
             self.generated_tokens.labels(model)
+            self.replayed_answers.labels(model)
             for result in RESULTS:
                 self.upstream_requests.labels(model, result)
             for kind in HallucinationKind:
@@ -125,6 +133,9 @@ class GatewayMetrics:
             self.hallucinations.labels(model, name.kind.value).inc()
         if analysis.outcome.value in EXTRACTION_FAILURES:  # nothing usable, or cut off
             self.extraction_failures.labels(model, analysis.outcome.value).inc()
+
+    def answer_replayed(self, model: str) -> None:
+        self.replayed_answers.labels(model).inc()
 
     def quota_rejected(self, tenant: str, quota: str) -> None:
         self.quota_rejections.labels(self.tenant_label(tenant), quota).inc()

@@ -25,7 +25,7 @@ from llm_gateway.extraction import CODE_BLOCK_REGEX
 from llm_gateway.fitting import fit_prompt
 from llm_gateway.prompts.library import PromptLibrary, PromptTemplate
 from netapi.tasks import IMG_CLASSIFICATION, TaskSpec, default_spec
-from rpc.errors import InvalidArgument
+from rpc.errors import InvalidArgument, PromptTooLong
 
 MAX_MESSAGES = 64
 MAX_CONVERSATION_CHARS = 512 * 1024
@@ -191,7 +191,7 @@ def _fit(
         measure=measure,
     )
     if not fitted.fits:
-        raise InvalidArgument(
+        raise PromptTooLong(
             _over(fitted.prompt_estimate, fitted.max_new_tokens, config, " counted high")
             + f" even after {'; '.join(fitted.tried)}"
         )
@@ -200,7 +200,8 @@ def _fit(
 
 
 def prepare(request: GenerationRequest, config: ModelConfig, prompts: PromptLibrary) -> Prepared:
-    """Validate ``request`` for the model ``config``; INVALID_ARGUMENT or NOT_FOUND if bad."""
+    """Validate ``request`` for the model ``config``; INVALID_ARGUMENT or NOT_FOUND if bad,
+    OUT_OF_RANGE (PromptTooLong) when the prompt does not fit the model's context."""
     if bool(request.messages) == (request.prompt is not None):
         raise InvalidArgument("give exactly one of messages and prompt")
     template = None
@@ -222,7 +223,7 @@ def prepare(request: GenerationRequest, config: ModelConfig, prompts: PromptLibr
     prompt_text, counted = _rendered(turns, config)
     estimate = estimate_tokens(counted)
     if estimate + sampling.max_new_tokens > config.max_total_tokens:
-        raise InvalidArgument(_over(estimate, sampling.max_new_tokens, config))
+        raise PromptTooLong(_over(estimate, sampling.max_new_tokens, config))
     return Prepared(
         upstream=UpstreamRequest(turns, prompt_text, sampling, constraint),
         answer_kind=kind,

@@ -22,6 +22,9 @@ class Outcome(StrEnum):
     TRAINING_FAILURE = "training_failure"
     DUPLICATE = "duplicate"
     INFRA_ERROR = "infra_error"
+    # The prompt does not fit the model's context: an attempt of the method that failed
+    # (a design like NN-Caption's k=10 on a small-context model), not our side breaking.
+    PROMPT_TOO_LONG = "prompt_too_long"
 
     @property
     def proto_name(self) -> str:

@@ -15,6 +15,15 @@ class InvalidArgument(NasforgeError):
     """The request is malformed or out of range (INVALID_ARGUMENT)."""
 
 
+class OutOfRange(NasforgeError):
+    """The request is well-formed but past a limit of what serves it (OUT_OF_RANGE)."""
+
+
+class PromptTooLong(OutOfRange):
+    """The prompt plus max_new_tokens does not fit the model's context (OUT_OF_RANGE): the
+    caller's design does not fit this model, nothing on our side broke."""
+
+
 class NotFound(NasforgeError):
     """The id is unknown, or belongs to another tenant (NOT_FOUND)."""
 

@@ -38,6 +38,7 @@ class Method(enum.StrEnum):
     FAIRNAD = "fairnad"
     RANDOM = "random"
     REGULARIZED_EVOLUTION = "regularized_evolution"
+    REFERENCE = "reference"  # the zoo's hand-written models, trained unchanged: a yardstick
 
 
 class Generator(enum.StrEnum):

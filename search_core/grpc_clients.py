@@ -26,6 +26,7 @@ from search_core.services import (
     Generation,
     LayerShapes,
     PromptRequest,
+    PromptTooLong,
     TrainingRequest,
     TrainingResult,
 )
@@ -41,10 +42,18 @@ _TRANSIENT = frozenset(
     }
 )
 
+# Codes that are the candidate's own outcome, not a fault of either side: the request was
+# well-formed, but the candidate's prompt is past the model's context (the gateway's message).
+_CANDIDATE_OUTCOMES: dict[tuple[str, grpc.StatusCode], type[Exception]] = {
+    ("llm_gateway", grpc.StatusCode.OUT_OF_RANGE): PromptTooLong,
+}
+
 
 def _raise_for(service: str, error: grpc.aio.AioRpcError) -> NoReturn:
     if error.code() in _TRANSIENT:
         raise DependencyDown(service, f"{error.code().name}: {error.details()}") from error
+    if outcome := _CANDIDATE_OUTCOMES.get((service, error.code())):
+        raise outcome(error.details()) from error
     raise DependencyRefused(f"{service} refused the call: {error.code().name}: {error.details()}")
 
 

@@ -69,6 +69,11 @@ class NnCaptionConfig(_Strict):
     snippets_per_prompt: Literal[5, 10] = 5
     baseline: str = ""  # zoo name; empty takes the captioning baselines in turn
     alternate_k: bool = False  # alternate k = 5 and k = 10 between candidates
+    # The first slots train each captioning baseline the prompts compose from, unchanged (one
+    # slot each, counted in max_candidates), with the training every candidate gets: the
+    # campaign's own baseline figures, measured under the same budget. Off: every slot asks
+    # the LLM, and the report has no baseline figure of its own to compare with.
+    train_baselines: bool = True
 
 
 class FairNadConfig(_Strict):
@@ -77,6 +82,11 @@ class FairNadConfig(_Strict):
     seed_models: list[str] = Field(default_factory=list)  # zoo names; empty: template seeds
     refine_every: int = Field(5, ge=0, le=100)  # LLM refinement every n-th slot; 0 never
     pareto_every: int = Field(3, ge=0, le=100)  # Pareto-aware mutation every n-th slot; 0 never
+
+
+class ReferenceConfig(_Strict):
+    # Zoo names of the hand-written models to train; empty: every one of the task.
+    models: list[str] = Field(default_factory=list)
 
 
 class EvolutionConfig(_Strict):
@@ -133,10 +143,14 @@ class SearchConfig(_Strict):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     seed: int = Field(0, ge=0, le=INT64_MAX)  # SearchSpec.seed is an int64
     parameter_budget: int = Field(5_000_000, ge=1000)
+    # Whose earlier code makes a candidate a duplicate: the tenant's (no model is trained
+    # twice) or this search's only (comparisons: each method and seed runs on its own).
+    duplicate_scope: Literal["tenant", "search"] = "tenant"
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     nn_caption: NnCaptionConfig = Field(default_factory=NnCaptionConfig)
     fairnad: FairNadConfig = Field(default_factory=FairNadConfig)
     evolution: EvolutionConfig = Field(default_factory=EvolutionConfig)
+    reference: ReferenceConfig = Field(default_factory=ReferenceConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
 
     @field_validator("name")
@@ -166,7 +180,7 @@ class SearchConfig(_Strict):
                 raise ValueError("method nn_caption composes with the LLM: generator must be llm")
         elif self.task.task != "img-classification":
             raise ValueError(f"method {self.method.value} searches img-classification models")
-        if self.method in (Method.RANDOM, Method.REGULARIZED_EVOLUTION):
+        if self.method in (Method.RANDOM, Method.REGULARIZED_EVOLUTION, Method.REFERENCE):
             if self.generator != Generator.TEMPLATE:
                 raise ValueError(f"the {self.method.value} baseline uses the template generator")
         self.task.spec()

@@ -19,6 +19,7 @@ from rpc.tenant import current_tenant
 from search_core import convert
 from search_core.engine.runner import SearchEngine
 from search_core.store.base import Store
+from search_core.store.codec import search_task
 
 MAX_PAGE = 500
 MAX_LEADERBOARD = 100
@@ -115,18 +116,18 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         tenant = current_tenant()
         if not 0 <= request.limit <= MAX_LEADERBOARD:
             raise InvalidArgument(f"limit must be in 0..{MAX_LEADERBOARD}")
+        task = request.task
         if request.search_id:
-            self._engine.get(tenant, _id(request.search_id, "search_id"))
-        elif request.task not in TASKS:
+            search = self._engine.get(tenant, _id(request.search_id, "search_id"))
+            task = search_task(search)
+        elif task not in TASKS:
             raise InvalidArgument(f"give a search_id, or a task among {', '.join(TASKS)}")
         ranked = self._store.leaderboard(
             tenant, search_id=request.search_id, task=request.task, limit=request.limit or 10
         )
         return pb.GetLeaderboardResponse(
             entries=[
-                pb.LeaderboardEntry(
-                    rank=rank, candidate=convert.summary_to_pb(c), score=c.score or 0.0
-                )
+                convert.leaderboard_entry_to_pb(rank, c, task)
                 for rank, c in enumerate(ranked, start=1)
             ]
         )

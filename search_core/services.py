@@ -1,7 +1,8 @@
 """What a search needs from the three services, as transport-free interfaces and values."""
 
 # The engine never sees a pb2 message or a grpc status: a dependency that is down or
-# overloaded raises DependencyDown (the search pauses and retries); anything else comes
+# overloaded raises DependencyDown (the search pauses and retries); a prompt over the model's
+# context raises PromptTooLong (the candidate ends prompt_too_long); anything else comes
 # back as an outcome of the candidate. search_core.grpc_clients implements Services.
 
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,6 +28,12 @@ class DependencyDown(Exception):
 
 class DependencyRefused(Exception):
     """A dependency refused a request as invalid: our bug, recorded as infra_error."""
+
+
+class PromptTooLong(Exception):
+    """The gateway refused the prompt as over the model's context (OUT_OF_RANGE): the
+    candidate's outcome, prompt_too_long (an attempt of the method), not a dependency fault.
+    The message is the gateway's."""
 
 
 @dataclass(frozen=True)

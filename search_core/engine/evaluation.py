@@ -15,11 +15,12 @@ from search_core.engine.context import CandidateContext, StageCaller, with_examp
 from search_core.engine.duplicates import duplicate_of
 from search_core.engine.feedback import training_hyperparameters
 from search_core.engine.proposals import Proposal
+from search_core.engine.tuning import tuned_answer
 from search_core.generation.fixes import LAYER_SIZE_RULE, fix_layer_size
 from search_core.generation.shaping import ShapedCode, idea_applied
 from search_core.generation.similarity import signature
-from search_core.scores import headline_score
-from search_core.services import CheckVerdict, TrainingRequest, TrainingResult
+from search_core.scores import validation_score
+from search_core.services import CheckVerdict, PromptTooLong, TrainingRequest, TrainingResult
 
 __all__ = ["CandidateContext", "StageCaller", "evaluate", "finish_as"]
 
@@ -63,20 +64,33 @@ def _apply_proposal(candidate: CandidateRecord, proposal: Proposal) -> None:
 
 
 async def _first_code(ctx: CandidateContext, candidate: CandidateRecord, proposal: Proposal):
-    if proposal.generator == Generator.TEMPLATE:
+    """The candidate's first code, or None when it ended without any (saved finished)."""
+    try:
+        return await _first_answer(ctx, candidate, proposal)
+    except PromptTooLong as refused:
+        # The method's prompt does not fit the model: its attempt failed, nothing broke.
+        candidate.model = candidate.model or ctx.config.model or ctx.default_model
+        await _finish(
+            ctx, candidate, Outcome.PROMPT_TOO_LONG, "generate", "PromptTooLong", str(refused)
+        )
+        return None
+
+
+async def _first_answer(ctx: CandidateContext, candidate: CandidateRecord, proposal: Proposal):
+    if proposal.generator == Generator.TEMPLATE and proposal.tuning_prompt is None:
         attempt = Attempt(proposal.code)
     else:
-        candidate.generation = {"mode": "edit" if proposal.edit else "whole"}
-        attempt, answer = await new_answer(ctx, candidate, proposal)
+        if proposal.tuning_prompt is not None:
+            attempt, answer = await tuned_answer(ctx, candidate, proposal)
+            error_type, default_message = "TuningAnswer", answer.outcome.value
+        else:
+            candidate.generation = {"mode": "edit" if proposal.edit else "whole"}
+            attempt, answer = await new_answer(ctx, candidate, proposal)
+            error_type = "NoCode"
+            default_message = "no code could be extracted from the answer"
         if attempt is None:
-            await _finish(
-                ctx,
-                candidate,
-                answer.outcome,
-                "extract",
-                "NoCode",
-                answer.error_message or "no code could be extracted from the answer",
-            )
+            message = answer.error_message or default_message
+            await _finish(ctx, candidate, answer.outcome, "extract", error_type, message)
             return None
     await _accept_code(ctx, candidate, attempt, proposal.hyperparameters)
     return attempt
@@ -186,7 +200,8 @@ async def _repair_loop(
     verdict: CheckVerdict,
 ) -> CheckVerdict:
     """Repair until the check passes: a layer size the error names is fixed here (no model
-    call, no repair round), anything else is the model's to repair, within repair_attempts."""
+    call, no repair round), anything else is the model's to repair, within repair_attempts.
+    A repair prompt refused as over the model's context ends the repairs: the verdict stands."""
     config = ctx.config
     while (
         not candidate.is_done
@@ -199,7 +214,14 @@ async def _repair_loop(
                 break
             candidate.repair_attempts += 1
             _record_attempt(candidate, verdict, candidate.repair_attempts - 1)
-            attempt = await repair_answer(ctx, candidate, proposal, verdict)
+            try:
+                attempt = await repair_answer(ctx, candidate, proposal, verdict)
+            except PromptTooLong as refused:
+                # No repair fits the model's context: the failure it was for stands.
+                candidate.history.append(
+                    {"attempt": candidate.repair_attempts, "prompt_too_long": str(refused)[:2000]}
+                )
+                break
             if attempt is None:
                 continue  # no new code this round: the last verdict stands, the next may do better
         preferred = proposal.hyperparameters if proposal else {}
@@ -341,7 +363,7 @@ async def _train(ctx: CandidateContext, candidate: CandidateRecord) -> TrainingR
 
     result = await ctx.call("train", train_once)
     candidate.scores = dict(result.scores)
-    score = headline_score(config.task.task, result.scores)
+    score = validation_score(result.scores)  # never the test score: it is held out
     candidate.score = score if result.outcome is Outcome.SUCCESS else None
     return result
 

@@ -1,13 +1,18 @@
-"""What the LLM gets back: repair feedback, learning curves, proposed hyperparameters."""
+"""What the LLM gets back: repair feedback, learning curves, proposed hyperparameters, and
+the hyperparameters it answers for a parent's code."""
 
 import ast
+import json
 import math
 
 from netapi.contract_clauses import clause_for
+from netapi.outcomes import Outcome
 from search_core.domain import CandidateRecord
+from search_core.generation.memory import evenly_spaced
 from search_core.services import CheckVerdict, LayerShapes
 
 MAX_FEEDBACK_CHARS = 6000
+CURVE_RECORDS = 40  # epochs a prompt's JSON learning curve shows (about 90 characters each)
 _TRACE_LAYERS = 24
 
 # Used when the LLM proposes no value (or an invalid one) for a declared hyperparameter.
@@ -80,16 +85,21 @@ def proposed_hyperparameters(code: str) -> dict[str, float]:
             return {}
         if not isinstance(value, dict):
             return {}
-        return {
-            str(key): float(number)
-            for key, number in value.items()
-            if isinstance(key, str)
-            and isinstance(number, int | float)
-            and not isinstance(number, bool)
-            and math.isfinite(number)
-            and 0.0 <= number <= 1.0
-        }
+        return _unit_values(value)
     return {}
+
+
+def _unit_values(values: dict) -> dict[str, float]:
+    """The entries of `values` that name a hyperparameter with a finite number in [0, 1]."""
+    return {
+        str(key): float(number)
+        for key, number in values.items()
+        if isinstance(key, str)
+        and isinstance(number, int | float)
+        and not isinstance(number, bool)
+        and math.isfinite(number)
+        and 0.0 <= number <= 1.0
+    }
 
 
 def declared_hyperparameters(code: str) -> set[str]:
@@ -120,14 +130,67 @@ def training_hyperparameters(code: str, preferred: dict[str, float]) -> dict[str
     }
 
 
-def learning_curve(candidate: CandidateRecord) -> str:
-    """`epoch 1: loss 0.61, metric 0.78` lines for a refinement prompt."""
-    if not candidate.epochs:
-        return "not trained"
-    return "\n".join(
-        f"epoch {e.epoch}: train loss {e.train_loss:.4f}, validation {e.validation_metric:.4f}"
-        for e in candidate.epochs
-    )
+class TuningAnswerError(ValueError):
+    """A tuning answer that sets no hyperparameter; `outcome` is how the candidate ends."""
+
+    def __init__(self, outcome: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+def tuned_code(parent_code: str, answer: str) -> str:
+    """The parent's code with the hyperparameters of a `fairnad_tune_hyperparameters` answer
+    (JSON) in its `HYPERPARAMETERS` literal; names it does not set keep the parent's values.
+
+    Raises TuningAnswerError when the answer is empty, not a JSON object, proposes no value
+    in [0, 1] for a name `supported_hyperparameters()` declares, or keeps every value the
+    parent was trained with (its training would be the parent's again).
+    """
+    declared = declared_hyperparameters(parent_code)
+    answered = {name: value for name, value in _answered_values(answer).items() if name in declared}
+    if not answered:
+        raise TuningAnswerError(
+            Outcome.API_NONCOMPLIANCE,
+            f"the answer proposes no value in [0, 1] for {', '.join(sorted(declared)) or 'any'}"
+            " of the hyperparameters the model declares",
+        )
+    values = training_hyperparameters(parent_code, answered)
+    if values == training_hyperparameters(parent_code, {}):
+        raise TuningAnswerError(
+            Outcome.DUPLICATE, "the answer keeps every hyperparameter of its parent"
+        )
+    return with_hyperparameters_literal(parent_code, values)
+
+
+def _answered_values(answer: str) -> dict[str, float]:
+    """The values of the answer's "hyperparameters" object, within [0, 1]."""
+    if not answer.strip():
+        raise TuningAnswerError(Outcome.NO_CODE, "the answer is empty")
+    try:
+        document = json.loads(answer)
+    except ValueError as error:
+        raise TuningAnswerError(Outcome.SYNTAX_ERROR, f"the answer is not JSON: {error}") from None
+    values = document.get("hyperparameters") if isinstance(document, dict) else None
+    if not isinstance(values, dict):
+        raise TuningAnswerError(
+            Outcome.API_NONCOMPLIANCE, 'the answer has no "hyperparameters" object'
+        )
+    return _unit_values(values)
+
+
+def learning_curve_records(candidate: CandidateRecord) -> list[dict[str, float]]:
+    """Its epochs as JSON-able records: train loss and validation metric (never a test
+    figure), at most CURVE_RECORDS of them, evenly spaced, so that a prompt's curves stay
+    within its variable's size limit however long the training."""
+    return [
+        {
+            "epoch": e.epoch,
+            "train_loss": round(e.train_loss, 4),
+            "validation": round(e.validation_metric, 4),
+            "seconds": round(e.wall_time_ms / 1000, 1),
+        }
+        for e in evenly_spaced(candidate.epochs, CURVE_RECORDS)
+    ]
 
 
 def with_hyperparameters_literal(code: str, values: dict[str, float]) -> str:

@@ -1,4 +1,5 @@
-"""Search methods: NN-Caption, FairNAD and the random and regularized-evolution baselines."""
+"""Search methods: NN-Caption, FairNAD, the random and regularized-evolution baselines, and the
+zoo's hand-written reference models."""
 
 from search_core.domain import Method
 from search_core.engine.proposals import NotInStore, SearchMethod
@@ -17,6 +18,7 @@ class MethodFactory:
         from search_core.methods.baselines import RandomSearch, RegularizedEvolutionSearch
         from search_core.methods.fairnad import FairNadMethod
         from search_core.methods.nn_caption import NnCaptionMethod
+        from search_core.methods.reference import ReferenceModels
 
         if config.method == Method.NN_CAPTION:
             return NnCaptionMethod(config, self._store.list_zoo_models())
@@ -24,6 +26,8 @@ class MethodFactory:
             return RandomSearch(config)
         if config.method == Method.REGULARIZED_EVOLUTION:
             return RegularizedEvolutionSearch(config)
+        if config.method == Method.REFERENCE:
+            return ReferenceModels(config, self._store.list_zoo_models())
         return FairNadMethod(config, self._tree(config), self._store.list_zoo_models())
 
     def _tree(self, config: SearchConfig) -> KnowledgeTree:

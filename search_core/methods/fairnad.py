@@ -1,9 +1,12 @@
 """FairNAD: fair idea sampling, Pareto-aware mutation, LLM refinement and a feedback loop.
 
 Each slot after the initial population is one of the paper's mutation types:
-(I) a fairly sampled knowledge-tree idea applied to a parent chosen by tournament;
-(II) every `pareto_every`-th slot, a member of the accuracy/size front: small models are
-scaled up, large ones get their hyperparameters tuned;
+(I) a fairly sampled knowledge-tree idea applied to a parent chosen by tournament (fair among
+the ideas the generator can realise: every idea for the LLM, for the template composer those
+that change this parent);
+(II) every `pareto_every`-th slot, a member of the accuracy/size front of every success so far:
+small models are scaled up, large ones get their hyperparameters tuned (by the LLM, answering
+JSON, with the LLM generator);
 (III) every `refine_every`-th slot (LLM generator), the best model is refined with the
 feedback of the search so far (errors, learning curves, the delta to its parent).
 With the template generator the same operators act on genomes and no LLM is called.
@@ -11,14 +14,13 @@ With the template generator the same operators act on genomes and no LLM is call
 
 import json
 import random
-from collections import Counter
 from dataclasses import replace
 
 from netapi.outcomes import Outcome
 from search_core.domain import CandidateRecord, Generator, ZooModel
-from search_core.engine.feedback import learning_curve, with_hyperparameters_literal
+from search_core.engine.feedback import learning_curve_records
 from search_core.engine.proposals import NotInStore, Proposal
-from search_core.generation.memory import feedback_memory
+from search_core.generation.memory import feedback_memory, search_feedback
 from search_core.knowledge.sampling import FairIdeaSampler
 from search_core.knowledge.tree import KnowledgeTree
 from search_core.methods.template_proposals import template_proposal
@@ -27,15 +29,14 @@ from search_core.search_config import SearchConfig
 from search_core.services import PromptRequest
 from search_core.template.genome import Genome, genome_from_dict
 from search_core.template.operators import (
-    IdeaNotRealisable,
-    apply_idea,
     random_genome,
+    realisations,
     scale_up,
     tune_hyperparameters,
 )
 
 TOURNAMENT = 3
-IDEA_TRIES = 12
+REFINE_FEEDBACK_CHARS = 4000  # the refinement prompt takes up to 8000
 
 
 def _successes(history: list[CandidateRecord]) -> list[CandidateRecord]:
@@ -59,7 +60,7 @@ class FairNadMethod:
         if slot < fairnad.population_size or not population:
             return self._seed(slot, rng, history)
         if fairnad.pareto_every and slot % fairnad.pareto_every == 0:
-            return self._pareto(rng, population, history)
+            return self._pareto(rng, history)
         if self._llm and fairnad.refine_every and slot % fairnad.refine_every == 0:
             return self._refine(population[0], history)
         parent = max(
@@ -84,23 +85,23 @@ class FairNadMethod:
     def _apply_idea(
         self, rng: random.Random, parent: CandidateRecord, history: list[CandidateRecord]
     ) -> Proposal:
-        sampler = FairIdeaSampler(self._tree, rng)
         if self._llm or parent.genome is None:
-            category, attribute = sampler.sample()
+            category, attribute = FairIdeaSampler(self._tree, rng).sample()
             return self._idea_prompt(parent.candidate_id, parent.code, category, attribute, history)
         genome = genome_from_dict(parent.genome)
-        for _ in range(IDEA_TRIES):
-            category, attribute = sampler.sample()
-            try:
-                child = apply_idea(genome, attribute, rng)
-            except IdeaNotRealisable:
-                continue
-            idea = {"category": category.name, "attribute": attribute.name}
+        children = realisations(genome, (a for _, a in self._tree.attributes()), rng)
+        if not children:  # the parent has every idea the composer realises: grow it instead
             return template_proposal(
-                self._config, child, mutation="fair_idea", parent=parent, idea=idea
+                self._config, scale_up(genome, rng), mutation="scale_up", parent=parent
             )
+        sampler = FairIdeaSampler(self._tree, rng, lambda attribute: attribute.name in children)
+        category, attribute = sampler.sample()
         return template_proposal(
-            self._config, scale_up(genome, rng), mutation="scale_up", parent=parent
+            self._config,
+            children[attribute.name],
+            mutation="fair_idea",
+            parent=parent,
+            idea={"category": category.name, "attribute": attribute.name},
         )
 
     def _idea_prompt(self, parent, parent_code, category, attribute, history) -> Proposal:
@@ -153,88 +154,77 @@ class FairNadMethod:
 
     # -- (II) Pareto-aware mutation
 
-    def _pareto(
-        self,
-        rng: random.Random,
-        population: list[CandidateRecord],
-        history: list[CandidateRecord],
-    ) -> Proposal:
-        points = [ParetoPoint(c.candidate_id, c.score, c.parameter_count or 0) for c in population]
+    def _pareto(self, rng: random.Random, history: list[CandidateRecord]) -> Proposal:
+        """A member of the accuracy/size front of every success so far (a model the population
+        has since dropped may still be on it): small ones grow, large ones are tuned."""
+        successes = _successes(history)
+        points = [ParetoPoint(c.candidate_id, c.score, c.parameter_count or 0) for c in successes]
         small, large = split_small_large(pareto_front(points))
         chosen = rng.choice(small + large)
-        parent = next(c for c in population if c.candidate_id == chosen.id)
+        parent = next(c for c in successes if c.candidate_id == chosen.id)
         grow = chosen in small
-        if parent.genome is not None and (not self._llm or not grow):
-            genome = genome_from_dict(parent.genome)
-            child = scale_up(genome, rng) if grow else tune_hyperparameters(genome, rng)
-            if child == genome:  # at the size limits: tune instead of growing
-                grow, child = False, tune_hyperparameters(genome, rng)
-            return template_proposal(
-                self._config,
-                child,
-                mutation="scale_up" if grow else "tune_hyperparameters",
-                parent=parent,
-            )
-        if grow:
-            target = max(2 * (parent.parameter_count or 1), 10_000)
-            variables = {
-                "parent_code": parent.code,
-                "parameter_count": str(parent.parameter_count or 1),
-                "accuracy": f"{parent.score:.4f}",
-                "target_parameters": str(min(target, self._config.parameter_budget)),
-            }
-            return self._llm_proposal(
-                "fairnad_scale_up",
-                variables,
-                history,
-                parent=parent.candidate_id,
-                parent_code=parent.code,
-                mutation="scale_up",
-            )
-        # Tuning keeps the architecture: new values go into the HYPERPARAMETERS literal.
-        values = {
-            name: min(1.0, max(0.0, round(value * rng.uniform(0.5, 1.5), 6)))
-            for name, value in parent.hyperparameters.items()
+        if self._llm or parent.genome is None:
+            return self._scale_up_prompt(parent, history) if grow else self._tune_prompt(parent)
+        genome = genome_from_dict(parent.genome)
+        child = scale_up(genome, rng) if grow else tune_hyperparameters(genome, rng)
+        if child == genome:  # at the size limits: tune instead of growing
+            grow, child = False, tune_hyperparameters(genome, rng)
+        return template_proposal(
+            self._config,
+            child,
+            mutation="scale_up" if grow else "tune_hyperparameters",
+            parent=parent,
+        )
+
+    def _scale_up_prompt(self, parent: CandidateRecord, history: list[CandidateRecord]) -> Proposal:
+        target = max(2 * (parent.parameter_count or 1), 10_000)
+        variables = {
+            "parent_code": parent.code,
+            "parameter_count": str(parent.parameter_count or 1),
+            "accuracy": f"{parent.score:.4f}",
+            "target_parameters": str(min(target, self._config.parameter_budget)),
+        }
+        return self._llm_proposal(
+            "fairnad_scale_up",
+            variables,
+            history,
+            parent=parent.candidate_id,
+            parent_code=parent.code,
+            mutation="scale_up",
+        )
+
+    def _tune_prompt(self, parent: CandidateRecord) -> Proposal:
+        """The LLM proposes new hyperparameters from the learning curves (JSON); the engine
+        sets them into the parent's code, whose architecture stays."""
+        variables = {
+            "code": parent.code,
+            "hyperparameters": json.dumps(parent.hyperparameters, sort_keys=True),
+            "learning_curves": json.dumps(learning_curve_records(parent)),
         }
         return Proposal(
             prefix="FairNAD-Tuned",
             generator=Generator.TEMPLATE,
-            code=with_hyperparameters_literal(parent.code, values),
+            tuning_prompt=PromptRequest("fairnad_tune_hyperparameters", variables),
             parent=parent.candidate_id,
             parent_code=parent.code,
             mutation="tune_hyperparameters",
-            hyperparameters=values,
         )
 
     # -- (III) LLM-driven refinement with the feedback loop
 
     def _refine(self, best: CandidateRecord, history: list[CandidateRecord]) -> Proposal:
+        """The best model, refined from what the search learnt: check errors, training
+        results (validation curves, deltas to the parent, training failures), its own curve
+        beside its parent's. Validation figures only: test scores never steer."""
         parent = next((c for c in history if c.candidate_id == best.parent), None)
-        delta = (
-            f"{best.score - parent.score:+.4f} against its parent"
-            if parent is not None and parent.score is not None
-            else "no scored parent"
-        )
-        recent = history[-20:]
-        failures = Counter(c.outcome.value for c in recent if c.outcome is not Outcome.SUCCESS)
-        errors = [
-            f"- {c.outcome.value}: {c.error_message.splitlines()[0][:200]}"
-            for c in recent
-            if c.outcome is not Outcome.SUCCESS and c.error_message
-        ][-5:]
-        feedback = (
-            f"Outcomes of the last {len(recent)} candidates: "
-            + (", ".join(f"{k} {v}" for k, v in sorted(failures.items())) or "all succeeded")
-            + ("\nRecent errors:\n" + "\n".join(errors) if errors else "")
-        )
-        curves = json.dumps({best.name: learning_curve(best).splitlines()})
+        curves = {c.name or c.candidate_id: learning_curve_records(c) for c in (parent, best) if c}
         idea = best.idea.get("attribute") or best.mutation or "the model as a whole"
         variables = {
             "code": best.code,
             "idea": idea,
-            "feedback": feedback,
-            "learning_curves": curves,
-            "delta": delta,
+            "feedback": search_feedback(history, REFINE_FEEDBACK_CHARS),
+            "learning_curves": json.dumps(curves),
+            "delta": _delta(best, parent),
         }
         return self._llm_proposal(
             "fairnad_refine",
@@ -245,3 +235,13 @@ class FairNadMethod:
             mutation="refine",
             idea=dict(best.idea),
         )
+
+
+def _delta(child: CandidateRecord, parent: CandidateRecord | None) -> str:
+    """How the child's validation score and size compare with its parent's."""
+    if parent is None or parent.score is None:
+        return "no scored parent"
+    text = f"{child.score - parent.score:+.4f} validation score against its parent"
+    if child.parameter_count and parent.parameter_count:
+        text += f", {child.parameter_count / parent.parameter_count - 1:+.0%} parameters"
+    return text

@@ -13,6 +13,7 @@ METHOD_PREFIX = {
     Method.RANDOM: "Random",
     Method.REGULARIZED_EVOLUTION: "RegEvo",
     Method.NN_CAPTION: "NNCaption",
+    Method.REFERENCE: "Reference",
 }
 
 

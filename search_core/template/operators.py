@@ -5,7 +5,9 @@ budgets (search_core.template.cost). mutate, scale_up and tune_hyperparameters r
 parent itself (`child == parent`) when they find no change they may make (scale_up on a
 genome at the budget). apply_idea raises IdeaNotRealisable for an attribute without an
 `apply` entry or with one the composer does not understand, and its subclass
-IdeaHasNoEffect when the parent already has the idea or the change cannot fit the budget.
+IdeaHasNoEffect when the parent already has the idea or the change cannot fit the budget;
+`realisable` and `realisations` say beforehand which ideas it can realise (in general, and
+on one parent).
 
 `apply` entries (the knowledge tree's machine-readable half) are one op or a list of ops:
     {"op": "set", "field": F, "value": V}       a genome field (CHOICES) or hyperparameter
@@ -17,7 +19,7 @@ IdeaHasNoEffect when the parent already has the idea or the change cannot fit th
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -342,3 +344,21 @@ def apply_idea(genome: Genome, attribute: Any, rng: random.Random) -> Genome:
 
 def _name(attribute: Any) -> str:
     return repr(getattr(attribute, "name", "the idea"))
+
+
+def realisations(
+    genome: Genome, attributes: Iterable[Any], rng: random.Random
+) -> dict[str, Genome]:
+    """The child each attribute makes of `genome`, by attribute name.
+
+    Ideas the composer cannot realise, and those that leave this parent unchanged (it has the
+    idea, or the change cannot fit), are left out: what remains is what fair idea sampling may
+    draw for this parent, and drawing among it needs no retry.
+    """
+    children = {}
+    for attribute in attributes:
+        try:
+            children[attribute.name] = apply_idea(genome, attribute, rng)
+        except IdeaNotRealisable:
+            continue
+    return children

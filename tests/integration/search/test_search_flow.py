@@ -48,6 +48,11 @@ async def test_fairnad_search_runs_to_the_end_with_scores_and_a_leaderboard(clie
     # One epoch on 1,024 images: the best of 4 untuned models is well above chance (0.1 on
     # 256 test images, standard deviation 0.02), not necessarily good.
     assert 0.15 < scores[0] <= 1.0
+    # Ranked by the trainer's validation score; the held-out test score is shown beside it.
+    for entry in board.entries:
+        assert entry.score == entry.candidate.scores.validation
+        assert entry.test_score == entry.candidate.scores.accuracy
+        assert 0.0 <= entry.test_score <= 1.0
 
     best = board.entries[0].candidate
     candidate = (

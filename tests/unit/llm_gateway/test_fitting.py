@@ -23,7 +23,7 @@ from llm_gateway.prompts.library import PromptLibrary, load_template
 from llm_gateway.server import generation_to_pb, last_stream_message
 from localstack.environment import CONTEXT_TOKENS
 from netapi.code_policy import CodePolicy
-from rpc.errors import InvalidArgument
+from rpc.errors import PromptTooLong
 from search_core.zoo.registry import builtin_models, sample_snippets
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -132,7 +132,7 @@ def test_a_prompt_that_fits_is_sent_byte_identical(prompts, zoo):
 
 def test_the_gateways_own_4096_context_cannot_hold_nn_caption_and_says_what_it_tried(prompts, zoo):
     default = default_models()[0]  # the embedded model's ModelConfig defaults
-    with pytest.raises(InvalidArgument) as refused:
+    with pytest.raises(PromptTooLong) as refused:
         prepare(request(nn_caption(zoo, 10)), default, prompts)
     message = str(refused.value)
     for tried in (
@@ -149,7 +149,7 @@ def test_plain_messages_are_still_refused_without_fitting(prompts):
     from llm_gateway.domain import ChatTurn
 
     long = GenerationRequest(model="m", messages=(ChatTurn("user", "x " * 9000),))
-    with pytest.raises(InvalidArgument, match=r"over model .* limit of 4096"):
+    with pytest.raises(PromptTooLong, match=r"over model .* limit of 4096"):
         prepare(long, default_models()[0], prompts)
 
 
@@ -274,7 +274,7 @@ def test_lists_without_allowed_lengths_drop_one_item_at_a_time(tmp_path):
     tiny = small.model_copy(
         update={"max_total_tokens": 300, "default_max_new_tokens": 128, "max_new_tokens_limit": 256}
     )
-    with pytest.raises(InvalidArgument, match=r"items down to 1.*no less than 128"):
+    with pytest.raises(PromptTooLong, match=r"items down to 1.*no less than 128"):
         prepare(GenerationRequest(model="m", prompt=selection), tiny, library)
 
 

@@ -3,6 +3,7 @@
 import json
 import re
 
+import grpc
 import pytest
 
 from llm_gateway.config import GatewaySettings, ModelConfig, default_models
@@ -17,7 +18,8 @@ from llm_gateway.extraction import CODE_BLOCK_REGEX
 from llm_gateway.preparation import estimate_tokens, prepare
 from llm_gateway.prompts.library import PromptLibrary
 from netapi.tasks import default_spec
-from rpc.errors import InvalidArgument, NotFound
+from rpc.error_mapping import status_of
+from rpc.errors import InvalidArgument, NotFound, PromptTooLong
 
 TGI = ModelConfig(
     name="coder",
@@ -123,12 +125,21 @@ def test_a_code_template_checks_against_its_task_unless_the_request_names_one(pr
         ({"constraint": Constraint("json", "{nope")}, "not JSON"),
         ({"constraint": Constraint("json", "[1]")}, "JSON object"),
         ({"constraint": Constraint("regex", "(")}, "does not compile"),
-        ({"messages": (ChatTurn("user", "word " * 8000),)}, "over model coder's limit"),
     ],
 )
 def test_bad_requests_are_invalid_arguments(prompts, fields, fragment):
     with pytest.raises(InvalidArgument, match=fragment):
         prepare(request(**fields), TGI, prompts)
+
+
+def test_a_prompt_over_the_context_is_out_of_range_not_an_invalid_argument(prompts):
+    """Well-formed but past the model's limit: PromptTooLong, OUT_OF_RANGE on the wire, so a
+    search records its candidate as prompt_too_long instead of our side breaking."""
+    long = request(messages=(ChatTurn("user", "word " * 8000),))
+    with pytest.raises(PromptTooLong, match="over model coder's limit") as refused:
+        prepare(long, TGI, prompts)
+    assert not isinstance(refused.value, InvalidArgument)
+    assert status_of(refused.value) == grpc.StatusCode.OUT_OF_RANGE
 
 
 def test_unknown_templates_are_not_found(prompts):

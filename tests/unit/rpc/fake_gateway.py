@@ -20,6 +20,8 @@ def _raise_for(model: str) -> None:
         raise errors.QuotaExceeded("daily token quota of 1000 used up")
     if model == "bad":
         raise errors.InvalidArgument("model name is malformed")
+    if model == "small-context":
+        raise errors.PromptTooLong("the prompt is over model small-context's limit")
     if model == "slow-upstream":
         raise TimeoutError
     if model == "bug":

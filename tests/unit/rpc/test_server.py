@@ -127,6 +127,7 @@ async def test_service_token_without_a_tenant_is_refused(connect):
         ("missing", grpc.StatusCode.NOT_FOUND),
         ("quota", grpc.StatusCode.RESOURCE_EXHAUSTED),
         ("bad", grpc.StatusCode.INVALID_ARGUMENT),
+        ("small-context", grpc.StatusCode.OUT_OF_RANGE),
         ("slow-upstream", grpc.StatusCode.DEADLINE_EXCEEDED),
         ("bug", grpc.StatusCode.INTERNAL),
     ],

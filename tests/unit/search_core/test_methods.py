@@ -68,7 +68,7 @@ def test_nn_caption_prompts_a_baseline_with_k_snippets_never_its_own_encoder(fac
             "method": "nn_caption",
             "generator": "llm",
             "task": CAPTIONING,
-            "nn_caption": {"alternate_k": True},
+            "nn_caption": {"alternate_k": True, "train_baselines": False},
         }
     )
     method = factory(config, "acme")
@@ -200,3 +200,37 @@ def test_a_missing_baseline_or_tree_is_a_clear_error(factory):
     with pytest.raises(LookupError, match="missing"):
         factory(config, "acme")
     assert random.Random(1).random() == random.Random(1).random()
+
+
+def test_the_reference_trains_the_zoos_own_models_unchanged(factory):
+    config = parse_config(
+        {
+            "method": "reference",
+            "task": CLASSIFICATION,
+            "max_candidates": 2,
+            "reference": {"models": ["ResNet", "MobileNetV2"]},
+        }
+    )
+    proposals = _run(factory(config, "acme"), config, 2)
+    assert [p.parent for p in proposals] == ["MobileNetV2", "ResNet"]  # name order
+    assert all(p.generator is Generator.TEMPLATE and p.mutation == "reference" for p in proposals)
+    assert [p.prefix for p in proposals] == ["Reference-MobileNetV2", "Reference-ResNet"]
+    assert "class Net" in proposals[0].code
+
+
+def test_a_reference_asked_for_more_than_the_zoo_holds_is_a_clear_error(factory):
+    unknown = parse_config(
+        {"method": "reference", "task": CLASSIFICATION, "reference": {"models": ["NoSuchNet"]}}
+    )
+    with pytest.raises(LookupError, match="NoSuchNet"):
+        factory(unknown, "acme")
+    too_many = parse_config(
+        {
+            "method": "reference",
+            "task": CLASSIFICATION,
+            "max_candidates": 3,
+            "reference": {"models": ["ResNet"]},
+        }
+    )
+    with pytest.raises(LookupError, match="each is trained once"):
+        factory(too_many, "acme")

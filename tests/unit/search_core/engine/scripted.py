@@ -39,7 +39,9 @@ def model_code(width: int) -> str:
 
 class ScriptedServices:
     def __init__(self) -> None:
-        self.answers: list[str] = []  # generate() pops from the front
+        # generate() pops from the front; an exception is raised instead of answered
+        # (PromptTooLong: the gateway refused the prompt as over the model's context).
+        self.answers: list[str | Exception] = []
         self.verdict: Callable[[str], CheckVerdict] = lambda code: CheckVerdict(
             Outcome.SUCCESS, parameter_count=100, flops=1000
         )
@@ -48,7 +50,8 @@ class ScriptedServices:
         self.prompts: list = []
         self.sampling: list[tuple[float, int]] = []  # (temperature, seed) of each generate()
         self.train_delay = 0.0
-        self.score = 0.5
+        self.score = 0.5  # the validation score the scripted trainings report
+        self.test_score = 0.25  # held out: differs so a test can tell which one steered
         self.training_started = asyncio.Event()
         # Trainings that fail, in order, before the scripted success: (outcome, message).
         self.training_failures: list[tuple[Outcome, str]] = []
@@ -64,6 +67,8 @@ class ScriptedServices:
         self.prompts.append(prompt)
         self.sampling.append((temperature, seed))
         code = self.answers.pop(0) if self.answers else ""
+        if isinstance(code, Exception):
+            raise code
         outcome = Outcome.SUCCESS if code else Outcome.NO_CODE
         return Generation(code=code, outcome=outcome, model="qwen2.5-coder-0.5b")
 
@@ -81,4 +86,5 @@ class ScriptedServices:
             return TrainingResult(outcome, {}, "TrainingFailure", message)
         for epoch in range(1, request.epochs + 1):
             await on_epoch(EpochMetrics(epoch, 1.0 / epoch, self.score, 1000.0, 10))
-        return TrainingResult(Outcome.SUCCESS, {"accuracy": self.score})
+        scores = {"accuracy": self.test_score, "validation": self.score}
+        return TrainingResult(Outcome.SUCCESS, scores)

@@ -14,7 +14,7 @@ from search_core.engine.proposals import NotInStore, Proposal
 from search_core.engine.runner import SearchEngine
 from search_core.metrics import SearchMetrics
 from search_core.search_config import parse_config
-from search_core.services import CheckVerdict, PromptRequest
+from search_core.services import CheckVerdict, PromptRequest, PromptTooLong
 from search_core.store import open_store
 from tests.unit.search_core.engine.scripted import ScriptedServices, model_code
 
@@ -122,6 +122,63 @@ async def test_a_repair_fed_the_error_turns_a_shape_mismatch_into_a_success(stor
     assert [e.epoch for e in candidate.epochs] == [1, 2] and candidate.score == 0.5
 
 
+async def test_a_candidate_is_ranked_by_validation_and_its_test_score_is_only_kept(store):
+    """The trainer reports validation 0.5 and test 0.25: the score methods and the
+    leaderboard use is the validation one; the test figure is stored beside it."""
+    services = ScriptedServices()
+    services.answers = [model_code(21)]
+    engine = _engine(store, services, PromptMethod())
+    search = engine.submit("acme", _config(1))
+    await _finish(engine, "acme", search.search_id)
+    (candidate,) = store.search_candidates(search.search_id)
+    assert candidate.score == 0.5 and candidate.scores["accuracy"] == 0.25
+    (ranked,) = store.leaderboard("acme", search_id=search.search_id)
+    assert ranked.score == 0.5
+
+
+async def test_a_method_never_sees_a_test_figure(store):
+    """However the method looks at its history, only the validation score is there."""
+    seen: list[dict] = []
+
+    class Watching(TemplateMethod):
+        def propose(self, slot, rng, history):
+            seen.extend(c.scores for c in history)
+            return super().propose(slot, rng, history)
+
+    services = ScriptedServices()
+    engine = _engine(store, services, Watching())
+    search = engine.submit("acme", _config(3, generator="template"))
+    await _finish(engine, "acme", search.search_id)
+    assert seen and all(scores == {"validation": 0.5} for scores in seen)
+    stored = store.search_candidates(search.search_id)
+    assert all(c.scores["accuracy"] == 0.25 for c in stored)  # kept, shown, never steering
+
+
+async def test_a_yardstick_is_trained_in_every_search_and_a_copy_only_once(store):
+    """A reference model trained unchanged is new in each search that trains it; the same
+    code from a searched candidate is still a duplicate of the tenant's earlier one."""
+
+    class Fixed:
+        def __init__(self, mutation):
+            self.mutation = mutation
+
+        def propose(self, slot, rng, history):
+            return Proposal(
+                prefix="Test",
+                generator=Generator.TEMPLATE,
+                code=model_code(7),
+                mutation=self.mutation,
+            )
+
+    outcomes = []
+    for mutation in ("reference", "reference", "mutate"):
+        engine = _engine(store, ScriptedServices(), Fixed(mutation))
+        search = engine.submit("acme", _config(1, generator="template"))
+        await _finish(engine, "acme", search.search_id)
+        outcomes += [c.outcome for c in store.search_candidates(search.search_id)]
+    assert outcomes == [Outcome.SUCCESS, Outcome.SUCCESS, Outcome.DUPLICATE]
+
+
 async def test_an_unchanged_repair_is_a_failed_round_and_the_failure_stands(store):
     services = ScriptedServices()
     broken = model_code(13)
@@ -135,6 +192,58 @@ async def test_an_unchanged_repair_is_a_failed_round_and_the_failure_stands(stor
     assert candidate.repair_attempts == 2
     assert any(entry.get("unchanged") for entry in candidate.history)
     assert services.calls["check"] == 1  # unchanged answers are not checked again
+
+
+# The gateway's refusal of a prompt over the model's context (OUT_OF_RANGE).
+REFUSAL = (
+    "the prompt (about 9120 tokens counted high) plus max_new_tokens (512) is over model "
+    "qwen2.5-coder-0.5b's limit of 4096 tokens even after dropping snippets"
+)
+
+
+async def test_a_prompt_refused_for_length_ends_its_candidate_and_the_next_one_succeeds(store):
+    """An attempt of the method that failed (NN-Caption's k=10 on a small context), not our
+    side breaking: prompt_too_long, counted among the candidates, and the search goes on."""
+    registry = CollectorRegistry()
+    services = ScriptedServices()
+    services.answers = [PromptTooLong(REFUSAL), model_code(31)]
+    engine = _engine(store, services, PromptMethod(), registry)
+    search = engine.submit("acme", _config(2))
+    events = await _finish(engine, "acme", search.search_id)
+    refused, passed = store.search_candidates(search.search_id)
+    assert refused.outcome is Outcome.PROMPT_TOO_LONG
+    assert (refused.stage, refused.error_type) == ("generate", "PromptTooLong")
+    assert refused.error_message == REFUSAL
+    assert refused.code == "" and services.calls["check"] == 1  # nothing to check
+    assert passed.outcome is Outcome.SUCCESS
+    assert [e.payload["state"] for e in events if e.kind == "state_changed"][-1] == "succeeded"
+    assert store.outcome_counts(search.search_id) == {"prompt_too_long": 1, "success": 1}
+    labels = {
+        "outcome": "prompt_too_long",
+        "method": "fairnad",
+        "generator": "llm",
+        "model": "other",
+        "prompt_variant": "v1",
+        "tenant": "acme",
+    }
+    assert registry.get_sample_value("nasforge_candidates_total", labels) == 1
+
+
+async def test_a_repair_prompt_refused_for_length_leaves_the_failure_it_was_to_repair(store):
+    services = ScriptedServices()
+    broken = model_code(32)
+    services.answers = [broken, PromptTooLong(REFUSAL)]
+    services.verdict = lambda code: CheckVerdict(
+        Outcome.SHAPE_MISMATCH, Stage.FORWARD, "RuntimeError", "got [2, 32]"
+    )
+    engine = _engine(store, services, PromptMethod())
+    search = engine.submit("acme", _config(1))
+    await _finish(engine, "acme", search.search_id)
+    (candidate,) = store.search_candidates(search.search_id)
+    assert candidate.outcome is Outcome.SHAPE_MISMATCH and candidate.stage == "forward"
+    assert candidate.code == broken
+    assert candidate.history[-1]["prompt_too_long"] == REFUSAL
+    assert services.calls["generate"] == 2  # no further repair is asked after the refusal
 
 
 async def test_a_dead_dependency_pauses_the_search_instead_of_failing_candidates(store):

@@ -4,17 +4,13 @@ import random
 from collections import Counter
 
 import pytest
+from scipy.stats import chi2
 
 from search_core.knowledge.sampling import EmptyTreeError, FairIdeaSampler
 from search_core.knowledge.tree import Attribute, Category, KnowledgeTree
 
 DRAWS = 20_000
-# Upper 0.1% points of the chi-square distribution by degrees of freedom (scipy is not a
-# dependency): a fair sampler fails one such test with probability 0.001.
-CHI2_CRITICAL_0_001 = {
-    1: 10.828, 2: 13.816, 3: 16.266, 4: 18.467, 5: 20.515, 6: 22.458, 7: 24.322, 8: 26.124,
-    9: 27.877, 10: 29.588, 11: 31.264, 12: 32.909, 13: 34.528, 14: 36.123, 15: 37.697,
-}  # fmt: skip
+P_FAIL = 0.001  # a fair sampler fails one such test with this probability
 
 
 def chi_square_uniform(counts: Counter, categories: list) -> tuple[float, int]:
@@ -27,7 +23,7 @@ def chi_square_uniform(counts: Counter, categories: list) -> tuple[float, int]:
 
 def looks_uniform(counts: Counter, categories: list) -> bool:
     statistic, df = chi_square_uniform(counts, categories)
-    return statistic < CHI2_CRITICAL_0_001[df]
+    return statistic < chi2.isf(P_FAIL, df)
 
 
 def fair_draws(tree, seed=7):

@@ -24,6 +24,7 @@ from search_core.template.operators import (
     mutate,
     random_genome,
     realisable,
+    realisations,
     scale_up,
     tune_hyperparameters,
 )
@@ -101,6 +102,17 @@ def test_every_attribute_with_an_apply_entry_is_realisable(policy):
             assert static_findings(render(child), policy) == []
         realised += 1
     assert realised >= 40
+
+
+def test_realisations_holds_the_child_of_each_idea_that_changes_the_parent():
+    plain = Genome(stages=(Stage("plain", 1, 32, 1), Stage("plain", 1, 64, 2)))
+    squeezed = apply_idea(plain, attribute("Squeeze-and-Excitation"), random.Random(0))
+    ideas = [attribute("Squeeze-and-Excitation"), attribute("Residual connection")]
+    ideas.append(Attribute("Hypernetwork", "no apply entry: the LLM's only"))
+    children = realisations(squeezed, ideas, random.Random(1))
+    assert set(children) == {"Residual connection"}  # the parent already has SE
+    assert children["Residual connection"].attention == "se"
+    assert {s.block for s in children["Residual connection"].stages} == {"basic"}
 
 
 @pytest.mark.parametrize(
