@@ -11,7 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from netapi.tasks import TaskSpec, TaskSpecError, validate
+from netapi.tasks import TASKS, TaskSpec, TaskSpecError, resolve_input, validate
 from search_core.domain import Generator, Method, default_generator
 
 INT32_MAX = 2**31 - 1
@@ -27,13 +27,43 @@ class _Strict(BaseModel):
 
 
 class TaskConfig(_Strict):
-    """The task every candidate is built for (a netapi TaskSpec)."""
+    """The task every candidate is built for (a netapi TaskSpec).
+
+    Checks and training see the same images: ``transform`` (LEMUR's name, e.g. norm_64,
+    norm_256_flip) decides the side, so ``in_shape`` follows it unless given, and a given one
+    must agree. Unset, the transform is the task's default (norm_32 for classification); with
+    only ``in_shape`` given it is ``norm``, which keeps the dataset's own size
+    (netapi.tasks.resolve_input). The resolved values are saved with the search.
+    """
 
     task: Literal["img-classification", "img-captioning"] = "img-classification"
     dataset: str = "fashion-mnist"
-    in_shape: tuple[int, int, int, int] = (64, 1, 28, 28)
+    in_shape: tuple[int, int, int, int] = (64, 1, 28, 28)  # batch, channels; side: transform
     out_shape: tuple[int] = (10,)
     transform: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _input_follows_transform(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        task = data.get("task", cls.model_fields["task"].default)
+        transform = data.get("transform", "")
+        in_shape = data.get("in_shape")
+        if task not in TASKS or not isinstance(transform, str):
+            return data  # the fields' own validation names what is wrong
+        if in_shape is not None and not _four_ints(in_shape):
+            return data
+        try:
+            transform, resolved = resolve_input(
+                task,
+                transform,
+                None if in_shape is None else tuple(in_shape),
+                cls.model_fields["in_shape"].default,
+            )
+        except TaskSpecError as exc:
+            raise ValueError(str(exc)) from exc
+        return {**data, "transform": transform, "in_shape": resolved}
 
     def spec(self, hyperparameters: dict[str, float] | None = None) -> TaskSpec:
         try:
@@ -63,6 +93,14 @@ class TaskConfig(_Strict):
                 spec.transform,
             )
         )
+
+
+def _four_ints(value: Any) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and len(value) == 4
+        and all(isinstance(dim, int) and not isinstance(dim, bool) for dim in value)
+    )
 
 
 class NnCaptionConfig(_Strict):
@@ -142,6 +180,8 @@ class SearchConfig(_Strict):
     max_new_tokens: int = Field(1536, ge=64, le=16_384)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     seed: int = Field(0, ge=0, le=INT64_MAX)  # SearchSpec.seed is an int64
+    # A candidate with more parameters is refused as too_large by its check, whose message
+    # names this budget; raise it for large models (LEMUR's VGG has 129M at 32x32).
     parameter_budget: int = Field(5_000_000, ge=1000)
     # Whose earlier code makes a candidate a duplicate: the tenant's (no model is trained
     # twice) or this search's only (comparisons: each method and seed runs on its own).

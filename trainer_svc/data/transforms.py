@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from netapi.tasks import transform_side
+
 # (mean, std) per channel; its length must match the images' channels.
 Norm = tuple[tuple[float, ...], tuple[float, ...]]
 
@@ -36,13 +38,13 @@ class TransformSpec:
 
 
 def _names() -> dict[str, TransformSpec]:
-    """Every known name: {echo,norm}[_{size}][_flip]."""
+    """Every known name: {echo,norm}[_{size}][_flip]; the side read as checks read it."""
     names = {}
     for family in ("echo", "norm"):
         for size in (None, *SIZES):
             for flip in (False, True):
                 name = family + (f"_{size}" if size else "") + ("_flip" if flip else "")
-                names[name] = TransformSpec(family == "norm", size, flip)
+                names[name] = TransformSpec(family == "norm", transform_side(name), flip)
     return names
 
 
