@@ -4,9 +4,10 @@ import argparse
 import json
 
 from cli.candidate_file import read_candidate
+from cli.spec_options import add_spec_arguments, describe_spec, spec_from_args
 from netapi.findings import Verdict
 from netapi.static_check import check_source
-from netapi.tasks import TASKS
+from netapi.tasks import TaskSpec
 
 
 def register(commands) -> None:
@@ -14,23 +15,26 @@ def register(commands) -> None:
         "check", help="statically check a candidate against the Net API (never runs it)"
     )
     check.add_argument("file", help="candidate Python file, or - for standard input")
-    check.add_argument("--task", required=True, choices=TASKS, help="LEMUR task name")
+    add_spec_arguments(check)
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(handler=run_check)
 
 
 def run_check(args: argparse.Namespace) -> int:
     """Exit 0 with a verdict, whatever it is."""
+    spec = spec_from_args(args)
     source = read_candidate(args.file)
-    _print_verdict(check_source(source, args.task), args.task, args.json)
+    _print_verdict(check_source(source, spec.task), spec, args.json)
     return 0
 
 
-def _print_verdict(verdict: Verdict, task: str, as_json: bool) -> None:
+def _print_verdict(verdict: Verdict, spec: TaskSpec, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"task": task, "stage": "static", **verdict.to_dict()}))
+        document = {"task": spec.task, "spec": spec.to_dict(), "stage": "static"}
+        print(json.dumps({**document, **verdict.to_dict()}))
         return
     print(f"outcome: {verdict.outcome.value}")
     for finding in verdict.findings:
         where = f"line {finding.line}" if finding.line else "module"
         print(f"  {where}: [{finding.rule}] {finding.outcome.value}: {finding.message}")
+    print(f"spec: {describe_spec(spec)}")

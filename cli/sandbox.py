@@ -6,8 +6,14 @@ import json
 from typing import TYPE_CHECKING
 
 from cli.candidate_file import read_candidate
+from cli.spec_options import (
+    add_parameter_budget_argument,
+    add_spec_arguments,
+    describe_spec,
+    spec_from_args,
+)
 from netapi.outcomes import Outcome
-from netapi.tasks import TASKS, default_spec
+from netapi.tasks import TaskSpec
 
 if TYPE_CHECKING:  # docker and the launcher load only when a check runs
     from sandbox_runner.config import SandboxSettings
@@ -25,12 +31,15 @@ def register(commands) -> None:
         "check", help="full check of a candidate in a locked-down container (needs Docker)"
     )
     check.add_argument("file", help="candidate Python file, or - for standard input")
-    check.add_argument("--task", required=True, choices=TASKS, help="LEMUR task name")
+    add_spec_arguments(check)
+    add_parameter_budget_argument(check)
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(handler=run_sandbox_check)
 
 
-async def _check(source: str, task: str, settings: "SandboxSettings") -> "CheckResult":
+async def _check(
+    source: str, spec: TaskSpec, budget: int, settings: "SandboxSettings"
+) -> "CheckResult":
     from netapi.code_policy import load_policy
     from sandbox_runner.containers import Launcher, docker_client
     from sandbox_runner.core import SandboxChecker
@@ -43,14 +52,15 @@ async def _check(source: str, task: str, settings: "SandboxSettings") -> "CheckR
     )
     checker = SandboxChecker(settings, launcher, load_policy(settings))
     try:
-        return await checker.check(source, default_spec(task), tenant=CLI_TENANT)
+        return await checker.check(source, spec, tenant=CLI_TENANT, parameter_budget=budget)
     finally:
         await checker.close()
 
 
-def _print(result: "CheckResult", task: str, as_json: bool) -> None:
+def _print(result: "CheckResult", spec: TaskSpec, budget: int, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"task": task, **result.to_dict()}))
+        document = {"task": spec.task, "spec": spec.to_dict(), "parameter_budget": budget}
+        print(json.dumps({**document, **result.to_dict()}))
         return
     print(f"outcome: {result.outcome.value} ({result.mode}, {result.wall_time_ms:.0f} ms)")
     if result.stage:
@@ -63,15 +73,19 @@ def _print(result: "CheckResult", task: str, as_json: bool) -> None:
             f"parameters: {result.parameter_count:,}  FLOPs: {result.flops:,}  "
             f"peak memory: {result.peak_memory_bytes / 2**20:.0f} MiB"
         )
+    print(f"spec: {describe_spec(spec)}")
+    print(f"parameter budget: {budget:,} (--parameter-budget)")
 
 
 def run_sandbox_check(args: argparse.Namespace) -> int:
     """Exit 0 with a verdict; 1 when our side failed (infra_error)."""
     from sandbox_runner.config import SandboxSettings
 
+    spec = spec_from_args(args)
     source = read_candidate(args.file)
     # One cold container for this one check: no warm pool, no reaping of a service's pool.
     settings = SandboxSettings(pool_size=0, namespace="nasforge-cli")
-    result = asyncio.run(_check(source, args.task, settings))
-    _print(result, args.task, args.json)
+    budget = args.parameter_budget or settings.parameter_budget
+    result = asyncio.run(_check(source, spec, budget, settings))
+    _print(result, spec, budget, args.json)
     return 1 if result.outcome is Outcome.INFRA_ERROR else 0

@@ -39,7 +39,13 @@ class SandboxSettings(ServerSettings):
     timeout_seconds: float = Field(30.0, gt=0, description="Default time limit of a check.")
     max_timeout_seconds: float = Field(300.0, gt=0, description="Largest limit a caller may ask.")
     ready_timeout_seconds: float = Field(60.0, gt=0, description="Cold start + torch import.")
-    parameter_budget: int = Field(50_000_000, ge=1, description="Default too_large threshold.")
+    parameter_budget: int = Field(
+        50_000_000,
+        ge=1,
+        description="Most parameters a candidate may have (more is too_large) when the caller "
+        "sends no budget; a search sends its own parameter_budget, `nasforge sandbox check` "
+        "its --parameter-budget.",
+    )
     pool_size: int = Field(
         2, ge=0, le=64, description="Warm containers kept ready, all tenants together."
     )

@@ -143,7 +143,9 @@ class Check:
             raise StageFailed(
                 Outcome.TOO_LARGE,
                 Stage.INSTANTIATE,
-                f"{count:,} parameters is over the budget of {self.budget:,}",
+                f"{count:,} parameters is over the budget of {self.budget:,} "
+                "(parameter_budget of the search, nasforge sandbox check --parameter-budget, "
+                "NASFORGE_SANDBOX_PARAMETER_BUDGET)",
             )
         self._timed(Stage.INSTANTIATE, started)
         return model

@@ -57,8 +57,18 @@ def test_clean_candidate_json(tmp_path):
         "check", write(tmp_path, GOOD_CLASSIFIER), "--task", "img-classification", "--json"
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {
+    verdict = json.loads(result.stdout)
+    verdict.pop("warnings", None)  # netapi.findings' own field
+    assert verdict == {
         "task": "img-classification",
+        "spec": {
+            "task": "img-classification",
+            "dataset": "cifar-10",
+            "in_shape": [2, 3, 32, 32],
+            "out_shape": [10],
+            "transform": "norm_32",
+            "hyperparameters": {},
+        },
         "stage": "static",
         "outcome": "success",
         "findings": [],
@@ -172,3 +182,49 @@ def test_console_script_is_installed():
         timeout=60,
     )
     assert json.loads(result.stdout)["outcome"] == "success"
+
+
+# The spec a check runs with: LEMUR's transform names give the side (netapi.tasks.spec_for).
+
+
+@pytest.mark.parametrize(
+    ("flags", "in_shape", "transform"),
+    [
+        (("--transform", "norm_299"), [2, 3, 299, 299], "norm_299"),
+        (("--transform", "norm_256_flip"), [2, 3, 256, 256], "norm_256_flip"),
+        (("--in-shape", "4,1,28,28"), [4, 1, 28, 28], "norm"),
+        (("--transform", "norm_64", "--in-shape", "2,1,64,64"), [2, 1, 64, 64], "norm_64"),
+    ],
+)
+def test_the_spec_follows_transform_and_in_shape(tmp_path, flags, in_shape, transform):
+    path = write(tmp_path, GOOD_CLASSIFIER)
+    result = run_cli("check", path, "--task", "img-classification", *flags, "--json")
+    assert result.returncode == 0, result.stderr
+    spec = json.loads(result.stdout)["spec"]
+    assert (spec["in_shape"], spec["transform"]) == (in_shape, transform)
+
+
+def test_human_output_ends_with_the_spec(tmp_path):
+    path = write(tmp_path, GOOD_CLASSIFIER)
+    result = run_cli("check", path, "--task", "img-classification", "--transform", "norm_64")
+    assert result.stdout.decode().splitlines()[-1] == (
+        "spec: img-classification, in_shape 2x3x64x64 (transform norm_64), out_shape 10, "
+        "dataset cifar-10"
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--transform", "norm_64", "--in-shape", "2,3,32,32"), "does not agree"),
+        (("--in-shape", "2,3,32"), "B,C,H,W"),
+        (("--in-shape", "2,3,5000,5000"), "outside"),
+        (("--transform", "norm_32_64"), "several sides"),
+    ],
+)
+def test_disagreeing_or_malformed_specs_exit_2_with_one_line(tmp_path, flags, message):
+    path = write(tmp_path, GOOD_CLASSIFIER)
+    result = run_cli("check", path, "--task", "img-classification", *flags)
+    assert result.returncode == 2
+    stderr = result.stderr.decode()
+    assert message in stderr and len(stderr.strip().splitlines()) == 1
