@@ -4,7 +4,7 @@ The contract (LEMUR's):
     def supported_hyperparameters() -> set[str]
     class Net(nn.Module):
         def __init__(self, in_shape, out_shape, prm, device)
-        def train_setup(self, prm)      # sets self.criteria and self.optimizer
+        def train_setup(self, prm)      # sets self.criteria (one loss or a tuple), self.optimizer
         def learn(self, train_data)
         def forward(self, x, ...)       # captioning: forward(images, captions=None)
 """
@@ -13,7 +13,8 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from netapi.findings import Finding
+from netapi.criteria import CRITERIA, CRITERION, CRITERION_MESSAGE, CRITERION_RULE
+from netapi.findings import Finding, warning
 from netapi.module_facts import ModuleFacts, dotted_name
 from netapi.outcomes import Outcome
 from netapi.tasks import RESERVED_PRM_KEYS
@@ -198,9 +199,9 @@ def _hyperparameter_findings(facts: ModuleFacts, function: Function) -> Iterator
         return
     used = _string_constants_outside(facts.nodes, function)
     for name in sorted(declared - used):
-        yield Finding(
+        # LEMUR trains such a model (the value is only never used): a warning, not a refusal.
+        yield warning(
             "unread-hyperparameter",
-            Outcome.API_NONCOMPLIANCE,
             f"hyperparameter {name!r} is declared in supported_hyperparameters() "
             "but the model never reads it",
             function.lineno,
@@ -355,17 +356,17 @@ def _batch_as_channels(init: Function) -> Iterator[Finding]:
 
 def _training_attribute_findings(chain: list[ast.ClassDef], net: ast.ClassDef) -> Iterator[Finding]:
     assigned = _self_attributes_assigned(chain)
-    if "criteria" not in assigned:
-        if "criterion" in assigned:
-            message = (
-                "Net sets self.criterion; the Net API names it self.criteria "
-                "(a tuple of loss modules)"
-            )
+    if CRITERIA not in assigned:
+        if CRITERION in assigned:
+            yield warning(CRITERION_RULE, CRITERION_MESSAGE, net.lineno, net.col_offset)
         else:
-            message = "Net never sets self.criteria (a tuple of loss modules) in train_setup"
-        yield Finding(
-            "missing-criteria", Outcome.API_NONCOMPLIANCE, message, net.lineno, net.col_offset
-        )
+            yield Finding(
+                "missing-criteria",
+                Outcome.API_NONCOMPLIANCE,
+                "Net never sets self.criteria (a loss or a tuple of losses) in train_setup",
+                net.lineno,
+                net.col_offset,
+            )
     if "optimizer" not in assigned:
         yield Finding(
             "missing-optimizer",

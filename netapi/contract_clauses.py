@@ -12,7 +12,7 @@ CLAUSES = {
     "`train_setup(self, prm)`, `learn(self, train_data)`, `forward(self, x)` (captioning: "
     "`forward(self, images, captions=None)`).",
     "missing-criteria": "`train_setup` sets `self.criteria`, a tuple of loss modules, e.g. "
-    "`self.criteria = (nn.CrossEntropyLoss(),)` (not `self.criterion`).",
+    "`self.criteria = (nn.CrossEntropyLoss(),)`.",
     "missing-optimizer": "`train_setup` sets `self.optimizer`, built from `self.parameters()`.",
     "missing-supported-hyperparameters": "A module-level function `supported_hyperparameters()` "
     "returns the set of hyperparameter names the model reads.",

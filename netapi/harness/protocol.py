@@ -5,13 +5,17 @@ Shared by the harness (inside the container) and the host, which validates every
 
 import json
 
-from netapi.findings import sanitise
+from netapi.criteria import CRITERION_MESSAGE, CRITERION_RULE
+from netapi.findings import Finding, sanitise, warning
 from netapi.outcomes import Outcome, Stage
 from netapi.tasks import TaskSpec, validate
 
 MAX_JOB_BYTES = 1024 * 1024
 MAX_RESULT_BYTES = 256 * 1024
 READY_KEY = "ready"
+MAX_WARNINGS = 20
+# The warnings a check raises at run time (netapi.harness.stages), with what the host shows.
+RUN_TIME_WARNINGS = {CRITERION_RULE: CRITERION_MESSAGE}
 
 
 class ProtocolError(ValueError):
@@ -94,6 +98,23 @@ def _trace(entries: object) -> list[dict]:
     ]
 
 
+def _warnings(entries: object) -> tuple[Finding, ...]:
+    """The check's warnings: only the rules a check raises at run time, each with the host's own
+    message and stage. The candidate's process names a rule and nothing more, so it cannot put
+    words in a report; anything else is dropped (a warning decides nothing worth refusing for)."""
+    if not isinstance(entries, list):
+        return ()
+    named = {
+        entry.get("rule")
+        for entry in entries[:MAX_WARNINGS]
+        if isinstance(entry, dict) and isinstance(entry.get("rule"), str)
+    }
+    return tuple(
+        warning(rule, RUN_TIME_WARNINGS[rule], stage=Stage.LEARN)
+        for rule in sorted(named & RUN_TIME_WARNINGS.keys())
+    )
+
+
 def parse_result(line: bytes, nonce: str) -> dict:
     """Validate a result line from a container; anything off raises ProtocolError."""
     if len(line) > MAX_RESULT_BYTES:
@@ -130,6 +151,7 @@ def parse_result(line: bytes, nonce: str) -> dict:
         "unused_parameters": [sanitise(str(n), 200) for n in result.get("unused_parameters", [])][
             :20
         ],
+        "warnings": _warnings(result.get("warnings")),
         "durations_ms": {
             str(k): float(v)
             for k, v in result.get("durations_ms", {}).items()

@@ -72,6 +72,7 @@ def run_job(job: dict) -> dict:
         output_shape=report.output_shape,
         shape_trace=report.shape_trace,
         unused_parameters=report.unused_parameters,
+        warnings=[finding.to_dict() for finding in report.warnings],
         durations_ms={
             **report.durations_ms,
             "total": round((time.perf_counter() - started) * 1000, 1),

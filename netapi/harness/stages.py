@@ -14,6 +14,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from netapi.criteria import (
+    CRITERION,
+    CRITERION_MESSAGE,
+    CRITERION_RULE,
+    criteria_attribute,
+    criteria_of,
+)
+from netapi.findings import Finding, warning
 from netapi.harness import synthetic
 from netapi.harness.failures import CANDIDATE_ERRORS, CANDIDATE_FILENAME, describe
 from netapi.harness.flops import TotalFlops
@@ -47,6 +55,7 @@ class CheckReport:
     shape_trace: list = field(default_factory=list)
     unused_parameters: list = field(default_factory=list)
     durations_ms: dict = field(default_factory=dict)
+    warnings: list[Finding] = field(default_factory=list)  # recorded, never an outcome
 
 
 def _peak_rss_bytes() -> int:
@@ -235,17 +244,19 @@ class Check:
             model.train_setup(prm)
         except CANDIDATE_ERRORS as error:
             self._fail(Stage.LEARN, error)
-        criteria = getattr(model, "criteria", None)
-        if (
-            not isinstance(criteria, tuple | list)
-            or not criteria
-            or not all(callable(c) for c in criteria)
-        ):
-            hint = " (it sets self.criterion)" if hasattr(model, "criterion") else ""
+        try:
+            attribute, losses = criteria_attribute(model), criteria_of(model)
+        except CANDIDATE_ERRORS as error:  # a property that raises
+            self._fail(Stage.LEARN, error)
+        if not losses or not all(callable(loss) for loss in losses):
             raise StageFailed(
                 Outcome.API_NONCOMPLIANCE,
                 Stage.LEARN,
-                f"train_setup() must set self.criteria to a tuple of losses{hint}",
+                "train_setup() must set self.criteria to a loss or a tuple of losses",
+            )
+        if attribute == CRITERION:
+            self.report.warnings.append(
+                warning(CRITERION_RULE, CRITERION_MESSAGE, stage=Stage.LEARN)
             )
         if not isinstance(getattr(model, "optimizer", None), torch.optim.Optimizer):
             raise StageFailed(

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 
 import torch
 
+from netapi.criteria import criteria_of, replace_first_loss
 from netapi.harness import synthetic
 from netapi.harness.failures import CANDIDATE_ERRORS, describe
 from netapi.harness.protocol import MAX_JOB_BYTES, parse_job
@@ -43,20 +44,40 @@ MAX_GENERATED_TOKENS = 40
 
 
 class LossRecorder:
-    """Wraps a loss callable of the candidate's criteria, recording every value it returns."""
+    """Records every value a loss of the candidate's criteria returns: called in its place (a
+    plain function), or told by a forward hook (a loss module, see `record_first_loss`)."""
 
     def __init__(self, loss) -> None:
         self._loss = loss
         self.values: list[float] = []
 
-    def __call__(self, *args, **kwargs):
-        value = self._loss(*args, **kwargs)
+    def record(self, value) -> None:
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             self.values.append(float(value.detach()))
+
+    def hook(self, _module, _inputs, output) -> None:
+        self.record(output)
+
+    def __call__(self, *args, **kwargs):
+        value = self._loss(*args, **kwargs)
+        self.record(value)
         return value
 
     def __getattr__(self, name):
         return getattr(self._loss, name)
+
+
+def record_first_loss(model, loss) -> LossRecorder:
+    """A recorder of the model's first loss. A loss module stays where the model set it, with
+    a forward hook (`self.criteria = nn.CrossEntropyLoss()` registers a submodule, which only
+    a module may replace, and the state_dict keeps its keys); a plain function is replaced by
+    the recorder, in the shape the model set its criteria (one loss, a tuple or a list)."""
+    recorder = LossRecorder(loss)
+    if isinstance(loss, torch.nn.Module):
+        loss.register_forward_hook(recorder.hook)
+    else:
+        replace_first_loss(model, recorder)
+    return recorder
 
 
 class Batches:
@@ -176,11 +197,17 @@ def train(job: dict, channel: Channel) -> None:
     prm = synthetic.prm_for(spec, declared)
     try:
         model.train_setup(prm)
+        losses = criteria_of(model)
+        recorder = record_first_loss(model, losses[0]) if losses else None
     except CANDIDATE_ERRORS as error:
         failure = describe(error, check.namespace, check.lines)
         raise StageFailed(failure.outcome, Stage.TRAIN, failure.message, failure.type) from None
-    recorder = LossRecorder(model.criteria[0])
-    model.criteria = (recorder, *tuple(model.criteria)[1:])
+    if recorder is None:
+        raise StageFailed(
+            Outcome.API_NONCOMPLIANCE,
+            Stage.TRAIN,
+            "train_setup() must set self.criteria to a loss or a tuple of losses",
+        )
     loader = Batches(
         images["train"],
         targets["train"],

@@ -4,8 +4,9 @@ import pytest
 import torch
 from nltk.translate.bleu_score import corpus_bleu
 
-from netapi.harness.training import Batches, LossRecorder
-from netapi.tasks import EOS, PAD, SOS
+from netapi.harness.training import Batches, LossRecorder, record_first_loss, train
+from netapi.tasks import EOS, PAD, SOS, TaskSpec
+from tests.unit.netapi import lemur_style
 from trainer_svc.evaluation import corpus_bleu4, references_of
 
 
@@ -57,3 +58,64 @@ def test_batches_cover_the_data_once_per_epoch_and_normalise():
     assert sorted(seen.tolist()) == list(range(10)) and len(batches) == 3
     first_images, first_labels = next(iter(batches))
     assert torch.allclose(first_images[:, 0, 0, 0], first_labels.float() / 255)
+
+
+def _fashion_data(path, samples: int = 16) -> None:
+    generator = torch.Generator().manual_seed(0)
+    images = {
+        split: torch.randint(0, 256, (samples, 1, 28, 28), dtype=torch.uint8, generator=generator)
+        for split in ("train", "val", "test")
+    }
+    targets = {split: torch.arange(samples) % 10 for split in images}
+    torch.save({"images": images, "targets": targets, "mean": [0.5], "std": [0.5]}, path)
+
+
+class _Channel:
+    """The control channel as the host drives it: keeps every epoch's weights."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict] = []
+
+    def emit(self, **fields) -> None:
+        self.lines.append(fields)
+
+    def keep(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    "code",
+    [lemur_style.CANONICAL, lemur_style.SINGLE_LOSS, lemur_style.CRITERION],
+    ids=["tuple", "single-loss", "criterion"],
+)
+def test_training_records_the_loss_however_the_criteria_are_written(tmp_path, code):
+    """One loss as criteria is a registered submodule, which only a module may replace: the
+    recorder hooks it instead, so the model's learn() and state_dict are untouched."""
+    _fashion_data(tmp_path / "data.pt")
+    job = {
+        "code": code,
+        "spec": TaskSpec("img-classification", "fashion-mnist", (8, 1, 28, 28), (10,), {}, "norm"),
+        "seed": 1,
+        "epochs": 2,
+        "data_path": str(tmp_path / "data.pt"),
+        "out_dir": str(tmp_path),
+    }
+    channel = _Channel()
+    train(job, channel)
+    epochs, final = channel.lines[:-1], channel.lines[-1]
+    assert final["outcome"] == "success", final
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    assert all(e["train_loss"] > 0 for e in epochs)
+    saved = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert not any("recorder" in key or "_loss" in key for key in saved)
+
+
+def test_a_plain_function_loss_is_wrapped_in_the_shape_the_model_set():
+    class Model:
+        def __init__(self) -> None:
+            self.criteria = torch.nn.functional.cross_entropy
+
+    model = Model()
+    recorder = record_first_loss(model, model.criteria)
+    model.criteria(torch.randn(3, 4), torch.tensor([1, 2, 3]))
+    assert model.criteria is recorder and len(recorder.values) == 1

@@ -1,6 +1,7 @@
-# expect-outcome: api_noncompliance
-# expect-rules: unread-hyperparameter
+# expect-outcome: success
+# expect-rules: none
 # task: img-classification
+# expect-warnings: unread-hyperparameter
 import torch
 import torch.nn as nn
 

@@ -1,6 +1,7 @@
-# expect-outcome: api_noncompliance
-# expect-rules: missing-criteria
+# expect-outcome: success
+# expect-rules: none
 # task: img-classification
+# expect-warnings: criterion-for-criteria
 import torch
 import torch.nn as nn
 

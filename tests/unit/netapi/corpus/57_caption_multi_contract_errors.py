@@ -1,6 +1,7 @@
-# expect-outcome: api_noncompliance
-# expect-rules: missing-criteria, batch-as-channels, unread-hyperparameter
+# expect-outcome: shape_mismatch
+# expect-rules: batch-as-channels
 # task: img-captioning
+# expect-warnings: criterion-for-criteria, unread-hyperparameter
 import torch
 import torch.nn as nn
 

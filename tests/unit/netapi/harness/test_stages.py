@@ -4,6 +4,7 @@ import pathlib
 
 from netapi.harness.runner import run_job
 from netapi.tasks import default_spec
+from tests.unit.netapi import lemur_style
 
 GOOD = (pathlib.Path(__file__).parents[1] / "corpus" / "01_good_cnn.py").read_text()
 
@@ -63,3 +64,38 @@ def test_the_corpus_model_with_numbered_layers_dataclass_and_attention_passes():
     code = (corpus / "64_good_numbered_layers_dataclass_attention.py").read_text()
     result = check(code)
     assert (result["outcome"], result["error"]) == ("success", None)
+
+
+def test_one_loss_as_criteria_passes_the_learn_stage():
+    """LEMUR trains `self.criteria = nn.CrossEntropyLoss()`; it counts as a one-element tuple."""
+    result = check(lemur_style.SINGLE_LOSS)
+    assert (result["outcome"], result["error"], result["warnings"]) == ("success", None, [])
+
+
+def test_criterion_passes_the_learn_stage_with_a_warning():
+    result = check(lemur_style.CRITERION)
+    assert (result["outcome"], result["error"]) == ("success", None)
+    [warning] = result["warnings"]
+    assert warning["rule"] == "criterion-for-criteria" and warning["stage"] == "learn"
+    assert warning["severity"] == "warning" and "outcome" not in warning
+
+
+def test_a_model_with_no_losses_still_fails_the_learn_stage():
+    result = check(lemur_style.NO_CRITERIA)
+    assert (result["outcome"], result["stage"]) == ("api_noncompliance", "learn")
+    assert "self.criteria" in result["error"]["message"]
+
+
+def test_a_captioner_with_one_loss_and_bare_logits_passes():
+    """Teacher forcing that returns bare logits instead of (logits, hidden): LEMUR's too."""
+    corpus = pathlib.Path(__file__).parents[1] / "corpus"
+    code = (corpus / "66_good_caption_single_loss_bare_logits.py").read_text()
+    result = run_job(
+        {
+            "code": code,
+            "spec": default_spec("img-captioning"),
+            "parameter_budget": 10**8,
+            "nonce": "test",
+        }
+    )
+    assert (result["outcome"], result["error"], result["warnings"]) == ("success", None, [])

@@ -34,6 +34,12 @@ def passes(code: str) -> bool:
     return check_source(code, IMG_CLASSIFICATION).outcome is Outcome.SUCCESS
 
 
+def clean(code: str) -> bool:
+    """Passes without a warning (`self.criterion` passes, with one: LEMUR trains it)."""
+    verdict = check_source(code, IMG_CLASSIFICATION)
+    return verdict.outcome is Outcome.SUCCESS and not verdict.warnings
+
+
 def assert_idempotent(fixed: Fixed, parent_code: str = "") -> None:
     assert apply_fixes(fixed.code, parent_code) == Fixed(fixed.code, ())
 
@@ -131,11 +137,11 @@ SLIPS = {
 @pytest.mark.parametrize("slip", SLIPS)
 def test_a_slip_is_fixed_into_a_module_the_checker_accepts(slip: str) -> None:
     broken, expected_fixes, expected_text = SLIPS[slip]
-    assert not passes(broken)
+    assert not clean(broken)
     fixed = apply_fixes(broken)
     assert fixes_of(fixed) == expected_fixes
     assert expected_text in fixed.code
-    assert passes(fixed.code), check_source(fixed.code, IMG_CLASSIFICATION).to_dict()
+    assert clean(fixed.code), check_source(fixed.code, IMG_CLASSIFICATION).to_dict()
     assert_idempotent(fixed)
 
 
