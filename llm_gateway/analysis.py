@@ -67,9 +67,11 @@ class AnswerAnalyzer:
         extraction = extract_code(text, finish_reason)
         findings = list(extraction.findings)
         names: tuple[HallucinatedName, ...] = ()
+        warnings: tuple[Finding, ...] = ()
         if extraction.code:
             verdict = check_source(extraction.code, task.task, self.policy)
             findings += verdict.findings
+            warnings = verdict.warnings
             names = hallucinated_names(verdict.findings)
         # Extraction comes first in the pipeline: its findings decide over the static ones.
         outcome = (
@@ -80,6 +82,7 @@ class AnswerAnalyzer:
             outcome,
             content=extraction.code,
             findings=tuple(findings),
+            warnings=warnings,
             hallucinated_names=names,
             reasoning=extraction.reasoning,
             extraction_rule=extraction.rule,

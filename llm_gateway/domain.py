@@ -131,6 +131,7 @@ class Analysis:
     outcome: Outcome
     content: str = ""
     findings: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()  # of the static checks; never the outcome
     hallucinated_names: tuple[HallucinatedName, ...] = ()
     reasoning: str = ""
     extraction_rule: str = ""

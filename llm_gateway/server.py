@@ -86,6 +86,7 @@ def analysis_to_pb(analysis: Analysis) -> pb.AnswerAnalysis:
         content=analysis.content,
         outcome=outcome_to_pb(analysis.outcome),
         findings=[finding_to_pb(finding) for finding in analysis.findings],
+        warnings=[finding_to_pb(finding) for finding in analysis.warnings],
         hallucinated_names=[
             pb.HallucinatedName(kind=_HALLUCINATION[name.kind], name=name.name, line=name.line)
             for name in analysis.hallucinated_names

@@ -1,7 +1,7 @@
 """Conversions between the wire (nasforge.common.v1) and netapi's domain types, in one place."""
 
 from nasforge.common.v1 import common_pb2
-from netapi.findings import Finding
+from netapi.findings import Finding, warning
 from netapi.outcomes import Outcome, Stage
 from netapi.tasks import TaskSpec, TaskSpecError, default_spec, validate
 from rpc.errors import InvalidArgument
@@ -51,6 +51,17 @@ def finding_from_pb(message: common_pb2.Finding) -> Finding:
         line=message.line,
         column=message.column,
         stage=stage_from_pb(message.stage) or Stage.STATIC,
+    )
+
+
+def warning_from_pb(message: common_pb2.Finding) -> Finding:
+    """A warning (a message of a `warnings` field): never an outcome, whatever its outcome says."""
+    return warning(
+        message.rule,
+        message.message,
+        message.line,
+        message.column,
+        stage_from_pb(message.stage) or Stage.STATIC,
     )
 
 

@@ -31,7 +31,13 @@ from sandbox_runner.containers import (
     RuntimeUnavailable,
 )
 from sandbox_runner.pool import WarmPool
-from sandbox_runner.verdicts import CheckResult, failed, from_container, from_static
+from sandbox_runner.verdicts import (
+    CheckResult,
+    failed,
+    from_container,
+    from_static,
+    with_static_warnings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +202,7 @@ class SandboxChecker:
             result, container_id = await self._check_in_container(
                 code, spec, tenant, budget, limit_seconds
             )
+            result = with_static_warnings(result, verdict.warnings)
         result = _with_wall_time(result, started)
         log.info(
             "check %s tenant=%s outcome=%s mode=%s %.0fms",

@@ -39,6 +39,7 @@ def result_to_pb(result: CheckResult) -> pb.CheckCandidateResponse:
         outcome=outcome_to_pb(result.outcome),
         stage=stage_to_pb(result.stage),
         findings=[finding_to_pb(finding) for finding in result.findings],
+        warnings=[finding_to_pb(finding) for finding in result.warnings],
         scores=common_pb2.Scores(
             parameter_count=result.parameter_count,
             flops=result.flops,

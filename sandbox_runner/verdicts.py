@@ -1,6 +1,6 @@
 """The domain result of a check, and how a container's raw result becomes one."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from netapi.findings import Finding, Verdict
 from netapi.outcomes import Outcome, Stage
@@ -13,6 +13,7 @@ class CheckResult:
     outcome: Outcome
     stage: Stage | None = None
     findings: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()  # recorded and shown, never the outcome
     error_type: str = ""
     error_message: str = ""
     parameter_count: int = 0
@@ -30,6 +31,7 @@ class CheckResult:
             "outcome": self.outcome.value,
             "stage": self.stage.value if self.stage else None,
             "findings": [finding.to_dict() for finding in self.findings],
+            "warnings": [finding.to_dict() for finding in self.warnings],
             "error": (
                 {"type": self.error_type, "message": self.error_message}
                 if self.error_message
@@ -53,6 +55,7 @@ def from_static(verdict: Verdict) -> CheckResult:
         verdict.outcome,
         Stage.STATIC,
         verdict.findings,
+        verdict.warnings,
         error_type="static",
         error_message=first.message,
     )
@@ -76,6 +79,7 @@ def from_container(raw: dict) -> CheckResult:
         outcome=raw["outcome"],
         stage=raw["stage"],
         findings=findings,
+        warnings=raw["warnings"],
         error_type=raw["error_type"],
         error_message=raw["error_message"],
         parameter_count=raw["parameter_count"],
@@ -86,6 +90,14 @@ def from_container(raw: dict) -> CheckResult:
         unused_parameters=raw["unused_parameters"],
         durations_ms=raw["durations_ms"],
     )
+
+
+def with_static_warnings(result: CheckResult, warnings: tuple[Finding, ...]) -> CheckResult:
+    """The result with the static check's warnings first; a run-time warning of the same rule
+    (`criterion` seen again at the learn stage) adds nothing and is dropped."""
+    rules = {finding.rule for finding in warnings}
+    later = tuple(finding for finding in result.warnings if finding.rule not in rules)
+    return replace(result, warnings=(*warnings, *later))
 
 
 def failed(

@@ -30,10 +30,21 @@ def test_full_check_json_has_the_static_shape_plus_measurements():
 
 
 def test_human_output_names_the_failure():
-    result = run(str(CORPUS / "52_criterion_typo.py"), "--task", "img-classification")
+    result = run(str(CORPUS / "65_missing_criteria.py"), "--task", "img-classification")
     assert result.returncode == 0
     assert result.stdout.startswith("outcome: api_noncompliance (static")
-    assert "self.criterion" in result.stdout
+    assert "self.criteria" in result.stdout
+
+
+def test_criterion_is_a_warning_beside_a_success():
+    """LEMUR trains a model that sets self.criterion: so does nasforge, and says so."""
+    result = run(str(CORPUS / "52_criterion_typo.py"), "--task", "img-classification", "--json")
+    assert result.returncode == 0, result.stderr
+    verdict = json.loads(result.stdout)
+    assert verdict["outcome"] == "success" and verdict["findings"] == []
+    assert [w["rule"] for w in verdict["warnings"]] == ["criterion-for-criteria"]
+    human = run(str(CORPUS / "52_criterion_typo.py"), "--task", "img-classification")
+    assert "[criterion-for-criteria] warning: the Net API names it criteria" in human.stdout
 
 
 def test_docker_unreachable_is_exit_1_with_one_line():

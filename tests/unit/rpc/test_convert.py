@@ -3,7 +3,7 @@
 import pytest
 
 from nasforge.common.v1 import common_pb2
-from netapi.findings import Finding
+from netapi.findings import Finding, warning
 from netapi.outcomes import Outcome, Stage
 from rpc.convert import (
     finding_from_pb,
@@ -11,6 +11,7 @@ from rpc.convert import (
     scores_from_pb,
     stage_from_pb,
     stage_to_pb,
+    warning_from_pb,
 )
 from rpc.errors import InvalidArgument
 
@@ -32,6 +33,15 @@ def test_a_finding_without_a_stage_is_static_and_one_without_an_outcome_is_refus
     assert finding_from_pb(message).stage is Stage.STATIC
     with pytest.raises(InvalidArgument):
         finding_from_pb(common_pb2.Finding(rule="r", message="m"))
+
+
+def test_a_warning_survives_the_wire_and_is_never_an_outcome():
+    note = warning("criterion-for-criteria", "criterion was used", 12, 4, Stage.LEARN)
+    message = finding_to_pb(note)
+    assert message.outcome == common_pb2.OUTCOME_SUCCESS
+    assert warning_from_pb(message) == note
+    forged = common_pb2.Finding(rule="r", outcome=common_pb2.OUTCOME_OOM, message="m")
+    assert warning_from_pb(forged).outcome is Outcome.SUCCESS
 
 
 def test_scores_hold_only_the_fields_that_are_set():
