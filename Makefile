@@ -12,7 +12,7 @@ IMAGE_STAMP := var/.runtime-image
 IMAGE_INPUTS := compose/runtime/Dockerfile scripts/build_runtime_image.sh \
 	$(shell find netapi -name '*.py')
 
-.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair bench-flood bench-speculative clean demo compare help \
+.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair bench-flood bench-speculative lemur-share clean demo compare help \
 	compose images up down logs ps certs
 
 help:
@@ -29,6 +29,7 @@ help:
 	@echo "make compare  - FairNAD vs baselines vs the zoo, 3 seeds, one budget: report in var/compare"
 	@echo "make bench-repair - LLM generation: valid, novel, applied candidates, today vs the levers"
 	@echo "make bench-flood - a tenant's check latency, idle vs another tenant flooding (goal <= 2x)"
+	@echo "make lemur-share NN_DATASET=DIR - share of LEMUR's models nasforge runs, each refusal's reason"
 	@echo "make certs    - a development CA and the services' TLS certificates (var/compose/certs)"
 	@echo "make up       - build the images and start the compose deployment (compose/compose.yaml)"
 	@echo "make down / logs / ps - stop it (and sweep its sandbox leftovers) / follow logs / list"
@@ -117,6 +118,11 @@ bench-repair: install runtime-image test-data
 
 bench-flood: install runtime-image
 	$(BIN)/python -m bench.tenant_flood
+
+# NN_DATASET: a checkout of LEMUR's nn-dataset; LEMUR_SHARE_ARGS e.g. "--sample 200", "--limit 10".
+lemur-share: install runtime-image
+	@test -n "$(NN_DATASET)" || { echo "make lemur-share NN_DATASET=<nn-dataset checkout>"; exit 2; }
+	$(BIN)/python -m bench.lemur_share $(NN_DATASET) $(LEMUR_SHARE_ARGS)
 
 clean:
 	rm -rf $(VENV) nasforge .pytest_cache .ruff_cache *.egg-info build $(IMAGE_STAMP)
