@@ -23,18 +23,19 @@ from netapi.forbidden_names import (
     FORBIDDEN_BUILTINS,
     FORBIDDEN_MODULE_ATTRIBUTES,
     FORBIDDEN_TORCH_NAMES,
+    PRETRAINED_WEIGHTS,
     REFLECTION_CALLS,
+    anywhere_rule,
+    dotted_reason,
     forbidden_attribute,
     forbidden_dotted,
     reached_module,
 )
-from netapi.module_facts import ModuleFacts, dotted_name
+from netapi.module_facts import ModuleFacts
 from netapi.name_index import NameIndex
 from netapi.outcomes import Outcome
 from netapi.reflection import reflection_findings
 from netapi.scopes import Bindings
-
-_TYPING_ANYWHERE = frozenset({"get_type_hints", "ForwardRef", "_eval_type", "evaluate_forward_ref"})
 
 __all__ = [  # the lists live in forbidden_names; named here for the callers that know them here
     "DEFAULT_ALLOWED_MODULES",
@@ -46,19 +47,63 @@ __all__ = [  # the lists live in forbidden_names; named here for the callers tha
     "code_policy_findings",
 ]
 
-# The default allowlist of ARCHITECTURE.md: torch and a few pure standard-library modules.
 log = logging.getLogger(__name__)
+
+# The default allowlist (ARCHITECTURE.md): what a model is built from, and standard-library
+# modules as far as they are no door to the interpreter's internals, files, processes or the
+# network. The doors that an allowed module still has are refused by name (forbidden_names:
+# STDLIB_DOORS, private names of standard-library modules, module attributes such as
+# `typing.sys`), so allowing a module here allows its ordinary use only.
+#   torch        the model itself (its downloading, loading and file parts are refused).
+#   torchvision  the building blocks LEMUR's models import: ops.misc (Conv2dNormActivation,
+#                MLP, Permute), ops.stochastic_depth, models.* and their helpers
+#                (models._utils._make_divisible, models._api.WeightsEnum). Refused: weights=
+#                and pretrained= arguments, get_state_dict, load_state_dict_from_url,
+#                _internally_replaced_utils, extension, datasets, io, utils.save_image.
+#   math, numbers, statistics   arithmetic (statistics.mean of a few values).
+#   typing, __future__, dataclasses, enum, abc   declaring types and configs
+#                (enum.global_enum and Enum._convert_ write or read any module's globals).
+#   collections, functools, itertools, operator, heapq, bisect   containers and functional
+#                helpers (operator.attrgetter and methodcaller take computed names).
+#   copy         deepcopy of a block (copy.dispatch_table is pickle's, refused).
+#   random       seeds and sampling (random._os and the other private names are refused).
+#   re, string   parsing layer names (string.Formatter reads computed attributes, refused).
+#   warnings     warning about an odd hyperparameter (showwarning, formatwarning and
+#                warn_explicit read lines of any file, refused).
+#   gc           gc.collect between steps (get_objects, get_referrers, get_referents,
+#                garbage and callbacks hand out any object, refused).
+# Not allowed, since the module itself is the door: os, sys, subprocess, socket, pathlib,
+# io, shutil, tempfile (files, processes, network); importlib, inspect, types, builtins,
+# ctypes, weakref (the interpreter's internals: inspect reaches frames, types.CodeType
+# builds bytecode); pickle, marshal, copyreg (data run as code); logging (its handlers
+# write files); threading, multiprocessing, asyncio (work outside the measured check);
+# numpy and PIL (numpy.load, Image.open: files; the image carries them for torchvision
+# only); time, contextlib and the rest: no model needs them. A deployment widens the list
+# with extra_allowed_modules.
 DEFAULT_ALLOWED_MODULES = frozenset(
     {
         "torch",
+        "torchvision",
         "math",
+        "numbers",
+        "statistics",
         "typing",
+        "__future__",
+        "dataclasses",
+        "enum",
+        "abc",
         "collections",
         "functools",
         "itertools",
-        "numbers",
-        "dataclasses",
-        "__future__",
+        "operator",
+        "heapq",
+        "bisect",
+        "copy",
+        "random",
+        "re",
+        "string",
+        "warnings",
+        "gc",
     }
 )
 
@@ -178,10 +223,22 @@ def _import_findings(node: ast.Import | ast.ImportFrom, policy: CodePolicy) -> I
                     " which candidates may not use",
                     **where,
                 )
+            elif alias.name in FORBIDDEN_ANYWHERE and not forbidden_dotted(
+                f"{node.module}.{alias.name}"
+            ):  # `from torchvision.models._api import load_state_dict_from_url`
+                message = forbidden_attribute(alias.name) or ""
+                yield Finding(anywhere_rule(alias.name), Outcome.FORBIDDEN_CODE, message, **where)
     for module in _imported_modules(node):
         if policy.allows(module):
             continue
-        if not policy.module_exists(module):
+        if reason := dotted_reason(module):
+            yield Finding(
+                "forbidden-import",
+                Outcome.FORBIDDEN_CODE,
+                f"import of '{module}' is not allowed: {reason[1]}",
+                **where,
+            )
+        elif not policy.module_exists(module):
             yield Finding(
                 "unknown-module",
                 Outcome.HALLUCINATED_API,
@@ -226,16 +283,6 @@ def _name_findings(node: ast.Name, bindings: Bindings, called: set[int]) -> Iter
         )
 
 
-def _dotted_finding(resolved: str, name: str, line: int, column: int) -> Finding:
-    if name.startswith("typing."):
-        message = f"'{resolved}' evaluates strings as code and is not allowed"
-        return Finding("string-evaluation", Outcome.FORBIDDEN_CODE, message, line, column)
-    message = (
-        f"'{resolved}' downloads, loads, writes or executes outside the model and is not allowed"
-    )
-    return Finding("forbidden-torch-api", Outcome.FORBIDDEN_CODE, message, line, column)
-
-
 def _chain_findings(outer: ast.Attribute, facts: ModuleFacts) -> Iterator[Finding]:
     """One attribute chain (`T.hub.load`), judged from its outermost node."""
     chain: list[ast.Attribute] = []
@@ -259,12 +306,13 @@ def _chain_findings(outer: ast.Attribute, facts: ModuleFacts) -> Iterator[Findin
                 link.col_offset,
             )
     for resolved in sorted(facts.resolutions(outer)):  # every name the owner may stand for
-        if name := forbidden_dotted(resolved):
-            yield _dotted_finding(resolved, name, outer.lineno, outer.col_offset)
+        if reason := dotted_reason(resolved):
+            rule, message = reason
+            yield Finding(rule, Outcome.FORBIDDEN_CODE, message, outer.lineno, outer.col_offset)
             return
     for link in reversed(chain):  # an owner the aliases do not know: distinctive names
         if link.attr in FORBIDDEN_ANYWHERE:
-            rule = "string-evaluation" if link.attr in _TYPING_ANYWHERE else "forbidden-torch-api"
+            rule = anywhere_rule(link.attr)
             message = forbidden_attribute(link.attr) or ""
             yield Finding(rule, Outcome.FORBIDDEN_CODE, message, link.lineno, link.col_offset)
             return
@@ -286,26 +334,50 @@ def code_policy_findings(facts: ModuleFacts, policy: CodePolicy) -> list[Finding
         elif isinstance(node, ast.Attribute) and id(node) not in inner:
             findings.extend(_chain_findings(node, facts))
         elif isinstance(node, ast.Call):
-            findings.extend(_pretrained_findings(node, facts.aliases))
+            findings.extend(_pretrained_findings(node, facts))
     findings += reflection_findings(facts, bindings)
     findings += annotation_findings(facts)
     return findings
 
 
-def _pretrained_findings(node: ast.Call, aliases: dict[str, str]) -> Iterator[Finding]:
-    """torchvision.models.x(pretrained=True / weights=...) downloads weights at run time."""
-    target = dotted_name(node.func, aliases) or ""
-    if not target.startswith("torchvision.models."):
+def _weight_keywords(call: ast.Call) -> Iterator[tuple[str, ast.AST]]:
+    """(name, value) of the weights=/pretrained= keywords of a call, `**{...}` literals included
+    (weights_backbone= and pretrained_backbone= of the detection builders too)."""
+    pairs: list[tuple[str, ast.AST]] = []
+    for keyword in call.keywords:
+        if keyword.arg is not None:
+            pairs.append((keyword.arg, keyword.value))
+        elif isinstance(keyword.value, ast.Dict):
+            pairs += [
+                (key.value, value)
+                for key, value in zip(keyword.value.keys, keyword.value.values, strict=True)
+                if isinstance(key, ast.Constant) and isinstance(key.value, str)
+            ]
+    for name, value in pairs:
+        no_weights = isinstance(value, ast.Constant) and value.value in (None, False)
+        if name.startswith(("weights", "pretrained")) and not no_weights:
+            yield name, value
+
+
+def _builder(call: ast.Call, facts: ModuleFacts) -> str | None:
+    """The torchvision.models callable a call builds with, directly or through
+    functools.partial, through every import alias and assignment; None for other calls."""
+    targets = facts.resolutions(call.func)
+    if "functools.partial" in targets and call.args:
+        targets = facts.resolutions(call.args[0])
+    return next((t for t in sorted(targets) if t.startswith("torchvision.models.")), None)
+
+
+def _pretrained_findings(node: ast.Call, facts: ModuleFacts) -> Iterator[Finding]:
+    """torchvision.models.x(weights=...) / (pretrained=True) fetches weights at run time."""
+    target = _builder(node, facts)
+    if target is None:
         return
-    for keyword in node.keywords:
-        value = keyword.value
-        is_none_or_false = isinstance(value, ast.Constant) and value.value in (None, False)
-        if keyword.arg in ("pretrained", "weights") and not is_none_or_false:
-            yield Finding(
-                "pretrained-weights",
-                Outcome.FORBIDDEN_CODE,
-                f"{target}({keyword.arg}=...) downloads weights; the sandbox has no "
-                "network and candidates must train from scratch",
-                node.lineno,
-                node.col_offset,
-            )
+    for name, _ in _weight_keywords(node):
+        yield Finding(
+            "pretrained-weights",
+            Outcome.FORBIDDEN_CODE,
+            f"{target}({name}=...) {PRETRAINED_WEIGHTS}",
+            node.lineno,
+            node.col_offset,
+        )

@@ -4,6 +4,8 @@ A lint's lists, not a boundary (the container is): they name what an ordinary-lo
 has no reason to touch, so that the obvious routes get a precise refusal.
 """
 
+import sys
+
 # Parts of torch that download, load native code, spawn processes, open sockets, touch
 # files or execute source text. Importing or naming any of them (or anything below them)
 # is forbidden code.
@@ -44,11 +46,48 @@ FORBIDDEN_TORCH_NAMES = frozenset(
         "torch._export",
         "torch._library",
         "torch._jit_internal",
-        "torchvision.models.utils",
-        "torchvision.datasets",
-        "torchvision.io",
+        "torchvision.datasets",  # downloads and reads files
+        "torchvision.io",  # reads and writes image and video files
+        "torchvision.extension",  # _load_library loads native code
+        "torchvision.ops._register_onnx_ops",  # holds torch.onnx's opsets
+        "torchvision.utils.save_image",  # writes a file
     }
 )
+
+PRETRAINED_WEIGHTS = (
+    "downloads or loads pretrained weights, and the sandbox has no network: train from scratch"
+)
+
+# Parts of torchvision that fetch pretrained weights (the rule pretrained-weights). The
+# builders themselves are allowed: code_policy refuses their weights=/pretrained= arguments.
+PRETRAINED_WEIGHT_NAMES = frozenset(
+    {
+        "torchvision._internally_replaced_utils",  # load_state_dict_from_url and downloads
+        "torchvision.models.utils",  # the old home of load_state_dict_from_url
+    }
+)
+
+# Attributes that fetch weights on any owner: a WeightsEnum member's get_state_dict, and
+# load_state_dict_from_url wherever it is re-exported (torch.hub, torchvision.models._api).
+PRETRAINED_ANYWHERE = frozenset({"get_state_dict", "load_state_dict_from_url"})
+
+# Standard-library names of allowed modules that open a door the rest of the module does
+# not: each with its rule and why. The modules themselves are allowed (code_policy).
+STDLIB_DOORS = {
+    "gc.get_objects": ("forbidden-attribute", "hands out every object the interpreter tracks"),
+    "gc.get_referrers": ("forbidden-attribute", "hands out any object, module globals included"),
+    "gc.get_referents": ("forbidden-attribute", "hands out any object, module globals included"),
+    "gc.garbage": ("forbidden-attribute", "hands out objects the collector could not free"),
+    "gc.callbacks": ("forbidden-attribute", "hooks code into every collection"),
+    "operator.attrgetter": ("computed-attribute", "reads attributes by computed name"),
+    "operator.methodcaller": ("computed-attribute", "calls methods by computed name"),
+    "string.Formatter": ("computed-attribute", "reads attributes named by a computed field"),
+    "copy.dispatch_table": ("forbidden-attribute", "is copyreg's table, shared with pickle"),
+    "enum.global_enum": ("forbidden-attribute", "writes into any module's globals"),
+    "warnings.showwarning": ("forbidden-attribute", "reads lines of any file and writes them"),
+    "warnings.formatwarning": ("forbidden-attribute", "reads lines of any file"),
+    "warnings.warn_explicit": ("forbidden-attribute", "reads lines of any file"),
+}
 
 # Standard-library functions of allowed modules that evaluate a string as code.
 STRING_EVALUATORS = frozenset(
@@ -63,7 +102,7 @@ STRING_EVALUATORS = frozenset(
 # Attributes distinctive enough to refuse on any owner: whatever a candidate renamed or
 # stored torch under (`T = [torch][0]`), these names lead only to loading, writing or
 # executing. Ordinary methods such as `.eval` or `.compile` are not here.
-FORBIDDEN_ANYWHERE = frozenset(
+FORBIDDEN_ANYWHERE = PRETRAINED_ANYWHERE | frozenset(
     {
         "hub",
         "model_zoo",
@@ -142,13 +181,16 @@ FORBIDDEN_ATTRIBUTES = frozenset(
         "ag_frame",
         "tb_frame",
         "co_code",
+        "_convert_",  # Enum._convert_ reads any module's globals (sys.modules[name].__dict__)
     }
 )
 
 # Modules an allowed module imported for itself (`torch.os`, `typing.sys`,
 # `collections._sys`, `from torch import importlib`): reaching one of them through an
 # attribute or a from-import is forbidden code, whatever the owner and with or without
-# leading underscores. Only names no model has a reason to use as an attribute.
+# leading underscores. Only names no model has a reason to use as an attribute. gc and
+# operator may be imported (code_policy) but not reached this way (`torch.gc`): the
+# import is where their doors (STDLIB_DOORS) are judged.
 FORBIDDEN_MODULE_ATTRIBUTES = frozenset(
     {
         "os",
@@ -194,6 +236,20 @@ FORBIDDEN_MODULE_ATTRIBUTES = frozenset(
         "webbrowser",
         "zipfile",
         "tarfile",
+        "bltns",  # enum's name for builtins
+        "copyreg",  # re.copyreg: pickle's reducer table
+        "contextlib",  # typing.contextlib: redirect_stdout and friends, nothing a model needs
+        "fnmatch",  # torchvision.models._api.fnmatch leads to posixpath
+        "posixpath",
+        "numpy",  # numpy.load, fromfile, memmap: files (torchvision and torch import it)
+        "np",
+        "PIL",  # Image.open and ImageFont read files (torchvision.utils imports them)
+        "Image",
+        "ImageColor",
+        "ImageDraw",
+        "ImageFont",
+        "ImageOps",
+        "ImageEnhance",
     }
 )
 
@@ -206,12 +262,48 @@ def reached_module(name: str) -> str | None:
     return module if module in FORBIDDEN_MODULE_ATTRIBUTES else None
 
 
+_DOTTED = FORBIDDEN_TORCH_NAMES | STRING_EVALUATORS | PRETRAINED_WEIGHT_NAMES | set(STDLIB_DOORS)
+
+
+def _stdlib_private(dotted: str) -> str | None:
+    """`copy._deepcopy_dispatch`, `random._os`: a standard-library module's private plumbing."""
+    root, *rest = dotted.split(".")
+    if root not in sys.stdlib_module_names:
+        return None
+    for depth, part in enumerate(rest, start=2):
+        if part.startswith("_") and not part.startswith("__"):
+            return ".".join(dotted.split(".")[:depth])
+    return None
+
+
 def forbidden_dotted(dotted: str) -> str | None:
-    """The forbidden torch name or string evaluator that ``dotted`` is or lies under."""
-    for name in FORBIDDEN_TORCH_NAMES | STRING_EVALUATORS:
+    """The forbidden name that ``dotted`` is or lies under: a torch or torchvision part, a
+    string evaluator, a standard-library door or private name."""
+    for name in _DOTTED:
         if dotted == name or dotted.startswith(name + "."):
             return name
-    return None
+    return _stdlib_private(dotted)
+
+
+def dotted_reason(dotted: str) -> tuple[str, str] | None:
+    """The rule and the message that refuse the fully qualified name ``dotted``, if any."""
+    name = forbidden_dotted(dotted)
+    if name is None:
+        return None
+    if name in PRETRAINED_WEIGHT_NAMES or PRETRAINED_ANYWHERE & set(dotted.split(".")):
+        return "pretrained-weights", f"'{dotted}' {PRETRAINED_WEIGHTS}"
+    if name in STRING_EVALUATORS:
+        return "string-evaluation", f"'{dotted}' evaluates strings as code and is not allowed"
+    if name in STDLIB_DOORS:
+        rule, why = STDLIB_DOORS[name]
+        return rule, f"'{name}' {why} and is not allowed"
+    if name not in FORBIDDEN_TORCH_NAMES:
+        module = name.rsplit(".", 1)[0]
+        return "forbidden-attribute", f"'{name}' is private plumbing of the module '{module}'"
+    return (
+        "forbidden-torch-api",
+        f"'{dotted}' downloads, loads, writes or executes outside the model and is not allowed",
+    )
 
 
 def forbidden_attribute(name: str) -> str | None:
@@ -220,9 +312,20 @@ def forbidden_attribute(name: str) -> str | None:
         return f"'.{name}' reaches interpreter internals"
     if module := reached_module(name):
         return f"'.{name}' reaches the module '{module}', which candidates may not use"
+    if name in PRETRAINED_ANYWHERE:
+        return f"'.{name}' {PRETRAINED_WEIGHTS}"
     if name in FORBIDDEN_ANYWHERE:
         return f"'.{name}' loads, writes or executes code outside the model, on any object"
     return None
+
+
+def anywhere_rule(name: str) -> str:
+    """The rule of an attribute refused on any owner (FORBIDDEN_ANYWHERE)."""
+    if name in PRETRAINED_ANYWHERE:
+        return "pretrained-weights"
+    if name in {evaluator.rsplit(".", 1)[1] for evaluator in STRING_EVALUATORS}:
+        return "string-evaluation"
+    return "forbidden-torch-api"
 
 
 # Every name a computed attribute name must not be able to spell (see reflection.py).
@@ -232,7 +335,7 @@ SPELLABLE = frozenset(
     | FORBIDDEN_ANYWHERE
     | FORBIDDEN_BUILTINS
     | REFLECTION_CALLS
-    | {name.rsplit(".", 1)[1] for name in FORBIDDEN_TORCH_NAMES | STRING_EVALUATORS}
+    | {name.rsplit(".", 1)[1] for name in _DOTTED}
 )
 
 

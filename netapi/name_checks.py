@@ -1,7 +1,8 @@
-"""Hallucinated names found statically: torch attributes and keyword arguments that do not exist.
+"""Hallucinated torch and torchvision names and keyword arguments, found statically.
 
 Judged against the sandbox image's name index (netapi.name_index), through the module's
-import aliases, so `import torch.nn as nn; nn.Swish()` is caught as `torch.nn.Swish`.
+import aliases, so `import torch.nn as nn; nn.Swish()` is caught as `torch.nn.Swish`. The
+message names the library the name was looked up in, with the image's version of it.
 """
 
 import ast
@@ -27,7 +28,7 @@ def _unknown_name(dotted: str, node: ast.AST, index: NameIndex) -> Finding:
     return Finding(
         "unknown-name",
         Outcome.HALLUCINATED_API,
-        f"'{dotted}' does not exist in torch {index.torch_version}",
+        f"'{dotted}' does not exist in {index.library(dotted)}",
         node.lineno,
         node.col_offset,
         subject=dotted,
@@ -35,11 +36,15 @@ def _unknown_name(dotted: str, node: ast.AST, index: NameIndex) -> Finding:
 
 
 def name_findings(facts: ModuleFacts, index: NameIndex) -> list[Finding]:
-    """Every imported, referenced or called torch name, and keyword, that the index lacks."""
+    """Every imported, referenced or called indexed name, and keyword, that the index lacks."""
     aliases = facts.aliases
     findings: list[Finding] = []
     for node in facts.nodes:
-        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        if isinstance(node, ast.Import):  # `import torchvision.models.resnet50x`
+            for alias in node.names:
+                if _missing(index, alias.name):
+                    findings.append(_unknown_name(alias.name, node, index))
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
                 dotted = f"{node.module}.{alias.name}"
                 if alias.name != "*" and _missing(index, dotted):
@@ -54,8 +59,8 @@ def name_findings(facts: ModuleFacts, index: NameIndex) -> list[Finding]:
                     Finding(
                         "unknown-keyword",
                         Outcome.HALLUCINATED_API,
-                        f"{callee}() has no keyword argument '{keyword}' in torch "
-                        f"{index.torch_version}",
+                        f"{callee}() has no keyword argument '{keyword}' in "
+                        f"{index.library(callee)}",
                         node.lineno,
                         node.col_offset,
                         subject=f"{callee}({keyword}=)",

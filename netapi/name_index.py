@@ -1,9 +1,14 @@
-"""The index of the public names and signatures of the sandbox image's torch, and its resolver.
+"""The names and signatures of the sandbox image's torch and torchvision, and their resolver.
 
 The index is generated inside the runtime image when it is built
 (``python -m netapi.name_index OUT.json``), so services without torch (the gateway) judge
 names exactly as the sandbox's torch would. The resolver answers three questions: does a
 module exist, does a dotted name exist, and does a callable accept a keyword.
+
+Single-underscore names are indexed too: models (LEMUR's among them) import torchvision's
+helpers such as `torchvision.models._utils._make_divisible`, and an unindexed private name
+would read as invented. Dunders are not indexed, so they are never judged here (the
+forbidden-name rules judge the dangerous ones).
 """
 
 import importlib
@@ -15,10 +20,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-FORMAT_VERSION = 1
+# 2: private names indexed, a version per library ("versions"). Version 1 files still load;
+# their private names are not judged, since they were never indexed.
+FORMAT_VERSION = 2
+_READABLE_FORMATS = (1, FORMAT_VERSION)
 
-# Modules whose public names are indexed (when importable in the image). Names under
-# other modules are not judged.
+# The libraries whose versions the index records, for the messages of hallucinated names.
+LIBRARIES = ("torch", "torchvision")
+
+# Modules whose names are indexed (when importable in the image). Names under other
+# modules are not judged.
 INDEXED_MODULES = (
     "torch",
     "torch.nn",
@@ -46,7 +57,13 @@ INDEXED_MODULES = (
     "torchvision.ops",
     "torchvision.models",
     "torchvision.transforms",
+    "torchvision.utils",
 )
+
+# Packages indexed with every module below them: each model family
+# (`torchvision.models.resnet`, `.mobilenetv2`, `.detection.backbone_utils`...) and each
+# op module (`torchvision.ops.misc`, `.stochastic_depth`), private ones included.
+INDEXED_PACKAGES = ("torchvision.models", "torchvision.ops")
 
 
 class Kind(StrEnum):
@@ -80,24 +97,44 @@ def _signature(value: object) -> dict | None:
     return {"params": params, "varkw": varkw}
 
 
-def build_index() -> dict:
-    """Index the interpreter this runs in (run inside the runtime image)."""
-    modules: dict[str, dict[str, str]] = {}
-    signatures: dict[str, dict] = {}
+def _indexed(name: str) -> bool:
+    """Public and single-underscore names; dunders are left to the forbidden-name rules."""
+    return not name.startswith("__")
+
+
+def _import_all() -> dict[str, object]:
+    """Every indexed module that imports here, packages' submodules included."""
     imported = {}
     for module_name in INDEXED_MODULES:  # all first: importing a child adds it to its parent
         try:
             imported[module_name] = importlib.import_module(module_name)
         except Exception:
             continue
-    for module_name, module in imported.items():
+    for package_name in INDEXED_PACKAGES:
+        package = imported.get(package_name)
+        path = getattr(package, "__path__", None)
+        if path is None:
+            continue
+        for info in pkgutil.walk_packages(path, f"{package_name}.", onerror=lambda _: None):
+            try:
+                imported[info.name] = importlib.import_module(info.name)
+            except Exception:
+                continue
+    return imported
+
+
+def build_index() -> dict:
+    """Index the interpreter this runs in (run inside the runtime image)."""
+    modules: dict[str, dict[str, str]] = {}
+    signatures: dict[str, dict] = {}
+    for module_name, module in _import_all().items():
         names: dict[str, str] = {}
         # Submodules count even when nothing has imported them yet.
         for info in pkgutil.iter_modules(getattr(module, "__path__", None) or []):
-            if not info.name.startswith("_"):
+            if _indexed(info.name):
                 names[info.name] = Kind.MODULE.value
         for name in dir(module):
-            if name.startswith("_"):
+            if not _indexed(name):
                 continue
             try:
                 value = getattr(module, name)
@@ -113,10 +150,14 @@ def build_index() -> dict:
     top_level = sorted(
         set(sys.stdlib_module_names) | {info.name for info in pkgutil.iter_modules()}
     )
-    torch = sys.modules.get("torch")
+    versions = {
+        library: getattr(sys.modules[library], "__version__", None)
+        for library in LIBRARIES
+        if library in sys.modules
+    }
     return {
         "format": FORMAT_VERSION,
-        "torch_version": getattr(torch, "__version__", None),
+        "versions": versions,
         "python_version": ".".join(map(str, sys.version_info[:3])),
         "top_level_modules": top_level,
         "modules": modules,
@@ -134,25 +175,41 @@ class Resolution(StrEnum):
 class NameIndex:
     """A loaded index and the questions it answers."""
 
-    torch_version: str | None
+    versions: dict[str, str]  # library -> version, e.g. {"torch": "2.13.0+cpu"}
     top_level_modules: frozenset[str]
     modules: dict[str, dict[str, str]]
     signatures: dict[str, dict]
+    private_names: bool = True  # False for a version-1 file, which never indexed them
 
     @classmethod
     def from_dict(cls, data: dict) -> "NameIndex":
-        if data.get("format") != FORMAT_VERSION:
-            raise ValueError(f"name index format {data.get('format')!r} is not {FORMAT_VERSION}")
+        version = data.get("format")
+        if version not in _READABLE_FORMATS:
+            raise ValueError(
+                f"name index format {version!r} is not {FORMAT_VERSION}: rebuild it with "
+                "`make runtime-image`"
+            )
+        if version == 1:
+            versions = {"torch": data.get("torch_version")}
+        else:
+            versions = data["versions"]
         return cls(
-            data.get("torch_version"),
+            {library: v for library, v in versions.items() if v},
             frozenset(data["top_level_modules"]),
             data["modules"],
             data["signatures"],
+            private_names=version != 1,
         )
 
     @classmethod
     def load(cls, path: Path) -> "NameIndex":
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def library(self, dotted: str) -> str:
+        """The library and version a name is judged in, for messages: 'torchvision 0.28.0'."""
+        root = dotted.partition(".")[0]
+        library = root if root in self.versions else "torch"
+        return f"{library} {self.versions.get(library, '(unknown version)')}"
 
     def module_exists(self, module: str) -> bool:
         """Whether ``import module`` can succeed in the image."""
@@ -168,7 +225,10 @@ class NameIndex:
             names = self.modules.get(".".join(parts[:depth]))
             if names is None:
                 continue
-            if parts[depth] not in names:
+            name = parts[depth]
+            if not _indexed(name) or (name.startswith("_") and not self.private_names):
+                return Resolution.NOT_INDEXED
+            if name not in names:
                 return Resolution.MISSING
             # Deeper parts are attributes of a class, a function or an unindexed module.
             return Resolution.EXISTS if depth + 1 == len(parts) else Resolution.NOT_INDEXED

@@ -6,8 +6,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from nasforge.common.v1 import common_pb2
 from nasforge.search_core.v1 import search_core_pb2 as pb
+from netapi.findings import Finding
 from netapi.outcomes import Outcome
-from rpc.convert import outcome_to_pb
+from rpc.convert import finding_to_pb, outcome_to_pb
 from rpc.errors import InvalidArgument
 from search_core.domain import (
     CandidateRecord,
@@ -238,6 +239,7 @@ def summary_to_pb(candidate: CandidateRecord) -> pb.CandidateSummary:
         generator_kind=_GENERATORS_TO_PB[candidate.generator],
         image_blind=bool(image_blind(candidate.scores)),
         slot=candidate.slot,
+        warnings=[finding_to_pb(Finding.from_dict(w)) for w in candidate.warnings],
     )
     if candidate.finished_at is not None:
         message.finished_at.CopyFrom(timestamp(candidate.finished_at))

@@ -128,6 +128,9 @@ class CandidateRecord:
     error_type: str = ""
     error_message: str = ""
     findings: list[dict[str, Any]] = field(default_factory=list)
+    # Warnings of its code's last check (netapi.findings.Finding.to_dict): what LEMUR accepts
+    # but the Net API spells otherwise; shown with the candidate, never its outcome.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     parameter_count: int | None = None
     flops: int | None = None
     hyperparameters: dict[str, float] = field(default_factory=dict)

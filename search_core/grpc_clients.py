@@ -17,6 +17,7 @@ from rpc.convert import (
     scores_from_pb,
     stage_from_pb,
     task_spec_to_pb,
+    warning_from_pb,
 )
 from search_core.domain import EpochMetrics
 from search_core.services import (
@@ -121,6 +122,7 @@ class GrpcServices:
             outcome=outcome,
             error_message="; ".join(f.message for f in findings[:3]),
             findings=findings,
+            warnings=tuple(warning_from_pb(f) for f in analysis.warnings),
             model=response.model,
             prompt_tokens=response.prompt_tokens,
             generated_tokens=response.generated_tokens,
@@ -147,6 +149,7 @@ class GrpcServices:
             error_type=response.error.type,
             error_message=response.error.message,
             findings=tuple(finding_from_pb(f) for f in response.findings),
+            warnings=tuple(warning_from_pb(f) for f in response.warnings),
             parameter_count=scores.parameter_count if scores.HasField("parameter_count") else None,
             flops=scores.flops if scores.HasField("flops") else None,
             shape_trace=tuple(

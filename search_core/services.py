@@ -53,6 +53,7 @@ class Generation:
     outcome: Outcome  # SUCCESS when code was extracted and passed the static checks
     error_message: str = ""
     findings: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()  # of the static checks; never the outcome
     model: str = ""
     prompt_tokens: int = 0
     generated_tokens: int = 0
@@ -78,6 +79,7 @@ class CheckVerdict:
     error_type: str = ""
     error_message: str = ""
     findings: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()  # recorded on the candidate, never its outcome
     parameter_count: int | None = None
     flops: int | None = None
     shape_trace: tuple[LayerShapes, ...] = ()

@@ -134,9 +134,10 @@ def _shaped_attempt(ctx: CandidateContext, answer: Generation, base: str, edit: 
     )
     if shaped.code == answer.code:
         outcome, findings, message = answer.outcome, answer.findings, answer.error_message
+        warnings = answer.warnings
     else:
         verdict = check_source(shaped.code, ctx.config.task.task)
-        outcome, findings = verdict.outcome, verdict.findings
+        outcome, findings, warnings = verdict.outcome, verdict.findings, verdict.warnings
         message = "; ".join(f.message for f in findings[:3])
     static = None
     if outcome is not Outcome.SUCCESS:
@@ -146,6 +147,7 @@ def _shaped_attempt(ctx: CandidateContext, answer: Generation, base: str, edit: 
             error_type="StaticCheck",
             error_message=message,
             findings=tuple(findings),
+            warnings=tuple(warnings),
         )
     return Attempt(shaped.code, shaped, static)
 

@@ -155,6 +155,7 @@ def _set_code(candidate: CandidateRecord, attempt: Attempt, preferred: dict[str,
     candidate.structure_hash = identity.structure_hash(code)
     candidate.name = identity.model_name(prefix, code)
     candidate.hyperparameters = training_hyperparameters(code, preferred)
+    candidate.warnings = []  # the earlier code's; this code's come with its check
     minhash = signature(code)
     candidate.signature = minhash.to_list() if minhash is not None else None
     if attempt.shaped is not None:
@@ -171,13 +172,20 @@ async def _static_or_sandbox(
     if candidate.is_done:
         return CheckVerdict(candidate.outcome or Outcome.DUPLICATE)
     if attempt is not None and attempt.static is not None:
-        return attempt.static  # the static checks already failed it: no container needed
+        # The static checks already failed it: no container needed.
+        return _with_warnings_recorded(candidate, attempt.static)
     return await _check(ctx, candidate)
+
+
+def _with_warnings_recorded(candidate: CandidateRecord, verdict: CheckVerdict) -> CheckVerdict:
+    """The check's warnings are the code's: recorded on the candidate, never its outcome."""
+    candidate.warnings = [finding.to_dict() for finding in verdict.warnings]
+    return verdict
 
 
 async def _check(ctx: CandidateContext, candidate: CandidateRecord) -> CheckVerdict:
     spec = ctx.config.task.check_spec(candidate.hyperparameters)
-    return await ctx.call(
+    verdict = await ctx.call(
         "check",
         lambda: ctx.services.check(
             candidate.code,
@@ -186,6 +194,7 @@ async def _check(ctx: CandidateContext, candidate: CandidateRecord) -> CheckVerd
             parameter_budget=ctx.config.parameter_budget,
         ),
     )
+    return _with_warnings_recorded(candidate, verdict)
 
 
 _NOT_REPAIRABLE = frozenset(

@@ -149,6 +149,7 @@ def _outcomes_section(searches: Sequence[Search], out_dir: Path) -> list[str]:
         "",
         table(headers, rows, range(1, len(headers))),
         "",
+        *_warnings_note(searches),
     ]
     if any(totals):
         labels = [plot_search_label(i, s) for i, (s, _) in enumerate(searches, 1)]
@@ -157,6 +158,20 @@ def _outcomes_section(searches: Sequence[Search], out_dir: Path) -> list[str]:
     else:
         lines += ["No outcome plot: no search has an evaluated candidate.", ""]
     return lines
+
+
+def _warnings_note(searches: Sequence[Search]) -> list[str]:
+    """How many candidates carry each warning rule: accepted as LEMUR accepts them, so counted
+    in their outcome, but worth knowing (the leaderboard names each one's)."""
+    carrying: dict[str, int] = {}
+    for _, candidates in searches:
+        for candidate in candidates:
+            for rule in {str(w.get("rule", "")) for w in candidate.warnings}:
+                carrying[rule] = carrying.get(rule, 0) + 1
+    if not carrying:
+        return []
+    counts = ", ".join(f"{escape(rule)} on {n}" for rule, n in sorted(carrying.items()))
+    return [f"Warnings (recorded on the candidate, never an outcome): {counts}.", ""]
 
 
 def _metric_groups(searches: Sequence[Search]) -> list[tuple[str, list[tuple[int, Search]]]]:
@@ -303,6 +318,7 @@ def _leaderboard_section(searches: Sequence[Search]) -> list[str]:
         "Outcome",
         "Generator",
         "Parent",
+        "Warnings",
     ]
     for i, (s, candidates) in enumerate(searches, 1):
         lines += [f"### {search_label(i, s)}", ""]
@@ -321,11 +337,17 @@ def _leaderboard_section(searches: Sequence[Search]) -> list[str]:
                 plain(c.outcome) if c.outcome is not None else NA,
                 plain(c.generator),
                 escape(c.parent) or NA,
+                warning_rules(c),
             ]
             for rank, c in enumerate(top, 1)
         ]
         lines += [table(headers, rows, (0, 2, 3, 4, 5)), ""]
     return lines
+
+
+def warning_rules(candidate: CandidateRecord) -> str:
+    """The rules of a candidate's warnings (recorded, never its outcome), or "" for none."""
+    return escape(", ".join(sorted({str(w.get("rule", "")) for w in candidate.warnings})))
 
 
 def render_report(

@@ -160,6 +160,7 @@ CANDIDATES = RecordCodec(
             "unused_parameters",
             "llm_usage",
             "signature",
+            "warnings",
         }
     ),
     converters={

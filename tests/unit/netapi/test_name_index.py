@@ -24,6 +24,12 @@ def index():
         ("torch.nn.Swish", Resolution.MISSING),
         ("torch.nn.functional.swish", Resolution.MISSING),
         ("torch.optim.Lion", Resolution.MISSING),
+        ("torch._assert", Resolution.EXISTS),  # private names are indexed
+        ("torch.nn.modules", Resolution.EXISTS),
+        ("torch._assert_everything", Resolution.MISSING),
+        ("torch.__version__", Resolution.NOT_INDEXED),  # dunders are never judged here
+        ("torchvision.models._utils._make_divisible", Resolution.EXISTS),
+        ("torchvision.ops.misc.Conv2dNormActivationX", Resolution.MISSING),
         ("torch.nn.Conv2d.forward", Resolution.NOT_INDEXED),
         ("torch.nn.modules.conv.Conv2d", Resolution.NOT_INDEXED),
         ("mymodule.thing", Resolution.NOT_INDEXED),
@@ -65,5 +71,22 @@ def test_checker_with_index_reports_hallucinated_names(index):
 
 
 def test_refuses_an_index_of_another_format():
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(ValueError, match="make runtime-image"):
         NameIndex.from_dict({"format": 999})
+
+
+def test_reads_a_version_1_index_without_judging_private_names():
+    """A file built before private names were indexed: `_make_divisible` was never in it, so
+    its absence says nothing."""
+    old = {
+        "format": 1,
+        "torch_version": "2.13.0+cpu",
+        "top_level_modules": ["torch", "torchvision"],
+        "modules": {"torch": {"nn": "module"}, "torchvision.models": {"resnet18": "function"}},
+        "signatures": {},
+    }
+    index = NameIndex.from_dict(old)
+    assert index.versions == {"torch": "2.13.0+cpu"}
+    assert index.resolve("torchvision.models._utils") is Resolution.NOT_INDEXED
+    assert index.resolve("torchvision.models.resnet99") is Resolution.MISSING
+    assert index.library("torch.nn.Swish") == "torch 2.13.0+cpu"

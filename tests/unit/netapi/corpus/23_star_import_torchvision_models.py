@@ -1,5 +1,5 @@
-# expect-outcome: forbidden_code
-# expect-rules: star-import, forbidden-import
+# expect-outcome: api_noncompliance
+# expect-rules: star-import
 # task: img-classification
 import torch
 import torch.nn as nn

@@ -1,5 +1,5 @@
 # expect-outcome: forbidden_code
-# expect-rules: forbidden-import, pretrained-weights
+# expect-rules: pretrained-weights
 # task: img-captioning
 import torch
 import torch.nn as nn

@@ -169,6 +169,7 @@ def test_leaderboard(tmp_path: Path) -> None:
         "Outcome",
         "Generator",
         "Parent",
+        "Warnings",
     ]
     assert len(rows) == 1 + 9
     assert rows[1][0] == "1"
@@ -180,10 +181,32 @@ def test_leaderboard(tmp_path: Path) -> None:
         "success",
         "template",
         "n/a",
+        "",
     ]
     # Equal scores: the smaller model ranks first.
     assert rows[5][2:5] == ["0.9000", "0.8800", "2,750,000"]
     assert rows[6][2:5] == ["0.9000", "0.8800", "3,500,000"]
+
+
+def test_warnings_are_named_on_the_leaderboard_and_counted_under_outcomes(tmp_path: Path) -> None:
+    """Warnings (what LEMUR accepts but the Net API spells otherwise) never change an outcome:
+    shown beside the candidate, counted apart."""
+    searches = trio()
+    _, candidates = searches[2]
+    criterion = {"rule": "criterion-for-criteria", "severity": "warning", "message": "m"}
+    unread = {"rule": "unread-hyperparameter", "severity": "warning", "message": "m"}
+    best = max(candidates, key=lambda c: c.score or 0.0)
+    best.warnings = [unread, criterion, dict(criterion)]
+    candidates[0].warnings = [{"rule": "evil|rule", "severity": "warning", "message": "m"}]
+    report = write_report(searches, tmp_path).read_text()
+    rows = table_rows(section(report, "### #3 regularized_evolution"))
+    assert rows[1][-1] == "criterion-for-criteria, unread-hyperparameter"
+    assert rows[1][6] == "success"
+    outcomes = section(report, "## Outcomes")
+    assert (
+        "Warnings (recorded on the candidate, never an outcome): criterion-for-criteria on 1, "
+        "evil\\|rule on 1, unread-hyperparameter on 1." in outcomes
+    )
 
 
 def _check_pngs(report: Path) -> list[str]:
@@ -241,7 +264,7 @@ def test_hostile_text_stays_in_its_cell(tmp_path: Path) -> None:
     assert "evil\\|name \\#\\# injected \\| \\`code\\` \\<script\\>" in report
 
     leaderboard = table_rows(section(report, "### #1 fairnad"))
-    assert all(len(row) == 9 for row in leaderboard)
+    assert all(len(row) == 10 for row in leaderboard)
     assert leaderboard[1][1].startswith("evil\\|name")
     summary = table_rows(section(report, "## Summary"))
     assert all(len(row) == 4 for row in summary)

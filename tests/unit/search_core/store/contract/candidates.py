@@ -42,6 +42,16 @@ def full_candidate() -> CandidateRecord:
         error_type="RuntimeError",
         error_message="mat1 and mat2 shapes cannot be multiplied (64x10 and 12x3)",
         findings=[{"rule": "shape", "line": 12, "detail": None, "ok": False}],
+        warnings=[
+            {
+                "rule": "criterion-for-criteria",
+                "stage": "static",
+                "line": 9,
+                "column": 0,
+                "message": "the Net API names it criteria; criterion was used",
+                "severity": "warning",
+            }
+        ],
         parameter_count=11_689_512_345,  # beyond 32 bits
         flops=1_800_000_000_000,
         hyperparameters={"lr": 1e-3, "momentum": 0.9, "batch": 64.0},
