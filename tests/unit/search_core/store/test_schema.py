@@ -17,7 +17,7 @@ from search_core.store.codec import (
 )
 from search_core.store.dialect import Tx
 from search_core.store.schema import Migration, apply_migrations, load_migrations, split_statements
-from search_core.store.sqlite import SQLITE
+from search_core.store.sqlite import SQLITE, SqliteStore
 
 ALL_CODECS = [TENANTS, SEARCHES, EVENTS, CANDIDATES, ZOO_MODELS, KNOWLEDGE_TREES]
 
@@ -111,3 +111,24 @@ def test_the_migrated_schema_has_a_column_for_every_record_field(
         columns = {row[1] for row in conn.execute(f"PRAGMA table_info({codec.table})")}
     missing = set(codec.write_columns) - columns
     assert not missing, f"{codec.table} lacks {sorted(missing)}: add a migration for them"
+
+
+def test_a_candidate_stored_before_warnings_existed_reads_back_with_none(tmp_path: Path) -> None:
+    """Migration 3 adds the candidates' warnings: rows written before it read back with []."""
+    db = tmp_path / "s.db"
+    _apply(db, load_migrations()[:2])
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO searches (search_id, tenant_id, method, config, state, created_at)"
+            " VALUES ('s1', 't1', 'fairnad', '{}', 'succeeded', 1.0)"
+        )
+        conn.execute(
+            "INSERT INTO candidates (candidate_id, search_id, tenant_id, slot, status, generator,"
+            " snippets, idea, findings, hyperparameters, epochs, scores, history, created_at)"
+            " VALUES ('c1', 's1', 't1', 0, 'done', 'llm', '[]', '{}', '[]', '{}', '[]', '{}',"
+            " '[]', 1.0)"
+        )
+    with SqliteStore(db) as store:
+        assert store.migrate() == len(load_migrations())
+        candidate = store.get_candidate("t1", "c1")
+    assert candidate is not None and candidate.warnings == []
