@@ -2,7 +2,9 @@
 
 import argparse
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from cli.candidate_file import read_candidate
@@ -17,6 +19,7 @@ from netapi.tasks import TaskSpec
 
 if TYPE_CHECKING:  # docker and the launcher load only when a check runs
     from sandbox_runner.config import SandboxSettings
+    from sandbox_runner.core import SandboxChecker
     from sandbox_runner.verdicts import CheckResult
 
 CLI_TENANT = "cli"
@@ -37,9 +40,17 @@ def register(commands) -> None:
     check.set_defaults(handler=run_sandbox_check)
 
 
-async def _check(
-    source: str, spec: TaskSpec, budget: int, settings: "SandboxSettings"
-) -> "CheckResult":
+def cli_settings(**overrides) -> "SandboxSettings":
+    """Settings of the CLI's checks: cold containers (no warm pool, so no reaping of a
+    service's pool), NASFORGE_SANDBOX_* from the environment."""
+    from sandbox_runner.config import SandboxSettings
+
+    return SandboxSettings(pool_size=0, namespace="nasforge-cli", **overrides)
+
+
+@contextlib.asynccontextmanager
+async def cli_checker(settings: "SandboxSettings") -> AsyncIterator["SandboxChecker"]:
+    """A checker on the local Docker engine, closed on the way out."""
     from netapi.code_policy import load_policy
     from sandbox_runner.containers import Launcher, docker_client
     from sandbox_runner.core import SandboxChecker
@@ -52,9 +63,16 @@ async def _check(
     )
     checker = SandboxChecker(settings, launcher, load_policy(settings))
     try:
-        return await checker.check(source, spec, tenant=CLI_TENANT, parameter_budget=budget)
+        yield checker
     finally:
         await checker.close()
+
+
+async def _check(
+    source: str, spec: TaskSpec, budget: int, settings: "SandboxSettings"
+) -> "CheckResult":
+    async with cli_checker(settings) as checker:
+        return await checker.check(source, spec, tenant=CLI_TENANT, parameter_budget=budget)
 
 
 def _print(result: "CheckResult", spec: TaskSpec, budget: int, as_json: bool) -> None:
@@ -79,12 +97,9 @@ def _print(result: "CheckResult", spec: TaskSpec, budget: int, as_json: bool) ->
 
 def run_sandbox_check(args: argparse.Namespace) -> int:
     """Exit 0 with a verdict; 1 when our side failed (infra_error)."""
-    from sandbox_runner.config import SandboxSettings
-
     spec = spec_from_args(args)
     source = read_candidate(args.file)
-    # One cold container for this one check: no warm pool, no reaping of a service's pool.
-    settings = SandboxSettings(pool_size=0, namespace="nasforge-cli")
+    settings = cli_settings()
     budget = args.parameter_budget or settings.parameter_budget
     result = asyncio.run(_check(source, spec, budget, settings))
     _print(result, spec, budget, args.json)

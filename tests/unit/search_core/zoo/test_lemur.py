@@ -39,13 +39,14 @@ def test_models_with_their_task_family_and_best_accuracy(lemur):
     assert captioner.metrics["accuracy"] == 0.25
 
 
-def test_broken_unknown_task_and_untrained_rows_are_skipped_with_reasons(lemur):
+def test_broken_unknown_task_and_untrained_rows_are_refused_with_reasons(lemur):
     path, _, _ = lemur
-    reasons = {skipped.name: skipped.reason for skipped in read_lemur(path).skipped}
-    assert set(reasons) == {"BrokenNet", "Detector", "Untrained"}
-    assert reasons["BrokenNet"].startswith("code does not parse at line 2")
-    assert reasons["Detector"] == "unknown task obj-detection"
-    assert "no trial" in reasons["Untrained"]
+    refused = {entry.name: (entry.outcome, entry.reason) for entry in read_lemur(path).refused}
+    assert set(refused) == {"BrokenNet", "Detector", "Untrained"}
+    assert refused["BrokenNet"][0] == "syntax_error"
+    assert refused["BrokenNet"][1].startswith("line 2: ")
+    assert refused["Detector"] == ("skipped", "unknown task obj-detection")
+    assert refused["Untrained"][0] == "skipped" and "no trial" in refused["Untrained"][1]
 
 
 def test_the_file_is_read_only_and_no_code_runs(lemur):
