@@ -37,4 +37,7 @@ def _print_verdict(verdict: Verdict, spec: TaskSpec, as_json: bool) -> None:
     for finding in verdict.findings:
         where = f"line {finding.line}" if finding.line else "module"
         print(f"  {where}: [{finding.rule}] {finding.outcome.value}: {finding.message}")
+    for warning in verdict.warnings:
+        where = f"line {warning.line}" if warning.line else "module"
+        print(f"  {where}: [{warning.rule}] warning: {warning.message}")
     print(f"spec: {describe_spec(spec)}")

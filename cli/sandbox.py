@@ -86,6 +86,9 @@ def _print(result: "CheckResult", spec: TaskSpec, budget: int, as_json: bool) ->
     for finding in result.findings:
         where = f"line {finding.line}" if finding.line else "module"
         print(f"  {where}: [{finding.rule}] {finding.outcome.value}: {finding.message}")
+    for warning in result.warnings:
+        where = f"line {warning.line}" if warning.line else "module"
+        print(f"  {where}: [{warning.rule}] warning: {warning.message}")
     if result.parameter_count:
         print(
             f"parameters: {result.parameter_count:,}  FLOPs: {result.flops:,}  "

@@ -112,7 +112,8 @@ class SearchClient:
             pb.GetLeaderboardRequest(search_id=search_id, limit=limit)
         )
         table = Table(title=f"leaderboard of {search_id}")
-        for column in ("rank", "name", "validation", "test (held out)", "parameters", "generator"):
+        columns = ("rank", "name", "validation", "test (held out)", "parameters", "generator")
+        for column in (*columns, "warnings"):
             table.add_column(column)
         for entry in response.entries:
             summary = entry.candidate
@@ -126,6 +127,7 @@ class SearchClient:
                 f"{entry.test_score:.4f}" if entry.HasField("test_score") else "",
                 str(parameters),
                 summary.generator,
+                ", ".join(sorted({warning.rule for warning in summary.warnings})),
             )
         self.console.print(table)
 

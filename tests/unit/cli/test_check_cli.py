@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from netapi.outcomes import MAX_CANDIDATE_BYTES
+from tests.unit.netapi import lemur_style
 
 CORPUS = pathlib.Path(__file__).resolve().parents[1] / "netapi" / "corpus"
 GOOD_CLASSIFIER = """
@@ -58,7 +59,6 @@ def test_clean_candidate_json(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     verdict = json.loads(result.stdout)
-    verdict.pop("warnings", None)  # netapi.findings' own field
     assert verdict == {
         "task": "img-classification",
         "spec": {
@@ -72,7 +72,22 @@ def test_clean_candidate_json(tmp_path):
         "stage": "static",
         "outcome": "success",
         "findings": [],
+        "warnings": [],
     }
+
+
+def test_what_lemur_accepts_is_a_success_with_its_warnings(tmp_path):
+    path = write(tmp_path, lemur_style.AS_LEMUR_WRITES_IT)
+    verdict = json.loads(run_cli("check", path, "--task", "img-classification", "--json").stdout)
+    assert verdict["outcome"] == "success" and verdict["findings"] == []
+    assert [w["rule"] for w in verdict["warnings"]] == [
+        "unread-hyperparameter",
+        "criterion-for-criteria",
+    ]
+    lines = run_cli("check", path, "--task", "img-classification").stdout.decode().splitlines()
+    assert lines[0] == "outcome: success"
+    assert lines[1].startswith("  line 6: [unread-hyperparameter] warning: hyperparameter")
+    assert lines[2].startswith("  line 10: [criterion-for-criteria] warning: the Net API names")
 
 
 def test_failing_candidate_json_has_findings_and_exit_zero(tmp_path):
