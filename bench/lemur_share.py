@@ -1,8 +1,9 @@
 """The share of LEMUR's public models that nasforge runs, with the reason for every refusal.
 
     make lemur-share NN_DATASET=DIR [LEMUR_SHARE_ARGS="--sample 200"]
-    (or: .venv/bin/python -m bench.lemur_share DIR [--sample N | --limit N | --only NAME...]
-         [--out DIR] [--jobs N] [--parameter-budget N] [--runner pool|cli] [--fresh])
+    (or: .venv/bin/python -m bench.lemur_share DIR [--sample N] [--time-budget S] [--seed N]
+         [--limit N | --only NAME...] [--out DIR] [--jobs N] [--parameter-budget N]
+         [--runner pool|cli] [--fresh])
 
 From a checkout of LEMUR's nn-dataset (models in ab/nn/nn/*.py, trials in
 ab/nn/stat/<task>_<dataset>_<metric>_<nn>/<epoch>.json, transforms in ab/nn/transform/*.py)
@@ -12,8 +13,9 @@ each model its task and the spec of its best trial (transform -> resolution); mo
 tasks are counted and skipped. Every image classification and captioning model then gets
 the sandbox's static check, and those it accepts a full check in a locked-down container,
 all through one SandboxChecker with a warm pool (--runner cli: one `nasforge sandbox check`
-process per model). --sample N checks only N of the statically accepted models in a container,
-spread evenly over the sorted names, and estimates the share with a 95% interval.
+process per model). Container checks go in a seeded random order; --sample N stops after N
+of them, --time-budget S starts none after S seconds, and the share is then estimated from
+that simple random sample, with a 95% interval.
 
 It prints the share and writes results.json and report.md under --out (default
 docs/results/lemur-share/): every model's outcome, stage, reason and wall time, and the
@@ -25,8 +27,10 @@ included), so an interrupted run resumes; --fresh forgets them.
 import argparse
 import asyncio
 import hashlib
+import itertools
 import json
 import math
+import random
 import re
 import sqlite3
 import statistics
@@ -308,10 +312,16 @@ class CliRunner:
             }
         return checked_from(model, answer, (time.monotonic() - started) * 1000)
 
-    def run(self, models: list[Model], done) -> None:
+    def run(self, models: list[Model], done, deadline: float | None) -> None:
+        def check_in_time(model: Model) -> Checked | None:
+            if deadline is not None and time.monotonic() > deadline:
+                return None  # out of time: left unchecked, so out of the sample
+            return self.check(model)
+
         with ThreadPoolExecutor(self.jobs) as pool:
-            for checked in pool.map(self.check, models):
-                done(checked)
+            for checked in pool.map(check_in_time, models):
+                if checked is not None:
+                    done(checked)
 
 
 class PoolRunner:
@@ -329,13 +339,11 @@ class PoolRunner:
         budget = f"parameter budget {self.budget:,}" if self.budget else "the default budget"
         return f"sandbox_runner's SandboxChecker, warm pool of {self.jobs}, {budget}"
 
-    def run(self, models: list[Model], done) -> None:
+    def run(self, models: list[Model], done, deadline: float | None) -> None:
         codes = {model.name: Path(model.file).read_text() for model in models}
-        asyncio.run(self._run(models, codes, done))
+        asyncio.run(self._run(models, codes, done, deadline))
 
-    async def _run(self, models: list[Model], codes: dict[str, str], done) -> None:
-        from netapi.code_policy import load_policy
-        from sandbox_runner.config import SandboxSettings
+    async def _run(self, models: list[Model], codes: dict[str, str], done, deadline) -> None:
         from sandbox_runner.containers import InfraError, Launcher, docker_client
         from sandbox_runner.core import SandboxChecker
 
@@ -359,6 +367,8 @@ class PoolRunner:
         async def check(model: Model) -> None:
             async with slots:
                 started = time.monotonic()
+                if deadline is not None and started > deadline:
+                    return  # out of time: left unchecked, so out of the sample
                 try:
                     result = await checker.check(
                         codes[model.name],
@@ -449,8 +459,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--sample",
         type=int,
-        help="every model checked statically, N of those that pass (spread over the names) "
+        help="every model checked statically, N of those it accepts (a seeded random sample) "
         "in a container; the share is then an estimate with its 95%% interval",
+    )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="SECONDS",
+        help="start no container check after this long; what was checked is the sample",
+    )
+    parser.add_argument("--seed", type=int, default=17, help="the sample's seed (default 17)")
+    parser.add_argument(
+        "--cross-check",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run `nasforge zoo import-lemur --sandbox` on N of the container-checked "
+        "models and compare its verdicts with this bench's",
     )
     parser.add_argument("--jobs", type=int, default=2, help="containers at once (default 2)")
     parser.add_argument("--parameter-budget", type=int, help="default: the sandbox's")
@@ -488,8 +513,13 @@ def main() -> int:
             results[model.name] = checked_from(model, refusal, elapsed_ms)
         else:
             candidates.append(model)
-    sampled = subset(candidates, args.sample, [])
-    container_results = run_containers(args, sampled, len(models))
+    # A seeded random order: any prefix of it is a simple random sample of the candidates.
+    order = random.Random(args.seed).sample(candidates, len(candidates))
+    attempted = run_containers(args, order[: args.sample] if args.sample else order, len(models))
+    sampled = list(itertools.takewhile(lambda model: model.name in attempted, order))
+    infra = [model.name for model in sampled if attempted[model.name].outcome == "infra_error"]
+    sampled = [model for model in sampled if model.name not in infra]  # unknown, not refused
+    container_results = {model.name: attempted[model.name] for model in sampled}
     results.update(container_results)
     checked = [results[model.name] for model in models if model.name in results]
     container_passed = sum(c.passed for c in container_results.values())
@@ -506,6 +536,8 @@ def main() -> int:
         "refused_before_a_container": len(models) - len(candidates),
         "container_candidates": len(candidates),
         "container_checked": len(sampled),
+        "container_infra_errors": infra,
+        "sample_seed": args.seed,
         "container_passed": container_passed,
         "run_seconds": round(time.monotonic() - started, 1),
         "wall_time_ms": _wall_summary(list(container_results.values())),
@@ -519,6 +551,9 @@ def main() -> int:
         "share": fraction * rate,
         "share_interval_95": [fraction * low, fraction * high],
     }
+    if args.cross_check:
+        names = [model.name for model in sampled[: args.cross_check]]
+        summary["cross_check"] = cross_check(args, trials, results, names)
     write_report(args.out, summary, checked)
     estimate = "estimated " if summary["sampled"] else ""
     print(
@@ -526,6 +561,46 @@ def main() -> int:
         f"(95% interval {fraction * low:.1%}-{fraction * high:.1%}); written to {args.out}"
     )
     return 0
+
+
+def cross_check(args, trials: list[Trial], results: dict[str, "Checked"], names: list[str]):
+    """`nasforge zoo import-lemur --sandbox --json` on a database of ``names`` only: the
+    CLI's own import, to confirm it agrees with this bench's checks model by model."""
+    wanted = set(names)
+    with tempfile.TemporaryDirectory(prefix="lemur-share-cross-") as folder:
+        database = Path(folder) / "ab.nn.db"
+        write_database(args.checkout, [t for t in trials if t.nn in wanted], database)
+        command = [str(NASFORGE), "zoo", "import-lemur", str(database), "--sandbox", "--json"]
+        command += ["--store", f"sqlite:///{folder}/store.db", "--jobs", str(args.jobs)]
+        if args.parameter_budget:
+            command += ["--parameter-budget", str(args.parameter_budget)]
+        started = time.monotonic()
+        answer = subprocess.run(command, capture_output=True, text=True, check=False)
+        seconds = time.monotonic() - started
+    report = _last_json(answer.stdout) or {}
+    rows = []
+    for entry in report.get("models", []):
+        ours = results.get(entry["name"])
+        if ours is None:
+            continue
+        theirs_passed = entry.get("outcome") == "imported"
+        rows.append(
+            {
+                "name": entry["name"],
+                "import_outcome": entry.get("outcome", ""),
+                "bench_outcome": ours.outcome,
+                "agree": theirs_passed == ours.passed,
+            }
+        )
+    if not rows:
+        tail = (answer.stderr.strip().splitlines() or [""])[-1][:300]
+        print(f"cross-check: no report from import-lemur (exit {answer.returncode}): {tail}")
+    return {
+        "models": len(rows),
+        "agree": sum(r["agree"] for r in rows),
+        "seconds": round(seconds),
+        "rows": rows,
+    }
 
 
 def run_containers(args: argparse.Namespace, models: list[Model], total: int) -> dict:
@@ -563,7 +638,8 @@ def run_containers(args: argparse.Namespace, models: list[Model], total: int) ->
                 flush=True,
             )
 
-        runner.run(todo, done)
+        deadline = time.monotonic() + args.time_budget if args.time_budget else None
+        runner.run(todo, done, deadline)
     return results
 
 
@@ -649,7 +725,7 @@ def write_report(out: Path, summary: dict, checked: list[Checked]) -> None:
         f" | {summary['refused_before_a_container']} |",
         f"| statically accepted | {summary['container_candidates']} |",
         f"| of them checked in a container | {summary['container_checked']}"
-        f"{' (spread evenly over the sorted names)' if sampled else ''} |",
+        f"{' (a random sample, seed ' + str(summary['sample_seed']) + ')' if sampled else ''} |",
         f"| of them passed | {summary['container_passed']} |",
         f"| **passed**{estimate} | **{summary['passed']}** |",
         f"| **share**{estimate} | **{summary['share']:.1%}** (95% interval {low:.1%}-{high:.1%}) |",
@@ -661,6 +737,22 @@ def write_report(out: Path, summary: dict, checked: list[Checked]) -> None:
             f"| container check wall time: median / p90 / max / sum | {wall['median']} /"
             f" {wall['p90']} / {wall['max']} / {wall['total']} ms |"
         )
+    cross = summary.get("cross_check")
+    if cross:
+        lines += [
+            "",
+            "## Cross-check with `nasforge zoo import-lemur --sandbox`",
+            "",
+            f"The CLI's own import of a database holding only {cross['models']} of the"
+            f" container-checked models ({cross['seconds']} s) agrees with this bench on"
+            f" {cross['agree']} of them (imported = passed).",
+        ]
+        disagree = [row for row in cross["rows"] if not row["agree"]]
+        if disagree:
+            lines += ["", "| model | import-lemur | bench |", "|---|---|---|"]
+            lines += [
+                f"| {r['name']} | {r['import_outcome']} | {r['bench_outcome']} |" for r in disagree
+            ]
     lines += [
         "",
         "## Refusals by reason",
