@@ -206,10 +206,15 @@ class NameIndex:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def library(self, dotted: str) -> str:
-        """The library and version a name is judged in, for messages: 'torchvision 0.28.0'."""
+        """The library and version a name is judged in, for messages: 'torchvision 0.28.0'.
+
+        Without the local label (+cpu, +cu130): it says how a wheel was built, not which
+        names exist, and the CPU image's torchvision is a +cu130 wheel without its CUDA part.
+        """
         root = dotted.partition(".")[0]
         library = root if root in self.versions else "torch"
-        return f"{library} {self.versions.get(library, '(unknown version)')}"
+        version = self.versions.get(library, "(unknown version)").partition("+")[0]
+        return f"{library} {version}"
 
     def module_exists(self, module: str) -> bool:
         """Whether ``import module`` can succeed in the image."""
