@@ -9,7 +9,7 @@ PROTOS := $(shell find proto -name '*.proto')
 STUBS_STAMP := nasforge/.generated
 RUNTIME_IMAGE ?= nasforge-runtime:cpu
 IMAGE_STAMP := var/.runtime-image
-IMAGE_INPUTS := compose/runtime/Dockerfile scripts/build_runtime_image.sh \
+IMAGE_INPUTS := compose/runtime/Dockerfile compose/runtime/torchvision_cpu.py scripts/build_runtime_image.sh \
 	$(shell find netapi -name '*.py')
 
 .PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair bench-flood bench-speculative lemur-share clean demo compare help \
