@@ -515,7 +515,9 @@ def main() -> int:
             candidates.append(model)
     # A seeded random order: any prefix of it is a simple random sample of the candidates.
     order = random.Random(args.seed).sample(candidates, len(candidates))
-    attempted = run_containers(args, order[: args.sample] if args.sample else order, len(models))
+    commit = nasforge_commit()  # once: what was checked, even if HEAD moves during the run
+    to_check = order[: args.sample] if args.sample else order
+    attempted = run_containers(args, to_check, len(models), commit)
     sampled = list(itertools.takewhile(lambda model: model.name in attempted, order))
     infra = [model.name for model in sampled if attempted[model.name].outcome == "infra_error"]
     sampled = [model for model in sampled if model.name not in infra]  # unknown, not refused
@@ -525,7 +527,7 @@ def main() -> int:
     container_passed = sum(c.passed for c in container_results.values())
     summary = {
         "nn_dataset_commit": _checkout_commit(args.checkout),
-        "nasforge_commit": nasforge_commit(),
+        "nasforge_commit": commit,
         "runner": RUNNERS[args.runner](args.jobs, args.parameter_budget).describe(),
         "model_files": len(list((args.checkout / "ab" / "nn" / "nn").glob("*.py"))) - 1,
         "with_trials": len(selection.models) + sum(selection.other_task.values()),
@@ -556,9 +558,10 @@ def main() -> int:
         summary["cross_check"] = cross_check(args, trials, results, names)
     write_report(args.out, summary, checked)
     estimate = "estimated " if summary["sampled"] else ""
+    interval = f" (95% interval {fraction * low:.1%}-{fraction * high:.1%})" if estimate else ""
     print(
-        f"{estimate}passed {summary['passed']}/{summary['tried']} = {summary['share']:.1%} "
-        f"(95% interval {fraction * low:.1%}-{fraction * high:.1%}); written to {args.out}"
+        f"{estimate}passed {summary['passed']}/{summary['tried']} = {summary['share']:.1%}"
+        f"{interval}; written to {args.out}"
     )
     return 0
 
@@ -603,9 +606,8 @@ def cross_check(args, trials: list[Trial], results: dict[str, "Checked"], names:
     }
 
 
-def run_containers(args: argparse.Namespace, models: list[Model], total: int) -> dict:
+def run_containers(args: argparse.Namespace, models: list[Model], total: int, commit: str) -> dict:
     """Container checks of ``models``, remembered ones reused, each new one remembered."""
-    commit = nasforge_commit()
     cache = load_cache(args.fresh)
     runner = RUNNERS[args.runner](args.jobs, args.parameter_budget)
     results: dict[str, Checked] = {}
@@ -728,7 +730,9 @@ def write_report(out: Path, summary: dict, checked: list[Checked]) -> None:
         f"{' (a random sample, seed ' + str(summary['sample_seed']) + ')' if sampled else ''} |",
         f"| of them passed | {summary['container_passed']} |",
         f"| **passed**{estimate} | **{summary['passed']}** |",
-        f"| **share**{estimate} | **{summary['share']:.1%}** (95% interval {low:.1%}-{high:.1%}) |",
+        f"| **share**{estimate} | **{summary['share']:.1%}**"
+        + (f" (95% interval {low:.1%}-{high:.1%})" if sampled else "")
+        + " |",
         f"| run time of this invocation (remembered checks not rerun)"
         f" | {summary['run_seconds']:.0f} s |",
     ]
