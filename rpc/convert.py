@@ -3,7 +3,7 @@
 from nasforge.common.v1 import common_pb2
 from netapi.findings import Finding, warning
 from netapi.outcomes import Outcome, Stage
-from netapi.tasks import TaskSpec, TaskSpecError, default_spec, validate
+from netapi.tasks import TaskSpec, TaskSpecError, default_spec, resolve_input, validate
 from rpc.errors import InvalidArgument
 
 
@@ -74,14 +74,18 @@ def task_spec_from_pb(message: common_pb2.TaskSpec) -> TaskSpec:
     """A validated TaskSpec; unset shapes take the task's defaults. INVALID_ARGUMENT if bad."""
     try:
         defaults = default_spec(message.task)
+        # The rule search configs and the CLI use: the check sees the images training sees.
+        transform, in_shape = resolve_input(
+            message.task, message.transform, tuple(message.in_shape) or None, defaults.in_shape
+        )
         return validate(
             TaskSpec(
                 task=message.task,
                 dataset=message.dataset or defaults.dataset,
-                in_shape=tuple(message.in_shape) or defaults.in_shape,
+                in_shape=in_shape,
                 out_shape=tuple(message.out_shape) or defaults.out_shape,
                 hyperparameters=dict(message.hyperparameters),
-                transform=message.transform or defaults.transform,
+                transform=transform,
             )
         )
     except TaskSpecError as exc:
