@@ -27,6 +27,10 @@ _ALIAS_IMPORTS = {
     "functools": "import functools",
     "itertools": "import itertools",
     "typing": "import typing",
+    "re": "import re",
+    "copy": "import copy",
+    "random": "import random",
+    "warnings": "import warnings",
 }
 
 
