@@ -10,7 +10,8 @@ from netapi.outcomes import Outcome
 
 
 def quiet_numpy_warning() -> None:
-    """The image carries no numpy on purpose; torch warns about it on first use."""
+    """torch warns on first use where numpy is missing (the CUDA image, an older CPU image);
+    the CPU image carries numpy now, for torchvision."""
     warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 
