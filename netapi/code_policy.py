@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from netapi.evaluated_strings import annotation_findings, format_findings
-from netapi.findings import Finding
+from netapi.findings import Finding, warning
 from netapi.forbidden_names import (
     FORBIDDEN_ANYWHERE,
     FORBIDDEN_ATTRIBUTES,
@@ -34,6 +34,7 @@ from netapi.forbidden_names import (
 from netapi.module_facts import ModuleFacts
 from netapi.name_index import NameIndex
 from netapi.outcomes import Outcome
+from netapi.reachability import dead_functions
 from netapi.reflection import reflection_findings
 from netapi.scopes import Bindings
 
@@ -337,7 +338,25 @@ def code_policy_findings(facts: ModuleFacts, policy: CodePolicy) -> list[Finding
             findings.extend(_pretrained_findings(node, facts))
     findings += reflection_findings(facts, bindings)
     findings += annotation_findings(facts)
-    return findings
+    return _weights_in_dead_code_warned(findings, facts.tree)
+
+
+def _weights_in_dead_code_warned(findings: list[Finding], tree: ast.Module) -> list[Finding]:
+    """A weight fetch in a function the model never reaches (LEMUR's models keep
+    torchvision's `_load_state_dict` beside `Net`) is a warning, not a refusal: LEMUR trains
+    such a model from scratch, and the container has no network if the lint is wrong."""
+    if not any(finding.rule == "pretrained-weights" for finding in findings):
+        return findings
+    dead = dead_functions(tree)
+    kept: list[Finding] = []
+    for finding in findings:
+        holder = next((f for f in dead if f.holds(finding.line)), None)
+        if finding.rule != "pretrained-weights" or holder is None:
+            kept.append(finding)
+            continue
+        message = f"{finding.message} (in {holder.name}(), which the model never calls)"
+        kept.append(warning("unreachable-weights", message, finding.line, finding.column))
+    return kept
 
 
 def _weight_keywords(call: ast.Call) -> Iterator[tuple[str, ast.AST]]:

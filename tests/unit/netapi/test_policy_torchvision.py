@@ -280,7 +280,8 @@ WEIGHTS = {
     ),
     "weights-enum-get-state-dict": (
         "def load(model, weights):\n"
-        "    model.load_state_dict(weights.get_state_dict(progress=True))\n",
+        "    model.load_state_dict(weights.get_state_dict(progress=True))\n"
+        "loaded = load(None, None)\n",  # reached (dead code warns: test_weights_reachability)
         "pretrained-weights",
         "'.get_state_dict' downloads or loads pretrained weights",
     ),
