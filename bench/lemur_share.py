@@ -20,8 +20,9 @@ that simple random sample, with a 95% interval.
 It prints the share and writes results.json and report.md under --out (default
 docs/results/lemur-share/): every model's outcome, stage, reason and wall time, and the
 refusals grouped by reason. Container checks are remembered in var/lemur-share/checks.jsonl,
-keyed by the model's code and trial, the budget and nasforge's commit (uncommitted changes
-included), so an interrupted run resumes; --fresh forgets them.
+keyed by the model's code and trial, the budget, the runtime image and sandbox_runner's code
+(container_digest), so an interrupted run resumes; --fresh forgets them. The static checks
+run again on every invocation, with the rules of the working tree.
 """
 
 import argparse
@@ -30,7 +31,6 @@ import hashlib
 import itertools
 import json
 import math
-import random
 import re
 import sqlite3
 import statistics
@@ -418,8 +418,34 @@ def nasforge_commit() -> str:
     return f"{commit}+dirty.{_md5(changes)[:8]}" if changes else commit
 
 
-def cache_key(model: Model, commit: str, budget: int | None) -> str:
-    return f"{commit}:{budget}:{model.name}:{model.code_md5}:{model.task}:{model.transform}"
+def container_digest() -> str:
+    """What a container verdict depends on besides the model and its spec: the runtime image
+    (which carries netapi's harness) and sandbox_runner's code, uncommitted changes included.
+    The static rules are not in it: they run in this process on every invocation."""
+    settings = SandboxSettings()
+    image = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", settings.image],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    tree = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD:sandbox_runner"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    changes = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "diff", "HEAD", "--", "sandbox_runner"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return _md5(f"{image}:{tree}:{changes}")[:12]
+
+
+def cache_key(model: Model, digest: str, budget: int | None) -> str:
+    return f"{digest}:{budget}:{model.name}:{model.code_md5}:{model.task}:{model.transform}"
 
 
 def load_cache(fresh: bool) -> dict[str, dict]:
@@ -513,11 +539,14 @@ def main() -> int:
             results[model.name] = checked_from(model, refusal, elapsed_ms)
         else:
             candidates.append(model)
-    # A seeded random order: any prefix of it is a simple random sample of the candidates.
-    order = random.Random(args.seed).sample(candidates, len(candidates))
+    # A seeded random order, each model's place drawn from its name alone: any prefix is a
+    # simple random sample of the candidates, and a change of the candidates (a static rule
+    # relaxed) leaves the others' order, and so the checks already made, as they were.
+    order = sorted(candidates, key=lambda model: _md5(f"{args.seed}:{model.name}"))
     commit = nasforge_commit()  # once: what was checked, even if HEAD moves during the run
+    digest = container_digest()
     to_check = order[: args.sample] if args.sample else order
-    attempted = run_containers(args, to_check, len(models), commit)
+    attempted = run_containers(args, to_check, len(models), digest)
     sampled = list(itertools.takewhile(lambda model: model.name in attempted, order))
     infra = [model.name for model in sampled if attempted[model.name].outcome == "infra_error"]
     sampled = [model for model in sampled if model.name not in infra]  # unknown, not refused
@@ -528,6 +557,7 @@ def main() -> int:
     summary = {
         "nn_dataset_commit": _checkout_commit(args.checkout),
         "nasforge_commit": commit,
+        "container_digest": digest,
         "runner": RUNNERS[args.runner](args.jobs, args.parameter_budget).describe(),
         "model_files": len(list((args.checkout / "ab" / "nn" / "nn").glob("*.py"))) - 1,
         "with_trials": len(selection.models) + sum(selection.other_task.values()),
@@ -606,14 +636,14 @@ def cross_check(args, trials: list[Trial], results: dict[str, "Checked"], names:
     }
 
 
-def run_containers(args: argparse.Namespace, models: list[Model], total: int, commit: str) -> dict:
+def run_containers(args: argparse.Namespace, models: list[Model], total: int, digest: str) -> dict:
     """Container checks of ``models``, remembered ones reused, each new one remembered."""
     cache = load_cache(args.fresh)
     runner = RUNNERS[args.runner](args.jobs, args.parameter_budget)
     results: dict[str, Checked] = {}
     todo = []
     for model in models:
-        remembered = cache.get(cache_key(model, commit, args.parameter_budget))
+        remembered = cache.get(cache_key(model, digest, args.parameter_budget))
         if remembered:
             results[model.name] = Checked(**remembered)
         else:
@@ -630,7 +660,7 @@ def run_containers(args: argparse.Namespace, models: list[Model], total: int, co
         def done(checked: Checked) -> None:
             results[checked.name] = checked
             if checked.outcome != "infra_error":  # our side failed: check it again next time
-                key = cache_key(by_name[checked.name], commit, args.parameter_budget)
+                key = cache_key(by_name[checked.name], digest, args.parameter_budget)
                 log.write(json.dumps({"key": key, "checked": asdict(checked)}) + "\n")
                 log.flush()
             mark = "ok " if checked.passed else "NO "
@@ -714,7 +744,8 @@ def write_report(out: Path, summary: dict, checked: list[Checked]) -> None:
         "| | |",
         "|---|---|",
         f"| nn-dataset | `{summary['nn_dataset_commit']}` |",
-        f"| nasforge commit | `{summary['nasforge_commit']}` |",
+        f"| nasforge commit (static rules) | `{summary['nasforge_commit']}` |",
+        f"| container digest (runtime image, sandbox_runner) | `{summary['container_digest']}` |",
         f"| checked by | {summary['runner']} |",
         f"| model files in ab/nn/nn | {summary['model_files']} |",
         f"| of them with a trial in ab/nn/stat | {summary['with_trials']} |",
