@@ -816,7 +816,7 @@ def write_report(out: Path, summary: dict, checked: list[Checked]) -> None:
             )
         lines.append("")
     warned: dict[str, int] = {}
-    for c in checked:
+    for c in (c for c in checked if c.passed):
         for warning in c.warnings:
             key = re.sub(r"'[^']*'", "'…'", warning)[:120]
             warned[key] = warned.get(key, 0) + 1
