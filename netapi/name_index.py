@@ -133,7 +133,9 @@ def build_index() -> dict:
         for info in pkgutil.iter_modules(getattr(module, "__path__", None) or []):
             if _indexed(info.name):
                 names[info.name] = Kind.MODULE.value
-        for name in dir(module):
+        # A module whose class carries properties (torch.backends.cudnn's `benchmark`):
+        # dir() of a module lists only its __dict__.
+        for name in sorted(set(dir(module)) | set(vars(type(module)))):
             if not _indexed(name):
                 continue
             try:

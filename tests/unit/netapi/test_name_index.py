@@ -90,3 +90,10 @@ def test_reads_a_version_1_index_without_judging_private_names():
     assert index.resolve("torchvision.models._utils") is Resolution.NOT_INDEXED
     assert index.resolve("torchvision.models.resnet99") is Resolution.MISSING
     assert index.library("torch.nn.Swish") == "torch 2.13.0"  # the public version
+
+
+def test_properties_of_a_module_class_are_indexed():
+    """torch.backends.cudnn is a module subclass whose settings are class properties."""
+    index = NameIndex.from_dict(build_index())
+    assert index.resolve("torch.backends.cudnn.benchmark") is Resolution.EXISTS
+    assert index.resolve("torch.backends.cudnn.benchmarkk") is Resolution.MISSING
