@@ -344,8 +344,8 @@ class PoolRunner:
         asyncio.run(self._run(models, codes, done, deadline))
 
     async def _run(self, models: list[Model], codes: dict[str, str], done, deadline) -> None:
-        from sandbox_runner.containers import InfraError, Launcher, docker_client
-        from sandbox_runner.core import SandboxChecker
+        from cli.sandbox import cli_checker
+        from sandbox_runner.containers import InfraError
 
         settings = SandboxSettings(
             namespace="nasforge-lemur-share",
@@ -354,14 +354,6 @@ class PoolRunner:
             max_concurrent_checks=self.jobs,
             per_tenant_concurrency=self.jobs,
         )
-        launcher = Launcher(
-            docker_client(settings.docker_timeout_seconds),
-            settings.namespace,
-            settings.output_cap_bytes,
-            settings.runtime,
-        )
-        checker = SandboxChecker(settings, launcher, load_policy(settings))
-        await checker.start()
         slots = asyncio.Semaphore(self.jobs)
 
         async def check(model: Model) -> None:
@@ -381,10 +373,9 @@ class PoolRunner:
                     answer = {"outcome": "infra_error", "reason": str(exc)}
                 done(checked_from(model, answer, (time.monotonic() - started) * 1000))
 
-        try:
+        async with cli_checker(settings) as checker:
+            await checker.start()  # the warm pool of `jobs` containers
             await asyncio.gather(*(check(model) for model in models))
-        finally:
-            await checker.close()
 
 
 RUNNERS = {"pool": PoolRunner, "cli": CliRunner}
