@@ -17,6 +17,8 @@ CRITERION_MESSAGE = (
     "but write self.criteria)"
 )
 
+MISSING_CRITERIA_MESSAGE = "train_setup() must set self.criteria to a loss or a tuple of losses"
+
 
 def criteria_attribute(model: object) -> str | None:
     """The attribute that holds the model's losses: criteria, else criterion; None if neither."""

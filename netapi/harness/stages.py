@@ -18,6 +18,7 @@ from netapi.criteria import (
     CRITERION,
     CRITERION_MESSAGE,
     CRITERION_RULE,
+    MISSING_CRITERIA_MESSAGE,
     criteria_attribute,
     criteria_of,
 )
@@ -252,7 +253,7 @@ class Check:
             raise StageFailed(
                 Outcome.API_NONCOMPLIANCE,
                 Stage.LEARN,
-                "train_setup() must set self.criteria to a loss or a tuple of losses",
+                MISSING_CRITERIA_MESSAGE,
             )
         if attribute == CRITERION:
             self.report.warnings.append(

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 import torch
 
-from netapi.criteria import criteria_of, replace_first_loss
+from netapi.criteria import MISSING_CRITERIA_MESSAGE, criteria_of, replace_first_loss
 from netapi.harness import synthetic
 from netapi.harness.failures import CANDIDATE_ERRORS, describe
 from netapi.harness.protocol import MAX_JOB_BYTES, parse_job
@@ -206,7 +206,7 @@ def train(job: dict, channel: Channel) -> None:
         raise StageFailed(
             Outcome.API_NONCOMPLIANCE,
             Stage.TRAIN,
-            "train_setup() must set self.criteria to a loss or a tuple of losses",
+            MISSING_CRITERIA_MESSAGE,
         )
     loader = Batches(
         images["train"],
