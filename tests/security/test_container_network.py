@@ -8,10 +8,12 @@ port the host listens on at 127.0.0.1, to the Docker bridge gateway) fails at on
 the container (no network: resolution error, refused, unreachable), never a timeout.
 """
 
+import fcntl
 import json
 import pathlib
 import re
 import socket
+import struct
 import subprocess
 import uuid
 
@@ -81,24 +83,39 @@ def _candidate(header: str, *, targets: list[tuple[str, int]], in_forward: bool 
     return source + "\n_probe()\n"
 
 
+def _run(*command: str) -> str:
+    return subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=30
+    ).stdout.strip()
+
+
+def _bridge_gateway_ip() -> str:
+    """The host's address on Docker's default bridge. Debian's engine 20.10 may leave the IPAM
+    Gateway empty (only the subnet is listed); the address is then read off the bridge
+    interface itself (docker0), never left empty, which would bind every address."""
+    configured = _run(
+        "docker", "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"
+    )
+    if configured:
+        return configured
+    interface = _run(
+        "docker",
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        '{{index .Options "com.docker.network.bridge.name"}}',
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # SIOCGIFADDR
+        packed = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", interface[:15].encode()))
+    return socket.inet_ntoa(packed[20:24])
+
+
 @pytest.fixture(scope="module")
 def host_listeners():
     """Ports the host listens on: 127.0.0.1 and the Docker bridge gateway (the address the
     engine created on this machine); the test checks that nothing ever connected."""
-    gateway_ip = subprocess.run(
-        [
-            "docker",
-            "network",
-            "inspect",
-            "bridge",
-            "--format",
-            "{{(index .IPAM.Config 0).Gateway}}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
+    gateway_ip = _bridge_gateway_ip()
     listeners = {
         "loopback": socket.create_server(("127.0.0.1", 0)),
         "bridge": socket.create_server((gateway_ip, 0)),
