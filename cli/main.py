@@ -14,6 +14,7 @@ from cli import (
     audit,
     check,
     compare,
+    data,
     demo,
     deploy,
     knowledge,
@@ -32,8 +33,8 @@ from rpc.errors import NasforgeError, Unavailable
 
 EXIT_INTERNAL = 1
 # In the order `nasforge --help` lists them; each module has register(subparsers).
-COMMANDS = (check, sandbox, train, zoo, search, report, compare, stack, demo, knowledge, deploy,
-            tenant, audit)  # fmt: skip
+COMMANDS = (check, sandbox, train, zoo, data, search, report, compare, stack, demo, knowledge,
+            deploy, tenant, audit)  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):

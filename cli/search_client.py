@@ -48,13 +48,16 @@ class SearchClient:
         await self._channel.close()
 
     async def submit_file(self, path: Path) -> str:
-        from search_core.search_config import SearchConfigError, load_config
+        """Submit a config file as written, so that what it leaves out (the task's shapes)
+        is filled in by the service from the dataset; it is validated here first."""
+        from search_core.search_config import SearchConfigError, parse_config, read_config_file
 
         try:
-            config = load_config(path)
+            data = read_config_file(path)
+            method = parse_config(data).method
         except SearchConfigError as exc:
             raise UsageError(str(exc)) from exc
-        return await self.submit(config.to_dict(), client_request_id="")
+        return await self.submit({**data, "method": method}, client_request_id="")
 
     async def submit(self, config: dict, client_request_id: str = "") -> str:
         spec = pb.SearchSpec(method=METHODS[config["method"]], config_json=json.dumps(config))

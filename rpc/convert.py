@@ -1,6 +1,7 @@
 """Conversions between the wire (nasforge.common.v1) and netapi's domain types, in one place."""
 
 from nasforge.common.v1 import common_pb2
+from netapi.datasets import DatasetRecord
 from netapi.findings import Finding, warning
 from netapi.outcomes import Outcome, Stage
 from netapi.tasks import TaskSpec, TaskSpecError, default_spec, resolve_input, validate
@@ -100,4 +101,49 @@ def task_spec_to_pb(spec: TaskSpec) -> common_pb2.TaskSpec:
         out_shape=spec.out_shape,
         hyperparameters=spec.hyperparameters,
         transform=spec.transform,
+    )
+
+
+def dataset_to_pb(record: DatasetRecord) -> common_pb2.Dataset:
+    height, width = record.native_size or (0, 0)
+    return common_pb2.Dataset(
+        name=record.name,
+        format=record.format,
+        path=record.path,
+        task=record.task,
+        channels=record.channels,
+        classes=record.classes,
+        counts=record.counts,
+        native_height=height,
+        native_width=width,
+        digest=record.digest,
+        builtin=record.builtin,
+        files=record.files,
+        published=record.published,
+        notes=record.notes,
+        added_at_ms=round(record.added_at * 1000),
+        outputs=record.outputs,
+        default_transform=record.default_transform,
+    )
+
+
+def dataset_from_pb(message: common_pb2.Dataset) -> DatasetRecord:
+    size = (message.native_height, message.native_width)
+    return DatasetRecord(
+        name=message.name,
+        format=message.format,
+        path=message.path,
+        task=message.task,
+        channels=message.channels,
+        classes=tuple(message.classes),
+        counts=dict(message.counts),
+        native_size=size if all(size) else None,
+        digest=message.digest,
+        builtin=message.builtin,
+        files=dict(message.files),
+        published=dict(message.published),
+        notes=tuple(message.notes),
+        added_at=message.added_at_ms / 1000,
+        outputs=message.outputs,
+        default_transform=message.default_transform,
     )

@@ -1,6 +1,7 @@
 """search_core's records and configs to and from its wire messages (no grpc here, only pb2)."""
 
 import json
+from collections.abc import Callable
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -67,13 +68,32 @@ def _generator_of(spec: pb.SearchSpec) -> str:
     return kind or spec.generator
 
 
-def config_from_spec(spec: pb.SearchSpec) -> SearchConfig:
-    """A validated SearchConfig from the wire spec; INVALID_ARGUMENT names what is wrong."""
+def config_from_spec(
+    spec: pb.SearchSpec, amend: Callable[[dict], dict] = lambda data: data
+) -> SearchConfig:
+    """A validated SearchConfig from the wire spec; INVALID_ARGUMENT names what is wrong.
+
+    ``amend`` sees the config as the caller gave it, before defaults are filled in (search
+    submission adds the dataset's shapes there, where the caller gave none).
+    """
+    data = config_data(spec)
+    where = "spec.config_json" if spec.config_json else "spec"
+    try:
+        config = parse_config(amend(data))
+    except SearchConfigError as exc:
+        raise InvalidArgument(f"{where}: {exc}") from exc
+    if config.method != _METHODS[spec.method]:
+        raise InvalidArgument(f"spec.method and config_json's method ({config.method}) differ")
+    return config
+
+
+def config_data(spec: pb.SearchSpec) -> dict:
+    """The config a wire spec describes, as given (defaults not filled in)."""
     if spec.method not in _METHODS:
         raise InvalidArgument("spec.method must be set to one of the SearchMethod values")
     method = _METHODS[spec.method]
     if spec.config_json:
-        return _config_from_json(spec.config_json, method)
+        return _json_config(spec.config_json)
     data: dict = {"method": method.value}
     generator = _generator_of(spec)
     if generator:
@@ -119,13 +139,10 @@ def config_from_spec(spec: pb.SearchSpec) -> SearchConfig:
         if spec.fairnad.population_size:
             fairnad["population_size"] = spec.fairnad.population_size
         data["fairnad"] = fairnad
-    try:
-        return parse_config(data)
-    except SearchConfigError as exc:
-        raise InvalidArgument(f"spec: {exc}") from exc
+    return data
 
 
-def _config_from_json(text: str, method: Method) -> SearchConfig:
+def _json_config(text: str) -> dict:
     if len(text) > 64 * 1024:
         raise InvalidArgument("spec.config_json is larger than 64 KiB")
     try:
@@ -136,13 +153,7 @@ def _config_from_json(text: str, method: Method) -> SearchConfig:
         raise InvalidArgument("spec.config_json is nested too deeply") from exc
     if not isinstance(data, dict):
         raise InvalidArgument("spec.config_json must be one JSON object")
-    try:
-        config = parse_config(data)
-    except SearchConfigError as exc:
-        raise InvalidArgument(f"spec.config_json: {exc}") from exc
-    if config.method != method:
-        raise InvalidArgument(f"spec.method and config_json's method ({config.method}) differ")
-    return config
+    return data
 
 
 def spec_from_config(config: dict) -> pb.SearchSpec:

@@ -1,17 +1,20 @@
 """The Services of search_core.services, reached over gRPC with the generated stubs."""
 
 from collections.abc import Awaitable, Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import grpc
 
+from nasforge.common.v1 import common_pb2
 from nasforge.llm_gateway.v1 import llm_gateway_pb2, llm_gateway_pb2_grpc
 from nasforge.sandbox_runner.v1 import sandbox_runner_pb2, sandbox_runner_pb2_grpc
 from nasforge.trainer_svc.v1 import trainer_svc_pb2, trainer_svc_pb2_grpc
+from netapi.datasets import DatasetRecord
 from netapi.outcomes import Outcome
 from netapi.tasks import TaskSpec
 from rpc.client import ClientTLS, open_channel
 from rpc.convert import (
+    dataset_from_pb,
     finding_from_pb,
     outcome_from_pb,
     scores_from_pb,
@@ -19,9 +22,11 @@ from rpc.convert import (
     task_spec_to_pb,
     warning_from_pb,
 )
+from rpc.errors import InvalidArgument, Unavailable
 from search_core.domain import EpochMetrics
 from search_core.services import (
     CheckVerdict,
+    DatasetUnknown,
     DependencyDown,
     DependencyRefused,
     Generation,
@@ -192,6 +197,40 @@ class GrpcServices:
         except grpc.aio.AioRpcError as error:
             _raise_for("trainer_svc", error)
         raise DependencyDown("trainer_svc", "the training stream ended without a result")
+
+    async def dataset(self, name: str) -> DatasetRecord:
+        request = common_pb2.GetDatasetRequest(name=name)
+        response = await _dataset_call(self._trainer.GetDataset(request))
+        return dataset_from_pb(response.dataset)
+
+    async def datasets(self) -> list[DatasetRecord]:
+        response = await _dataset_call(self._trainer.ListDatasets(common_pb2.ListDatasetsRequest()))
+        return [dataset_from_pb(d) for d in response.datasets]
+
+    async def add_dataset(
+        self, name: str, format_name: str, path: str, *, download: bool, replace: bool
+    ) -> DatasetRecord:
+        request = common_pb2.AddDatasetRequest(
+            name=name, format=format_name, path=path, download=download, replace=replace
+        )
+        # Registration reads and prepares the files: minutes for a large dataset.
+        response = await _dataset_call(self._trainer.AddDataset(request, timeout=3600))
+        return dataset_from_pb(response.dataset)
+
+
+async def _dataset_call(call: Awaitable) -> Any:
+    """A trainer dataset call: NOT_FOUND is DatasetUnknown, INVALID_ARGUMENT keeps the
+    trainer's reason, a trainer that cannot answer is UNAVAILABLE."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        if error.code() == grpc.StatusCode.NOT_FOUND:
+            raise DatasetUnknown(error.details()) from error
+        if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            raise InvalidArgument(error.details()) from error
+        if error.code() in _TRANSIENT:
+            raise Unavailable(f"trainer_svc cannot answer: {error.details()}") from error
+        _raise_for("trainer_svc", error)
 
 
 def _epoch_metrics(epoch) -> EpochMetrics:

@@ -244,6 +244,11 @@ def parse_config(data: dict[str, Any]) -> SearchConfig:
 
 def load_config(path: Path) -> SearchConfig:
     """Read a search config from a .toml, .yaml/.yml or .json file."""
+    return parse_config(read_config_file(path))
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A .toml, .yaml/.yml or .json config file's settings as written (no defaults added)."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -261,4 +266,4 @@ def load_config(path: Path) -> SearchConfig:
         raise SearchConfigError(f"{path} is not valid {path.suffix[1:]}: {exc}") from exc
     if not isinstance(data, dict):
         raise SearchConfigError(f"{path}: the top level must be a table of settings")
-    return parse_config(data)
+    return data

@@ -8,16 +8,20 @@ import asyncio
 import hashlib
 import json
 
+from nasforge.common.v1 import common_pb2
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
 from netapi.tasks import TASKS
 from rpc.audit import AuditLog
-from rpc.convert import outcome_from_pb
+from rpc.convert import dataset_to_pb, outcome_from_pb
 from rpc.errors import InvalidArgument, NotFound
 from rpc.server import ServiceBinding, bind
 from rpc.tenant import current_tenant
 from search_core import convert
+from search_core.dataset_shapes import check_sizes, dataset_name, with_dataset
 from search_core.engine.runner import SearchEngine
+from search_core.search_config import SearchConfig, SearchConfigError
+from search_core.services import Datasets, DatasetUnknown
 from search_core.store.base import Store
 from search_core.store.codec import search_task
 
@@ -35,9 +39,12 @@ def _id(value: str, what: str) -> str:
 
 
 class SearchServicer(pb_grpc.SearchServiceServicer):
-    def __init__(self, engine: SearchEngine, store: Store, audit: AuditLog | None = None) -> None:
+    def __init__(
+        self, engine: SearchEngine, store: Store, datasets: Datasets, audit: AuditLog | None = None
+    ) -> None:
         self._engine = engine
         self._store = store
+        self._datasets = datasets
         self._audit = audit
 
     async def _record(self, event: str, tenant: str, **fields: object) -> None:
@@ -48,7 +55,7 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         if len(request.client_request_id) > MAX_ID_CHARS:
             raise InvalidArgument(f"client_request_id is longer than {MAX_ID_CHARS} characters")
         tenant = current_tenant()
-        config = convert.config_from_spec(request.spec)
+        config = await self._config(request.spec)
         search = self._engine.submit(tenant, config, request.client_request_id)
         document = config.to_dict()
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
@@ -63,6 +70,52 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             client_request_id=request.client_request_id,
         )
         return pb.SubmitSearchResponse(search_id=search.search_id)
+
+    async def _config(self, spec) -> SearchConfig:
+        """The submitted config, shaped by its dataset: INVALID_ARGUMENT for a dataset the
+        trainer does not know or that cannot serve the config, before anything runs."""
+        name = dataset_name(convert.config_data(spec))
+        try:
+            dataset = await self._datasets.dataset(name)
+        except DatasetUnknown as exc:
+            raise InvalidArgument(f"spec.task.dataset: {exc}") from exc
+        config = convert.config_from_spec(spec, lambda data: with_dataset(data, dataset))
+        try:
+            check_sizes(config, dataset)
+        except SearchConfigError as exc:
+            raise InvalidArgument(f"spec: {exc}") from exc
+        return config
+
+    async def AddDataset(self, request, context):
+        for field in ("name", "format", "path"):
+            if not getattr(request, field):
+                raise InvalidArgument(f"{field} is empty")
+        dataset = await self._datasets.add_dataset(
+            request.name,
+            request.format,
+            request.path,
+            download=request.download,
+            replace=request.replace,
+        )
+        await self._record(
+            "dataset_added",
+            current_tenant(),
+            name=dataset.name,
+            format=dataset.format,
+            digest=dataset.digest,
+        )
+        return common_pb2.AddDatasetResponse(dataset=dataset_to_pb(dataset))
+
+    async def GetDataset(self, request, context):
+        try:
+            dataset = await self._datasets.dataset(_id(request.name, "name"))
+        except DatasetUnknown as exc:
+            raise NotFound(str(exc)) from exc
+        return common_pb2.GetDatasetResponse(dataset=dataset_to_pb(dataset))
+
+    async def ListDatasets(self, request, context):
+        datasets = await self._datasets.datasets()
+        return common_pb2.ListDatasetsResponse(datasets=[dataset_to_pb(d) for d in datasets])
 
     async def GetSearch(self, request, context):
         search = self._engine.get(current_tenant(), _id(request.search_id, "search_id"))
@@ -138,6 +191,6 @@ def search_binding(
 ) -> ServiceBinding:
     return bind(
         pb_grpc.add_SearchServiceServicer_to_server,
-        SearchServicer(engine, store, audit),
+        SearchServicer(engine, store, engine.services, audit),
         pb.DESCRIPTOR.services_by_name["SearchService"],
     )

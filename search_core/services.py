@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from netapi.datasets import DatasetRecord
 from netapi.findings import Finding
 from netapi.outcomes import Outcome, Stage
 from netapi.tasks import TaskSpec
@@ -118,7 +119,27 @@ class TrainingRequest:
     job_time_budget_ms: int
 
 
-class Services(Protocol):
+class Datasets(Protocol):
+    """The trainer's datasets, as search submission and the public API reach them.
+
+    ``dataset`` raises DatasetUnknown naming the known ones; ``add_dataset`` raises
+    DependencyRefused with the trainer's reason when the files cannot be registered.
+    """
+
+    async def dataset(self, name: str) -> DatasetRecord: ...
+
+    async def datasets(self) -> list[DatasetRecord]: ...
+
+    async def add_dataset(
+        self, name: str, format_name: str, path: str, *, download: bool, replace: bool
+    ) -> DatasetRecord: ...
+
+
+class DatasetUnknown(LookupError):
+    """No dataset of that name; the message names the known ones."""
+
+
+class Services(Datasets, Protocol):
     """The gateway, the sandbox and the trainer as one search sees them."""
 
     async def generate(

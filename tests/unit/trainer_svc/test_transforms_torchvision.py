@@ -24,7 +24,8 @@ from trainer_svc.data.transforms import (
     resize_to_uint8,
     transform_spec,
 )
-from trainer_svc.prepare import _resize
+from trainer_svc.datasets.builtin import IdxSplit
+from trainer_svc.prepare import _images
 
 # (width, height): square, landscape, portrait, odd sides, smaller than every target size,
 # and sizes whose centre crop lands on a .5 (rounded half to even by torchvision).
@@ -127,7 +128,8 @@ def test_prepare_resize_of_a_batch_equals_torchvision(mode):
     images = np.stack([np.asarray(_image(37, 23, mode, k)) for k in range(4)])
     reference = T.Compose([*_reference_geometry("norm_32"), T.PILToTensor()])
     expected = torch.stack([reference(Image.fromarray(image)) for image in images])
-    assert torch.equal(_resize(images, "norm_32"), expected)
+    split = IdxSplit(images, np.zeros(len(images), dtype=np.int64))
+    assert torch.equal(_images(split, range(4), "norm_32", mode), expected)
 
 
 def test_every_known_name_matches_on_one_odd_image():

@@ -7,15 +7,21 @@ exercised exactly. tests/integration/search runs the same engine against the rea
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 from netapi.outcomes import Outcome
+from rpc.errors import InvalidArgument
 from search_core.domain import EpochMetrics
 from search_core.services import (
     CheckVerdict,
+    DatasetUnknown,
     DependencyDown,
     Generation,
     TrainingResult,
 )
+from trainer_svc.datasets.builtin import BUILTIN
+from trainer_svc.datasets.contents import DatasetError
+from trainer_svc.datasets.registry import builtin_record
 
 GOOD = """import torch
 from torch import nn
@@ -88,3 +94,16 @@ class ScriptedServices:
             await on_epoch(EpochMetrics(epoch, 1.0 / epoch, self.score, 1000.0, 10))
         scores = {"accuracy": self.test_score, "validation": self.score}
         return TrainingResult(Outcome.SUCCESS, scores)
+
+    async def dataset(self, name):
+        """The trainer's built-in datasets (the scripted trainer has no registered ones)."""
+        try:
+            return builtin_record(name, Path("var"))
+        except DatasetError as exc:
+            raise DatasetUnknown(str(exc)) from exc
+
+    async def datasets(self):
+        return [builtin_record(name, Path("var")) for name in BUILTIN]
+
+    async def add_dataset(self, name, format_name, path, *, download, replace):
+        raise InvalidArgument("the scripted trainer registers no datasets")
