@@ -1,7 +1,5 @@
 """CIFAR-10 and CIFAR-100 in their standard python-pickle layout: reader and writer."""
 
-import io
-import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +8,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from trainer_svc.data.pickles import dumps_like_python2, load_data_pickle
 from trainer_svc.data.transforms import get_transform
 
 CIFAR10_DIR = "cifar-10-batches-py"
@@ -39,33 +38,10 @@ _NAME_KEYS = {
     "coarse_labels": "coarse_label_names",
 }
 
-# The only globals a CIFAR pickle needs (numpy arrays; `_codecs.encode` for protocol-2 bytes).
-# Anything else in a dataset file is refused rather than executed.
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),
-}
-
-
-class _DataOnlyUnpickler(pickle.Unpickler):
-    """An unpickler that builds plain data and numpy arrays, never arbitrary objects."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"CIFAR file refers to {module}.{name}: refused")
-        return super().find_class(module, name)
-
 
 def load_batch(path: str | Path) -> dict[str, Any]:
     """One CIFAR pickle (written by Python 2 or 3) as a dict with str keys."""
-    raw = Path(path).read_bytes()
-    batch = _DataOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
-    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    return load_data_pickle(Path(path).read_bytes())
 
 
 def _layout_root(root: Path, kind: str) -> Path:
@@ -139,22 +115,24 @@ def write_cifar(
     for name, idx in zip(train_files, parts, strict=True):
         _write_batch(base / name, images[idx], [labels[i] for i in idx], label_key, name)
     _write_batch(base / test_file, test[0], list(test[1]), label_key, test_file)
-    with open(base / meta_file, "wb") as f:
-        pickle.dump({_NAME_KEYS[label_key]: list(classes)}, f)
+    names = [c.encode() for c in classes]
+    (base / meta_file).write_bytes(dumps_like_python2({_NAME_KEYS[label_key].encode(): names}))
     return base
 
 
 def _write_batch(path: Path, images: np.ndarray, labels: list, key: str, name: str) -> None:
-    """One batch file: `data` [N, 3072] uint8 as R, G, B planes of 32x32, row-major."""
+    """One batch file: `data` [N, 3072] uint8 as R, G, B planes of 32x32, row-major.
+
+    Written as the published archive was (a Python 2 pickle: text keys as byte strings).
+    """
     images = np.asarray(images, dtype=np.uint8)
     if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
         raise ValueError(f"CIFAR images must be [N, 32, 32, 3], got {images.shape}")
     data = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
     batch = {
-        "batch_label": name,
-        key: [int(x) for x in labels],
-        "data": data,
-        "filenames": [f"{name}_{i:05d}.png" for i in range(len(images))],
+        b"batch_label": name.encode(),
+        key.encode(): [int(x) for x in labels],
+        b"data": data,
+        b"filenames": [f"{name}_{i:05d}.png".encode() for i in range(len(images))],
     }
-    with open(path, "wb") as f:
-        pickle.dump(batch, f)
+    path.write_bytes(dumps_like_python2(batch))

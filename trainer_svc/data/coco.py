@@ -22,6 +22,25 @@ def load_coco(annotation_file: str | Path) -> COCO:
         return COCO(str(annotation_file))
 
 
+def index_coco(dataset: dict[str, Any]) -> COCO:
+    """pycocotools' index of annotations already parsed (and checked) by the caller."""
+    coco = COCO()
+    coco.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def captioned_image_ids(coco: COCO) -> list[int]:
+    """The ids of the images with a caption, ascending: the others cannot be trained or scored."""
+    return sorted(i for i in coco.getImgIds() if coco.imgToAnns.get(i))
+
+
+def references(coco: COCO, image_id: int) -> list[str]:
+    """The raw reference captions of one image, in annotation-id order."""
+    return [a["caption"] for a in sorted(coco.imgToAnns[image_id], key=lambda a: a["id"])]
+
+
 class CocoCaptionDataset(Dataset):
     """Images of a COCO captions file with all their reference captions.
 
@@ -46,16 +65,14 @@ class CocoCaptionDataset(Dataset):
         self.transform = transform if transform is not None else get_transform("echo")
         self.max_len = max_len
         self.max_captions = max_captions
-        # Images without a caption cannot be trained or scored on.
-        self.image_ids = sorted(i for i in self.coco.getImgIds() if self.coco.imgToAnns.get(i))
+        self.image_ids = captioned_image_ids(self.coco)
 
     def __len__(self) -> int:
         return len(self.image_ids)
 
     def references(self, image_id: int) -> list[str]:
         """The raw reference captions of one image, in annotation-id order."""
-        anns = sorted(self.coco.imgToAnns[image_id], key=lambda a: a["id"])
-        captions = [a["caption"] for a in anns]
+        captions = references(self.coco, image_id)
         return captions[: self.max_captions] if self.max_captions else captions
 
     def image_path(self, image_id: int) -> Path:
