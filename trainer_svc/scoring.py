@@ -1,7 +1,6 @@
 """Scores of trained candidates: accuracy, and BLEU-4 two ways beside an image-blind baseline."""
 
 import random
-import shutil
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -9,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
+from trainer_svc.coco_tokenizer import ptb_tokenize
 from trainer_svc.data.vocab import tokenize, tokenizer_name
 
 
@@ -60,7 +60,7 @@ def bleu4_coco(
     predictions: Mapping[Hashable, str], references: Mapping[Hashable, Sequence[str]]
 ) -> float:
     """Corpus BLEU-4 of the official COCO evaluator (`Bleu(4)` after its Java `PTBTokenizer`)."""
-    tokens = _ptb_tokenize(
+    tokens = ptb_tokenize(
         {("res", k): [v] for k, v in predictions.items()}
         | {("gts", k): list(references[k]) for k in predictions}
     )
@@ -112,7 +112,7 @@ def score_captions(
     refs = {k: list(references[k]) for k in ids}
     constant = dict.fromkeys(ids, baseline)
     # One Java run tokenises references, predictions and the baseline together.
-    tokens = _ptb_tokenize(
+    tokens = ptb_tokenize(
         {("gts", k): refs[k] for k in ids}
         | {("res", k): [preds[k]] for k in ids}
         | {("base", 0): [baseline]}
@@ -130,21 +130,6 @@ def score_captions(
         seed=seed,
         tokenizer=tokenizer_name(),
     )
-
-
-def _ptb_tokenize(captions: Mapping[Hashable, list[str]]) -> dict[Hashable, list[str]]:
-    """pycocoevalcap's PTBTokenizer (Stanford CoreNLP in Java) over {key: [caption, ...]}."""
-    if shutil.which("java") is None:
-        raise RuntimeError("COCO BLEU needs Java for PTBTokenizer: install default-jre-headless")
-    # Imported here: pycocoevalcap (100 MB with its jars) is needed for captions only.
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
-
-    # The tokenizer pairs output lines with captions by position and replaces only "\n":
-    # a "\r" or U+2028 inside one caption would shift every later caption onto the wrong
-    # image. So all whitespace runs become one space first. (It also writes a temporary
-    # file next to its jar, so its package folder must be writable.)
-    flat = {k: [{"caption": " ".join(c.split())} for c in v] for k, v in captions.items()}
-    return PTBTokenizer().tokenize(flat)
 
 
 def _coco_bleu4(tokens: Mapping[Hashable, list[str]], ids: Sequence[Hashable]) -> float:
