@@ -108,7 +108,7 @@ class _Annotated:
 
 def _uncaptioned_note(parts: Iterable[_Annotated]) -> tuple[str, ...]:
     return tuple(
-        f"{p.source.name}: {p.uncaptioned} images without a caption are left out"
+        f"{p.source.name}: {p.uncaptioned} of its images have no caption and are left out"
         for p in parts
         if p.uncaptioned
     )
