@@ -74,6 +74,9 @@ def load_captions(path: Path, root: Path, files: dict[str, str]) -> COCO:
     for img in data["images"]:
         if not isinstance(img, dict) or "id" not in img or "file_name" not in img:
             raise DatasetError(f"{path}: an image entry lacks 'id' or 'file_name': {img}")
+        name = Path(str(img["file_name"]))
+        if name.is_absolute() or ".." in name.parts:  # images stay inside the dataset's folder
+            raise DatasetError(f"{path}: file_name {img['file_name']!r} leaves the image folder")
         image_ids.add(img["id"])
     unknown = {a["image_id"] for a in data["annotations"]} - image_ids
     if unknown:

@@ -192,3 +192,12 @@ def test_coco_format_without_val_and_with_a_missing_image(own):
     (own / "captions_test.json").unlink()
     with pytest.raises(DatasetError, match=r"captions_test.json is missing"):
         open_dataset("coco-format", own)
+
+
+def test_a_file_name_outside_the_image_folder_is_refused(own):
+    path = own / "captions_test.json"
+    doc = json.loads(path.read_text())
+    doc["images"][0]["file_name"] = "../../etc/hostname"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(DatasetError, match=r"file_name '../../etc/hostname' leaves the image"):
+        open_dataset("coco-format", own)

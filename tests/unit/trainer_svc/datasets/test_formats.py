@@ -1,5 +1,7 @@
 """The format table: names, lookup, and what each says when it cannot download."""
 
+import sys
+
 import pytest
 
 from trainer_svc.datasets.contents import DatasetError
@@ -26,3 +28,10 @@ def test_an_unknown_format_names_the_known_ones(tmp_path):
 def test_own_data_has_nothing_to_download(name, tmp_path):
     with pytest.raises(DatasetError, match=rf"nothing to download.*--format {name}"):
         download(name, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "image-folder"])
+def test_a_format_read_with_torchvision_says_so_when_it_is_absent(name, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchvision.datasets", None)  # import fails as if absent
+    with pytest.raises(DatasetError, match=rf"the {name} format is read with torchvision"):
+        open_dataset(name, tmp_path)
