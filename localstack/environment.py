@@ -99,7 +99,10 @@ SERVICES: dict[str, Service] = {
         "trainer_svc",
         "NASFORGE_TRAINER_",
         "trainer_svc listening on port",
-        lambda stack: {"NAMESPACE": f"{stack.namespace}-trainer"},
+        lambda stack: {
+            "NAMESPACE": f"{stack.namespace}-trainer",
+            "REGISTRY_ROOT": str(stack.directory / "datasets"),
+        },
     ),
     "search_core": Service(
         "search_core",
