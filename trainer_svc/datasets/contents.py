@@ -8,6 +8,7 @@ memory whole: preparation resizes only the items a job uses.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from PIL import Image
@@ -75,6 +76,11 @@ class Reader(Protocol):
     summary: str  # one line for `nasforge data formats` and error messages
 
     def open(self, path: str) -> DatasetContents: ...
+
+    def download(self, root: str | Path) -> Path:
+        """Fetch the published files into ``root`` and return the path to register; a
+        DatasetError saying what to fetch where the format or the network cannot."""
+        ...
 
 
 def labels_of(split: Split) -> Sequence[int]:

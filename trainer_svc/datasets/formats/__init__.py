@@ -37,7 +37,7 @@ def download(format: str, root: str | Path) -> Path:
     Only CIFAR can be; for the other formats, and wherever the internet is out of reach,
     the DatasetError says what to fetch, where to put it and which command to run then.
     """
-    return reader(format).download(root)  # type: ignore[attr-defined]
+    return reader(format).download(root)
 
 
 __all__ = ["READERS", "download", "open_dataset", "reader"]

@@ -10,7 +10,9 @@ Every image's header is opened once (PIL reads no pixels until asked), which bot
 it is an image and gives its mode and size. The dataset has 1 channel if every image is
 8-bit grey (mode "L" or "1") and 3 otherwise, and every ``image()`` is converted to that
 ("L" or "RGB"); ``native_size`` is set when every image has the same size. There are no
-annotation files, so ``files`` is empty: the images are not hashed.
+annotation files and the images are not hashed: ``files`` holds one entry, LISTING, the
+sha256 of every image's path, size and modification time, so that the dataset's digest
+(which keys prepared data) changes when an image is added, removed or rewritten.
 """
 
 from pathlib import Path
@@ -18,11 +20,12 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from trainer_svc.datasets.contents import DatasetContents, DatasetError
-from trainer_svc.datasets.formats.files import existing
+from trainer_svc.datasets.formats.files import existing, relative, sha256
 from trainer_svc.datasets.formats.requires import torchvision_datasets
 from trainer_svc.datasets.formats.splits import LabelledFilesSplit
 
 GREY_MODES = ("L", "1")
+LISTING = "<image listing: path, size, mtime>"
 
 
 class ImageFolderReader:
@@ -88,6 +91,7 @@ class ImageFolderReader:
             channels=channels,
             classes=tuple(classes),
             native_size=native,
+            files={LISTING: _listing_digest(root, samples)},
             notes=(*notes, "images are checked to be readable, not hashed"),
         )
 
@@ -97,6 +101,16 @@ class ImageFolderReader:
             f" test/<class>/ image folders in {root}, then run"
             f" `nasforge data add NAME --format image-folder {root}`"
         )
+
+
+def _listing_digest(root: Path, samples: dict[str, list[tuple[str, int]]]) -> str:
+    lines = []
+    for path, label in sorted(s for split in samples.values() for s in split):
+        status = Path(path).stat()
+        lines.append(
+            f"{relative(Path(path), root)}\t{label}\t{status.st_size}\t{status.st_mtime_ns}"
+        )
+    return sha256("\n".join(lines).encode())
 
 
 def _header(path: Path) -> tuple[str, tuple[int, int]]:

@@ -8,6 +8,7 @@ from tests.unit.trainer_svc.conftest import foolbox_images
 from trainer_svc.data.cifar import CIFAR10_CLASSES
 from trainer_svc.datasets.contents import DatasetError, labels_of
 from trainer_svc.datasets.formats import open_dataset
+from trainer_svc.datasets.formats.image_folder import LISTING
 
 
 def _write(root, split, pixels, labels, classes, ext="png"):
@@ -32,7 +33,7 @@ def test_classes_labels_and_pixels(tmp_path, cifar):
     contents = open_dataset("image-folder", tmp_path)
     classes = sorted({CIFAR10_CLASSES[label] for label in labels})
     assert contents.classes == tuple(classes) and contents.channels == 3
-    assert contents.native_size == (32, 32) and contents.files == {}
+    assert contents.native_size == (32, 32) and list(contents.files) == [LISTING]
     assert contents.counts() == {"train": len(images), "test": len(images)}
     # ImageFolder's order: by class name, then by file name (here the image's index).
     order = sorted(range(len(images)), key=lambda i: (CIFAR10_CLASSES[labels[i]], i))
@@ -102,3 +103,14 @@ def test_a_file_that_is_no_image_and_a_missing_test_folder_are_named(tmp_path, c
     (tmp_path / "test" / "cat" / "000.png").write_bytes(b"not a png")
     with pytest.raises(DatasetError, match=r"000.png is not a readable image"):
         open_dataset("image-folder", tmp_path)
+
+
+def test_the_listing_digest_changes_when_an_image_is_added_or_rewritten(tmp_path, cifar):
+    images, labels = cifar
+    _write(tmp_path, "train", images, labels, CIFAR10_CLASSES)
+    _write(tmp_path, "test", images, labels, CIFAR10_CLASSES)
+    before = open_dataset("image-folder", tmp_path).files[LISTING]
+    assert open_dataset("image-folder", tmp_path).files[LISTING] == before
+    first = sorted((tmp_path / "train").rglob("*.png"))[0]
+    Image.open(first).rotate(90).save(first)
+    assert open_dataset("image-folder", tmp_path).files[LISTING] != before
