@@ -4,9 +4,17 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 import trainer_svc.datasets.catalog as catalog_module
 from tests.support.dataset_files import cifar10_sample, foolbox_images
+from tests.unit.trainer_svc.conftest import foolbox_images as foolbox_images_at
+from tests.unit.trainer_svc.datasets.published import (
+    coco_captions_json,
+    imagenet16_batch,
+    sixteen,
+    write_jpegs,
+)
 from trainer_svc.config import TrainerSettings
 from trainer_svc.datasets.catalog import DatasetCatalog, default_sizes
 from trainer_svc.datasets.contents import DatasetError
@@ -97,3 +105,56 @@ def test_a_deployment_reads_datasets_only_below_its_sources_folder(settings, cif
         DatasetCatalog(confined).add("cifar-mini", "cifar10", str(cifar))
     with pytest.raises(DatasetError, match="does not exist"):
         DatasetCatalog(settings).add("cifar-mini", "cifar10", str(tmp_path / "absent"))
+
+
+def _imagenet16(root, foolbox_data):
+    images, labels = foolbox_images_at(foolbox_data, "cifar10")
+    folder = root / "ImageNet16"
+    folder.mkdir(parents=True)
+    small = sixteen(images)
+    for k in range(1, 11):  # two images a batch; the labels 1..10 fall in ImageNet16-120
+        part = slice(2 * (k - 1), 2 * k)
+        (folder / f"train_data_batch_{k}").write_bytes(
+            imagenet16_batch(small[part], [label + 1 for label in labels[part]])
+        )
+    (folder / "val_data").write_bytes(imagenet16_batch(small[:6], [x + 1 for x in labels[:6]]))
+    return folder
+
+
+def _image_folder(root, foolbox_data):
+    images, labels = foolbox_images_at(foolbox_data, "cifar10")
+    for split, part in (("train", slice(0, 14)), ("test", slice(14, 20))):
+        for k in range(part.start, part.stop):
+            folder = root / split / ("even" if labels[k] % 2 == 0 else "odd")
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(images[k]).save(folder / f"{k:02d}.png")
+    return root
+
+
+def _coco_format(root, foolbox_data):
+    images, labels = foolbox_images_at(foolbox_data, "cifar10")
+    names = [f"{k:03d}.jpg" for k in range(20)]
+    write_jpegs(root / "images", images, names)
+    captions = {k + 1: [f"a photo of class {labels[k]}", "a small photo"] for k in range(20)}
+    coco_captions_json(root / "captions_train.json", list(range(1, 15)), names[:14], captions, 1)
+    coco_captions_json(root / "captions_test.json", list(range(15, 21)), names[14:], captions, 100)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("format_name", "build", "in_shape", "outputs"),
+    [
+        ("imagenet16", _imagenet16, [3, 32, 32], 120),
+        ("image-folder", _image_folder, [3, 32, 32], 2),
+        ("coco-format", _coco_format, [3, 64, 64], None),
+    ],
+)
+def test_every_format_registers_and_prepares(
+    settings, tmp_path, foolbox_data, format_name, build, in_shape, outputs
+):
+    path = build(tmp_path / "files", foolbox_data)
+    record = DatasetCatalog(settings).add("mine", format_name, str(path))
+    [folder] = settings.cache_root.iterdir()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["in_shape"] == in_shape and record.counts["test"] == 6
+    assert record.outputs == meta["num_outputs"] == (outputs or len(meta["itos"]))
