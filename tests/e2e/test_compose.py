@@ -1,6 +1,7 @@
 """The deployed system, end to end: `make up` with two trainer replicas, a client that has only
-the protos and a token, a service crash mid-search, Prometheus against the store, every
-dashboard panel, and `make down` leaving nothing behind.
+the protos and a token, a service crash mid-search, a captioning model scored by the deployed
+trainer, Prometheus against the store, every dashboard panel, and `make down` leaving nothing
+behind.
 
 The tests run in file order on one deployment (module fixture) and need the Docker engine
 and the images (`make test` builds them first). Only loopback addresses: search_core and
@@ -68,6 +69,32 @@ WRITTEN = {
     "training": {"epochs": 0},
     "fairnad": {"seed_models": ["SqueezeNet"], "population_size": 2},
 }
+# ...and a captioning campaign: the zoo's ResNetLSTM trained unchanged on the built-in
+# fashion-captions, then scored by the trainer with BLEU-4 both ways (nltk, and the COCO
+# evaluator, whose PTB tokenizer is Java in the trainer image), plus one LLM composition.
+CAPTIONED = {
+    "name": "e2e-nn-caption",
+    "method": "nn_caption",
+    "generator": "llm",
+    "max_candidates": 2,  # the baseline's slot and one LLM candidate (nn_caption needs one)
+    "repair_attempts": 0,
+    "max_new_tokens": 512,
+    "task": {
+        "task": "img-captioning",
+        "dataset": "fashion-captions",
+        "in_shape": [32, 3, 56, 56],
+        "out_shape": [55],
+    },
+    "training": {"epochs": 1, "train_samples": 256, "validation_samples": 32, "test_samples": 64},
+    "nn_caption": {"baseline": "ResNetLSTM"},
+}
+SEARCHES = {"trained": TRAINED, "written": WRITTEN, "captioned": CAPTIONED}
+BLEU4_FIELDS = (
+    "bleu4_sentence",  # nltk, LEMUR's way
+    "bleu4_corpus",  # the COCO evaluator
+    "bleu4_sentence_constant_baseline",
+    "bleu4_constant_baseline",
+)
 
 
 def make(*targets: str, **env: str) -> subprocess.CompletedProcess:
@@ -156,12 +183,13 @@ def watch_to_end(client: TeamClient, search_id: str, on_finished=None) -> list:
 
 @pytest.fixture(scope="module")
 def searches(deployment):
-    """Both searches, run to the end while sandbox_runner crashes after the first result."""
+    """Every search, run to the end while sandbox_runner crashes after the first result."""
     client = deployment
     # Fresh seeds: the store outlives `make down`, and duplicates are judged per tenant.
     run = uuid.uuid4()
     trained = client.submit({**TRAINED, "seed": run.int % 10**6}, f"trained-{run}")
     written = client.submit({**WRITTEN, "seed": run.int % 10**6}, f"written-{run}")
+    captioned = client.submit({**CAPTIONED, "seed": run.int % 10**6}, f"captioned-{run}")
     [sandbox] = containers_of("sandbox_runner")
     crashed = []
 
@@ -172,14 +200,15 @@ def searches(deployment):
 
     watch_to_end(client, trained, crash_sandbox_once)
     watch_to_end(client, written)
+    watch_to_end(client, captioned)
     assert crashed, "no candidate finished, so nothing was crashed"
-    return {"trained": trained, "written": written, "sandbox": sandbox}
+    return {"trained": trained, "written": written, "captioned": captioned, "sandbox": sandbox}
 
 
 def test_searches_finish_with_nothing_lost_after_a_crash(deployment, searches):
     client = deployment
     assert restart_count(searches["sandbox"]) >= 1, "sandbox_runner was not restarted"
-    for key, config in (("trained", TRAINED), ("written", WRITTEN)):
+    for key, config in SEARCHES.items():
         search = client.search(searches[key])
         assert client.state_name(search.state) == "SEARCH_STATE_SUCCEEDED", search
         candidates = client.candidates(searches[key])
@@ -195,11 +224,28 @@ def test_searches_finish_with_nothing_lost_after_a_crash(deployment, searches):
     assert board and all(a.score >= b.score for a, b in itertools.pairwise(board))
 
 
+def test_a_captioning_model_is_scored_with_bleu4_both_ways(deployment, searches):
+    """The deployed trainer scores captions: nltk's BLEU-4 and the COCO evaluator's (Java in
+    its image, run on a read-only root), each beside the image-blind baseline."""
+    client = deployment
+    [baseline] = [
+        c
+        for c in client.candidates(searches["captioned"])
+        if c.generator_kind == client.pb.GENERATOR_TEMPLATE
+    ]
+    assert client.outcome_name(baseline.outcome) == "success", baseline
+    for field in BLEU4_FIELDS:
+        assert baseline.scores.HasField(field), f"{field} missing: {baseline.scores}"
+        assert 0.0 <= getattr(baseline.scores, field) <= 1.0, baseline.scores
+    assert baseline.scores.HasField("validation"), baseline.scores
+    assert not baseline.scores.HasField("accuracy"), baseline.scores
+
+
 def test_prometheus_counts_match_the_store(deployment, searches):
     client = deployment
     store: dict[str, int] = {}
-    for search_id in (searches["trained"], searches["written"]):
-        for candidate in client.candidates(search_id):
+    for key in SEARCHES:
+        for candidate in client.candidates(searches[key]):
             outcome = client.outcome_name(candidate.outcome)
             store[outcome] = store.get(outcome, 0) + 1
     expr = f'sum by (outcome) (nasforge_candidates_total{{tenant="{TENANT}"}})'
