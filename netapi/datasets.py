@@ -11,6 +11,21 @@ from typing import Literal
 RECORD_FORMAT = 1
 Task = Literal["img-classification", "img-captioning"]
 
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+FASHION_CAPTIONS = "fashion-captions"
+
 
 @dataclass(frozen=True)
 class DatasetRecord:
@@ -45,3 +60,42 @@ class DatasetRecord:
         if values["native_size"] is not None:
             values["native_size"] = tuple(values["native_size"])
         return cls(**values)
+
+
+def builtin_records() -> dict[str, DatasetRecord]:
+    """The datasets every trainer has, described without their files (path left empty:
+    where they lie is the trainer's to say)."""
+    records = {
+        name: DatasetRecord(
+            name=name,
+            format=name,
+            path="",
+            task="img-classification",
+            channels=1,
+            classes=classes,
+            counts={"train": 60_000, "test": 10_000},
+            native_size=(28, 28),
+            digest=f"builtin:{name}",
+            builtin=True,
+            outputs=len(classes),
+        )
+        for name, classes in (("fashion-mnist", FASHION_MNIST_CLASSES), ("mnist", MNIST_CLASSES))
+    }
+    records[FASHION_CAPTIONS] = DatasetRecord(
+        name=FASHION_CAPTIONS,
+        format=FASHION_CAPTIONS,
+        path="",
+        task="img-captioning",
+        channels=3,
+        classes=(),
+        counts={},
+        native_size=(56, 56),
+        digest=f"builtin:{FASHION_CAPTIONS}",
+        builtin=True,
+        notes=("generated at the sizes each job asks for, from Fashion-MNIST",),
+        default_transform="norm_64",
+    )
+    return records
+
+
+BUILTIN = tuple(builtin_records())

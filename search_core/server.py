@@ -11,10 +11,11 @@ import json
 from nasforge.common.v1 import common_pb2
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
+from netapi.datasets import BUILTIN, builtin_records
 from netapi.tasks import TASKS
 from rpc.audit import AuditLog
 from rpc.convert import dataset_to_pb, outcome_from_pb
-from rpc.errors import InvalidArgument, NotFound
+from rpc.errors import InvalidArgument, NotFound, Unavailable
 from rpc.server import ServiceBinding, bind
 from rpc.tenant import current_tenant
 from search_core import convert
@@ -79,6 +80,14 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             dataset = await self._datasets.dataset(name)
         except DatasetUnknown as exc:
             raise InvalidArgument(f"spec.task.dataset: {exc}") from exc
+        except Unavailable:
+            # A search on a built-in dataset is accepted while the trainer is down (it pauses
+            # until the trainer is back); any other needs the trainer to say what it is.
+            if name not in BUILTIN:
+                raise Unavailable(
+                    f"trainer_svc cannot say now what dataset {name!r} is: submit again later"
+                ) from None
+            dataset = builtin_records()[name]
         config = convert.config_from_spec(spec, lambda data: with_dataset(data, dataset))
         try:
             check_sizes(config, dataset)

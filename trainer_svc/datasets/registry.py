@@ -14,11 +14,11 @@ import json
 import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from netapi.datasets import DatasetRecord
-from trainer_svc.data.idx import FASHION_MNIST_CLASSES, MNIST_CLASSES
-from trainer_svc.datasets.builtin import BUILTIN, FASHION_CAPTIONS, idx_root, open_idx
+from netapi.datasets import DatasetRecord, builtin_records
+from trainer_svc.datasets.builtin import FASHION_CAPTIONS, idx_root, open_idx
 from trainer_svc.datasets.contents import DatasetContents, DatasetError, Task
 from trainer_svc.datasets.formats import open_dataset
 
@@ -60,38 +60,16 @@ def default_transform(task: Task, native_size: tuple[int, int] | None) -> str:
 
 
 def _builtin_records(data_root: Path) -> dict[str, DatasetRecord]:
-    """Built-in datasets, described without reading their files."""
-    records = {}
-    for name, classes in (("fashion-mnist", FASHION_MNIST_CLASSES), ("mnist", MNIST_CLASSES)):
-        records[name] = DatasetRecord(
-            name=name,
-            format=name,
-            path=str(idx_root(name, data_root)),
-            task="img-classification",
-            channels=1,
-            classes=tuple(classes),
-            counts={"train": 60_000, "test": 10_000},
-            native_size=(28, 28),
-            digest=f"builtin:{name}",
-            builtin=True,
-            outputs=len(classes),
-        )
-    records[FASHION_CAPTIONS] = DatasetRecord(
-        name=FASHION_CAPTIONS,
-        format=FASHION_CAPTIONS,
-        path=str(idx_root("fashion-mnist", data_root)),
-        task="img-captioning",
-        channels=3,
-        classes=(),
-        counts={},
-        native_size=(56, 56),
-        digest=f"builtin:{FASHION_CAPTIONS}",
-        builtin=True,
-        notes=("generated at the sizes each job asks for, from Fashion-MNIST",),
-        default_transform="norm_64",
-    )
-    assert tuple(records) == BUILTIN
-    return records
+    """Built-in datasets, described without reading their files, with where they lie."""
+    return {
+        name: replace(record, path=str(idx_root(_idx_source(name), data_root)))
+        for name, record in builtin_records().items()
+    }
+
+
+def _idx_source(name: str) -> str:
+    """The idx dataset a built-in one is read (or, for captions, generated) from."""
+    return "fashion-mnist" if name == FASHION_CAPTIONS else name
 
 
 def _read(path: Path) -> DatasetRecord:
