@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainer_svc.data.coco import captioned_image_ids, load_coco, references
 from trainer_svc.data.fashion_captions import build_fashion_caption_dataset
 from trainer_svc.data.transforms import TransformSpec, resize_to_uint8, transform_spec
 from trainer_svc.data.vocab import build_vocabulary
 from trainer_svc.datasets.builtin import FASHION_CAPTIONS, open_idx
-from trainer_svc.datasets.coco_split import CocoCaptionSplit
 from trainer_svc.datasets.contents import DatasetContents, DatasetError, Split
 from trainer_svc.datasets.formats import open_dataset
+from trainer_svc.datasets.formats.splits import CaptionedFilesSplit
 from trainer_svc.datasets.registry import DatasetRecord, builtin_record, contents_digest
 from trainer_svc.scoring import eval_subset
 
@@ -178,6 +179,17 @@ def _captions(contents: DatasetContents, transform: str, sizes: Sizes):
     return images, targets, len(vocab.itos), meta
 
 
+def _captioned_files(annotation_file: Path, image_dir: Path) -> CaptionedFilesSplit:
+    """The captioned images of one COCO captions file, in image-id order."""
+    coco = load_coco(annotation_file)
+    return CaptionedFilesSplit(
+        [
+            (image_dir / coco.imgs[image_id]["file_name"], references(coco, image_id))
+            for image_id in captioned_image_ids(coco)
+        ]
+    )
+
+
 def _fashion_captions(source: Path, sizes: Sizes) -> DatasetContents:
     """The generated caption grids at the job's sizes, written under ``source``, opened."""
     paths = build_fashion_caption_dataset(source, sizes.train, sizes.val, sizes.test, sizes.seed)
@@ -185,7 +197,7 @@ def _fashion_captions(source: Path, sizes: Sizes) -> DatasetContents:
         format=FASHION_CAPTIONS,
         task="img-captioning",
         splits={
-            split: CocoCaptionSplit(paths.annotations[split], paths.image_dir)
+            split: _captioned_files(paths.annotations[split], paths.image_dir)
             for split in ("train", "val", "test")
         },
         channels=3,

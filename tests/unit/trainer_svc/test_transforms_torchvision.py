@@ -24,7 +24,7 @@ from trainer_svc.data.transforms import (
     resize_to_uint8,
     transform_spec,
 )
-from trainer_svc.datasets.builtin import IdxSplit
+from trainer_svc.datasets.formats.splits import ArraySplit
 from trainer_svc.prepare import _images
 
 # (width, height): square, landscape, portrait, odd sides, smaller than every target size,
@@ -128,7 +128,7 @@ def test_prepare_resize_of_a_batch_equals_torchvision(mode):
     images = np.stack([np.asarray(_image(37, 23, mode, k)) for k in range(4)])
     reference = T.Compose([*_reference_geometry("norm_32"), T.PILToTensor()])
     expected = torch.stack([reference(Image.fromarray(image)) for image in images])
-    split = IdxSplit(images, np.zeros(len(images), dtype=np.int64))
+    split = ArraySplit(images, np.zeros(len(images), dtype=np.int64))
     assert torch.equal(_images(split, range(4), "norm_32", mode), expected)
 
 

@@ -10,16 +10,18 @@ from trainer_svc.datasets.contents import DatasetError
 
 
 class ArraySplit:
-    """Classification items held as one uint8 array [N, H, W, 3] with their labels.
+    """Classification items held as one uint8 array, [N, H, W, 3] (RGB) or [N, H, W]
+    (grey), with their labels.
 
-    The pickled formats (CIFAR, ImageNet16) are small enough to hold whole, and are
-    stored as arrays already; ``labels`` is the fast list ``labels_of`` looks for.
+    The pickled formats (CIFAR, ImageNet16) and the idx files of (Fashion-)MNIST are small
+    enough to hold whole, and are stored as arrays already; ``labels`` is the fast list
+    ``labels_of`` looks for.
     """
 
     def __init__(self, images: np.ndarray, labels: Sequence[int]) -> None:
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        self.images = np.ascontiguousarray(images)  # [N, H, W, 3] uint8
+        self.images = np.ascontiguousarray(images)  # [N, H, W(, 3)] uint8
         self.labels = [int(x) for x in labels]
 
     def __len__(self) -> int:
