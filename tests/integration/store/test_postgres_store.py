@@ -6,7 +6,7 @@ import pytest
 from search_core.store import StoreError, open_store
 from search_core.store.postgres import PostgresStore
 from search_core.store.schema import load_migrations
-from tests.integration.store.conftest import PostgresServer
+from tests.support.postgres import PostgresServer
 from tests.unit.search_core.store.contract import StoreContract
 from tests.unit.search_core.store.contract.fixtures import run_together, search
 
