@@ -1,8 +1,23 @@
 """The store: one interface (base.Store), SQLite by default, PostgreSQL when given a URL."""
 
-from search_core.store.base import ActiveSearchLimitReached, Store, StoreError
+from search_core.store.base import (
+    ActiveSearchLimitReached,
+    ClaimedSearch,
+    Control,
+    SearchLease,
+    Store,
+    StoreError,
+)
 
-__all__ = ["ActiveSearchLimitReached", "Store", "StoreError", "open_store"]
+__all__ = [
+    "ActiveSearchLimitReached",
+    "ClaimedSearch",
+    "Control",
+    "SearchLease",
+    "Store",
+    "StoreError",
+    "open_store",
+]
 
 _SQLITE_PREFIX = "sqlite:///"
 _POSTGRES_PREFIXES = ("postgresql://", "postgres://")

@@ -5,7 +5,9 @@ ids (the API turns that into NOT_FOUND). Writes by the engine are keyed by ids t
 already scoped. All methods are synchronous and thread-safe; each is one transaction.
 """
 
+import enum
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from netapi.outcomes import Outcome
@@ -32,6 +34,36 @@ class ActiveSearchLimitReached(Exception):
     def __init__(self, tenant_id: str, active: int, limit: int) -> None:
         super().__init__(f"tenant {tenant_id} has {active} active searches; its limit is {limit}")
         self.tenant_id, self.active, self.limit = tenant_id, active, limit
+
+
+class Control(enum.StrEnum):
+    """What the API asked of a search's owner (kept on the search until carried out)."""
+
+    NONE = ""
+    CANCEL = "cancel"
+    PAUSE = "pause"  # stop and hand the lease back; nobody claims it until resumed
+
+
+@dataclass(frozen=True)
+class ClaimedSearch:
+    """A search a replica has just claimed, and who held it before ('' if nobody did)."""
+
+    search: SearchRecord
+    previous_owner: str
+
+
+@dataclass(frozen=True)
+class SearchLease:
+    """Who runs a search: the owner ('' none), seconds its lease has left (negative when
+    expired, by the database's clock) and the control waiting for it."""
+
+    owner: str
+    seconds_left: float
+    requested: Control
+
+    @property
+    def live(self) -> bool:
+        return bool(self.owner) and self.seconds_left > 0
 
 
 class Store(Protocol):
@@ -71,6 +103,28 @@ class Store(Protocol):
 
     def update_search(self, search: SearchRecord) -> None:
         """Persist state, finished_at, error and status_message."""
+
+    # -- leases (search_core/store/leases.py)
+    def claim_searches(self, owner: str, lease_seconds: float, limit: int) -> list[ClaimedSearch]:
+        """Take up to `limit` active searches whose lease has expired (or that nobody held),
+        oldest first in turns across tenants, skipping those paused by their user; each is
+        then `owner`'s for `lease_seconds`. Of replicas claiming at once, one gets each."""
+
+    def claim_search(self, search_id: str, owner: str, lease_seconds: float) -> bool:
+        """Take (or keep) one active search whose lease has expired or is `owner`'s."""
+
+    def renew_leases(self, owner: str, lease_seconds: float) -> dict[str, Control]:
+        """Extend every lease `owner` holds on an active search; {search_id: control asked}.
+        A search missing from the answer is no longer `owner`'s (taken over, or ended)."""
+
+    def release_lease(self, search_id: str, owner: str) -> None:
+        """Hand the search back (only if `owner` holds it)."""
+
+    def request_control(self, tenant_id: str, search_id: str, control: Control) -> bool:
+        """Record `control` on the tenant's active search for its owner; False if the search
+        is unknown, another tenant's or has ended."""
+
+    def lease(self, search_id: str) -> SearchLease | None: ...
 
     # -- events
     def append_event(self, search_id: str, kind: str, payload: dict[str, Any]) -> SearchEvent:

@@ -21,6 +21,9 @@ class Dialect:
     # Run before counting a tenant's searches in create_search (its one parameter is the
     # tenant): holds the tenant's other creates off until commit; "" when begin_write does.
     tenant_lock: str
+    # The database server's clock in Unix seconds: leases are compared on one clock, so
+    # replicas whose own clocks drift apart still agree on who holds a search.
+    clock: str
     error: type[Exception]  # the driver's base error, turned into StoreError
     integrity_error: type[Exception]  # a violated constraint
 

@@ -23,6 +23,7 @@ POSTGRES = Dialect(
     # locks cannot lock rows that do not exist: so creates of one tenant queue on an advisory
     # lock, held until the transaction ends, that needs no row (not even the tenant's).
     tenant_lock=f"SELECT pg_advisory_xact_lock({_TENANT_LOCK_CLASS}, hashtext(?))",
+    clock="CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)",
     error=psycopg.Error,
     integrity_error=psycopg.IntegrityError,
 )

@@ -31,6 +31,7 @@ from search_core.store.codec import (
 )
 from search_core.store.connection import Connector
 from search_core.store.dialect import Tx, placeholders
+from search_core.store.leases import LeaseQueries
 from search_core.store.schema import apply_migrations, load_migrations
 
 MAX_PAGE_SIZE = 1000
@@ -90,7 +91,7 @@ def _clamp(value: int, default: int) -> int:
     return default if value <= 0 else min(value, MAX_PAGE_SIZE)
 
 
-class SqlStore(Connector):
+class SqlStore(LeaseQueries, Connector):
     """Every Store method as SQL over one connection behind a lock (a method = a transaction).
 
     A subclass sets `dialect` and implements `_connect()` (see connection.Connector).

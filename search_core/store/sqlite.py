@@ -17,6 +17,7 @@ SQLITE = Dialect(
     begin_write="BEGIN IMMEDIATE",
     migration_lock="",
     tenant_lock="",  # BEGIN IMMEDIATE already makes every writer wait for the one before
+    clock="((julianday('now') - 2440587.5) * 86400.0)",  # one host: the host's clock, in ms
     error=sqlite3.Error,
     integrity_error=sqlite3.IntegrityError,
 )

@@ -1,10 +1,11 @@
 """The behaviour every Store backend must show; a backend's test class inherits StoreContract."""
 
 from tests.unit.search_core.store.contract.candidates import CandidatesContract
+from tests.unit.search_core.store.contract.leases import LeasesContract
 from tests.unit.search_core.store.contract.records import RecordsContract
 
 
-class StoreContract(RecordsContract, CandidatesContract):
+class StoreContract(RecordsContract, CandidatesContract, LeasesContract):
     """Subclass as `Test<Backend>Contract` and provide a `store_url` fixture (an empty database)."""
 
 
