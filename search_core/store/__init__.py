@@ -7,6 +7,7 @@ from search_core.store.base import (
     SearchLease,
     Store,
     StoreError,
+    StoreUnavailable,
 )
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "SearchLease",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "open_store",
 ]
 

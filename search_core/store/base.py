@@ -27,6 +27,11 @@ class StoreError(RuntimeError):
     """The store could not do what was asked (a broken database, a failed migration)."""
 
 
+class StoreUnavailable(StoreError):
+    """The database could not be reached (refused, dropped, no pooled connection in time);
+    the same call may work once it is back, unlike a StoreError of the query itself."""
+
+
 class ActiveSearchLimitReached(Exception):
     """create_search refused: the tenant already has `active` searches queued, running or
     paused, and `limit` is all it may have."""
