@@ -10,6 +10,12 @@ the services, with a development CA in `<directory>/certs` (rpc.certs; kept acro
 sends SIGTERM to all of them (search_core first, so that its searches stop cleanly and
 resume at the next start).
 
+Several search_core replicas (`search_core_replicas=N`: processes `search_core`,
+`search_core-2`, ..., each on its own port, `targets()` their addresses) share one store
+(`store_url`, e.g. a postgresql:// URL); `quota_ledger_url` gives every gRPC service
+NASFORGE_QUOTA_LEDGER. `kill(name)` (SIGKILL), `terminate(name)` (SIGTERM), `restart(name)`
+(same port and settings) and `add_replica()` act on one replica.
+
 Modules: stack (LocalStack), environment (the per-service settings table), supervision
 (processes), cleanup (leftover containers), description (stack.json), tenants (tokens of a
 running stack, for tests and benchmarks).

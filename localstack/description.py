@@ -1,5 +1,6 @@
 """`stack.json`: where a running local stack listens, its token and client TLS files, for
-`nasforge search` and `nasforge knowledge` run without an address."""
+`nasforge search` and `nasforge knowledge` run without an address (they use the first
+replica's; `replicas` lists every replica's address)."""
 
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ FILE_NAME = "stack.json"
 def write_description(
     directory: Path,
     targets: dict[str, str],
+    replicas: dict[str, list[str]],
     tenant: str,
     token: str,
     tls: ClientTLS | None,
@@ -25,6 +27,7 @@ def write_description(
         json.dumps(
             {
                 **targets,
+                "replicas": replicas,
                 "tenant": tenant,
                 "token": token,
                 "tls": None

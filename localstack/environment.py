@@ -2,7 +2,9 @@
 
 A row names the module (`python -m`), the prefix of its settings (NASFORGE_<SVC>_) and the
 line it prints once it listens, and builds its own settings from the stack. The settings
-every gRPC service shares (token table, host, port, transport) are added in one place.
+every gRPC service shares (token table, host, port, transport, the quota ledger) are added
+in one place. search_core may run as several replicas: processes `search_core`,
+`search_core-2`, `search_core-3`, ..., each with its own port and the same settings.
 """
 
 import json
@@ -23,6 +25,8 @@ NAME_INDEX = REPO_ROOT / "var" / "torch_index.json"
 # An NN-Caption prompt (a baseline and 5 zoo classifiers) is about 6,500 tokens.
 CONTEXT_TOKENS = 12288
 CLI_CLIENT = "nasforge-cli"  # the client certificate of tests and `nasforge` commands
+# Not prefixed: one shared ledger (a postgresql:// URL) for the quotas of every service.
+QUOTA_LEDGER_ENV = "NASFORGE_QUOTA_LEDGER"
 
 
 @dataclass(frozen=True)
@@ -122,9 +126,27 @@ SERVICES: dict[str, Service] = {
 }
 
 
+def replica_name(service: str, index: int) -> str:
+    """The process name of replica ``index`` (1-based) of ``service``: the first keeps the
+    service's own name, so a one-replica stack is named as it always was."""
+    return service if index == 1 else f"{service}-{index}"
+
+
+def service_of(process: str) -> str:
+    """The service a process name belongs to (`search_core-2` -> `search_core`)."""
+    return process.split("-", 1)[0]
+
+
+def replica_index(process: str) -> int:
+    """1 for `search_core`, 2 for `search_core-2`, ..."""
+    _, _, index = process.partition("-")
+    return int(index) if index else 1
+
+
 def service_environment(stack: "LocalStack", name: str) -> dict[str, str]:
-    """The environment variables (prefixed) of service ``name``, before the stack's
-    ``extra_env``."""
+    """The environment variables of service ``name`` (prefixed, and the shared quota
+    ledger's), before the stack's ``extra_env``. Each call picks a new free port, so each
+    replica gets its own."""
     service = SERVICES[name]
     env = service.settings(stack)
     if service.grpc:
@@ -135,7 +157,10 @@ def service_environment(stack: "LocalStack", name: str) -> dict[str, str]:
             "PORT": free_port(),
             **env,
         }
-    return {service.prefix + key: value for key, value in env.items()}
+    prefixed = {service.prefix + key: value for key, value in env.items()}
+    if service.grpc and stack.quota_ledger_url:
+        prefixed[QUOTA_LEDGER_ENV] = stack.quota_ledger_url
+    return prefixed
 
 
 def transport_environment(stack: "LocalStack", service: str) -> dict[str, str]:

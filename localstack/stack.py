@@ -1,4 +1,6 @@
-"""`LocalStack`: one local deployment, started and stopped as a whole."""
+"""`LocalStack`: one local deployment, started and stopped as a whole; search_core as one
+or several replicas on one store, each a process that can be killed, stopped, restarted or
+added on its own."""
 
 import signal
 from dataclasses import dataclass, field
@@ -12,7 +14,10 @@ from localstack.environment import (
     DEFAULT_DIR,
     REPO_ROOT,
     SERVICES,
+    replica_index,
+    replica_name,
     service_environment,
+    service_of,
 )
 from localstack.supervision import StackError, StackProcess, start_process, terminate
 from localstack.tenants import manage_tenants, wait_until_accepted
@@ -33,8 +38,16 @@ class LocalStack:
     constrain_code: bool = False
     tenant: str = "demo"
     namespace: str = "nasforge-local"
+    # search_core's store, shared by all its replicas: an SQLite path or a postgresql:// URL;
+    # "" is <directory>/nasforge.db.
     store_url: str = ""
-    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> env
+    # NASFORGE_QUOTA_LEDGER of every gRPC service (a postgresql:// URL: quotas counted once
+    # for all replicas); "" sets nothing, and each process counts its own.
+    quota_ledger_url: str = ""
+    search_core_replicas: int = 1  # processes search_core, search_core-2, ...
+    # service -> env, for each of its replicas; "<service>-<n>" (search_core-1 for the first,
+    # search_core-2, ...) -> env of that replica alone, on top.
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: dict[str, StackProcess] = field(default_factory=dict)
     tenant_token: str = ""
     leftovers_removed: int = 0  # containers/volumes the last stop() had to remove itself
@@ -72,8 +85,23 @@ class LocalStack:
     def model_path(self) -> Path:
         return REPO_ROOT / "var" / "models" / f"{self.model}.gguf"
 
-    def target(self, service: str) -> str:
-        return f"127.0.0.1:{self.processes[service].port}"
+    def target(self, process: str) -> str:
+        """The address of one process: `search_core` (the first replica), `search_core-2`..."""
+        return f"127.0.0.1:{self.processes[process].port}"
+
+    def replicas(self, service: str) -> list[str]:
+        """The process names of ``service``'s replicas, first to last (killed or stopped ones
+        included until stop())."""
+        names = [name for name in self.processes if service_of(name) == service]
+        return sorted(names, key=replica_index)
+
+    def targets(self, service: str = "search_core") -> list[str]:
+        """The address of each replica of ``service``, first to last."""
+        return [self.target(name) for name in self.replicas(service)]
+
+    def is_running(self, process: str) -> bool:
+        """Whether a process of the stack is alive (not killed, stopped or crashed)."""
+        return self.processes[process].process.poll() is None
 
     def start(self, *, with_llm: bool = True) -> "LocalStack":
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -93,34 +121,50 @@ class LocalStack:
                 raise StackError(f"{self.model_path} is missing: run `make llm` first")
             for name in SERVICES:
                 if name != "embedded" or with_llm:
-                    env = {**service_environment(self, name), **self.extra_env.get(name, {})}
-                    self._launch(name, env)
+                    for index in range(1, self._replica_count(name) + 1):
+                        self._launch_replica(name, index)
         except BaseException:
             self.stop()
             raise
         self._write_description()
         return self
 
-    def restart(self, service: str) -> None:
-        """Stop one service (if it still runs) and start it again on the same port."""
-        stopped = self.processes.pop(service)
+    def restart(self, process: str) -> None:
+        """Stop one process (a service or one replica, if it still runs) and start it again
+        on the same port with the same settings."""
+        stopped = self.processes.pop(process)
         terminate(stopped.process)
-        self._launch(service, stopped.env)
+        self._launch(process, stopped.env)
         self._write_description()
 
-    def kill(self, service: str) -> None:
-        """SIGKILL one service, as a crash would."""
-        self.processes[service].process.send_signal(signal.SIGKILL)
-        self.processes[service].process.wait(10)
+    def kill(self, process: str) -> None:
+        """SIGKILL one process (a service or one replica), as a crash would. It stays listed
+        (dead) until restart() or stop()."""
+        self.processes[process].process.send_signal(signal.SIGKILL)
+        self.processes[process].process.wait(10)
+
+    def terminate(self, process: str) -> int:
+        """SIGTERM one process and wait for it (a graceful stop, as in a rolling update);
+        its exit code. It stays listed (stopped) until restart() or stop()."""
+        return terminate(self.processes[process].process)
+
+    def add_replica(self, service: str = "search_core") -> str:
+        """Start one more replica of a running ``service`` on a new port; its process name.
+        Only search_core is meant to have several: search_core calls one address of each
+        other service (an `ipv4:` list of several fails TLS's host name check)."""
+        index = max(map(replica_index, self.replicas(service)), default=0) + 1
+        name = self._launch_replica(service, index)
+        self._write_description()
+        return name
 
     def stop(self) -> dict[str, int]:
-        """SIGTERM every service, search_core first; return their exit codes. Containers a
-        service could not remove itself (it was killed, or ran out of shutdown time) are
-        removed afterwards."""
+        """SIGTERM every process, search_core's replicas first; return their exit codes
+        (-9 for one killed and not restarted). Containers a service could not remove itself
+        (it was killed, or ran out of shutdown time) are removed afterwards."""
         codes = {}
         stopped_containers = "sandbox_runner" in self.processes or "trainer_svc" in self.processes
-        for name in reversed(SERVICES):
-            if name in self.processes:
+        for service in reversed(SERVICES):
+            for name in self.replicas(service):
                 codes[name] = terminate(self.processes.pop(name).process)
         if stopped_containers:
             self.leftovers_removed = reap_leftovers(self.namespace)
@@ -142,12 +186,30 @@ class LocalStack:
         printed = self.manage_tenants("token-add", name).splitlines()
         fields = dict(line.split(": ", 1) for line in printed)
         token = fields["token"].strip()
-        if "search_core" in self.processes:
-            wait_until_accepted(self.target("search_core"), self.public_tls, token)
+        for name in self.replicas("search_core"):  # each replica re-reads the registry
+            if self.is_running(name):
+                wait_until_accepted(self.target(name), self.public_tls, token)
         return fields["token id"].strip(), token
 
+    def _replica_count(self, service: str) -> int:
+        if service != "search_core":
+            return 1
+        if self.search_core_replicas < 1:
+            raise StackError(f"search_core_replicas={self.search_core_replicas}: at least 1")
+        return self.search_core_replicas
+
+    def _launch_replica(self, service: str, index: int) -> str:
+        name = replica_name(service, index)
+        env = {
+            **service_environment(self, service),
+            **self.extra_env.get(service, {}),
+            **self.extra_env.get(f"{service}-{index}", {}),
+        }
+        self._launch(name, env)
+        return name
+
     def _launch(self, name: str, env: dict[str, str]) -> None:
-        service = SERVICES[name]
+        service = SERVICES[service_of(name)]
         log_path = self.directory / f"{name}.log"
         self.processes[name] = start_process(
             name, service.module, env, log_path, service.ready, REPO_ROOT
@@ -157,6 +219,7 @@ class LocalStack:
         write_description(
             self.directory,
             {name: self.target(name) for name in ("search_core", "llm_gateway")},
+            {"search_core": self.targets("search_core")},
             self.tenant,
             self.tenant_token,
             self.internal_tls,
