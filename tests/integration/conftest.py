@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.postgres import PostgresServer, running_postgres
 
-DOCKER_SUITES = ("sandbox", "trainer", "search", "docker_proxy", "observability")
+DOCKER_SUITES = ("sandbox", "trainer", "search", "docker_proxy", "observability", "replicas")
 
 
 def pytest_collection_modifyitems(items):
