@@ -34,7 +34,7 @@ def redacted(url: str) -> str:
 class PostgresLedger(QuotaLedger):
     """A ledger in the PostgreSQL database of a libpq URL (postgresql://user@host/db).
 
-    The tables are created on first use, under a migration lock (replicas starting together
+    The tables are created on each connection, under a migration lock (replicas starting together
     queue instead of racing). The connection is replaced when the server dropped it; a call
     made while the server is away raises QuotaLedgerUnavailable within connect_timeout_s.
     """
@@ -48,7 +48,6 @@ class PostgresLedger(QuotaLedger):
         super().__init__(redacted(url), ttl_s=ttl_s)
         self._url = url
         self._connect_timeout_s = connect_timeout_s
-        self._migrated = False
 
     def _connect(self) -> Any:
         conn = psycopg.connect(
@@ -66,8 +65,9 @@ class PostgresLedger(QuotaLedger):
             # A stuck transaction elsewhere delays a quota check by seconds, never for ever.
             conn.execute("SET lock_timeout = '10s'")
             conn.execute("SET statement_timeout = '15s'")
-            if not self._migrated:
-                self._migrate(conn)
+            # On every new connection: cheap, and a database restored or recreated while
+            # the server was away gets its tables back.
+            self._migrate(conn)
         except BaseException:
             conn.close()
             raise
@@ -81,7 +81,6 @@ class PostgresLedger(QuotaLedger):
             (now,) = conn.execute(_NOW).fetchone()
             today = int(now // SECONDS_PER_DAY)
             conn.execute(sql.PRUNE_USAGE.replace("?", "%s"), (today - KEEP_DAYS,))
-        self._migrated = True
 
     def _begin(self, cursor: Any, lock_key: str | None) -> float:
         cursor.execute("BEGIN")

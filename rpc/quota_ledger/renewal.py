@@ -40,7 +40,7 @@ class Renewer:
                     target=self._run, name="quota-ledger-renewer", daemon=True
                 )
                 self._thread.start()
-        self._wake.set()  # a shorter ttl than the others shortens the wait
+        self._wake.set()  # the thread recomputes its wait: this ttl may be the shortest
 
     def forget(self, hold: "Hold") -> None:
         with self._lock:
@@ -59,23 +59,40 @@ class Renewer:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self._interval())
+            woken = self._wake.wait(self._interval())
             self._wake.clear()
             if self._stopped:
                 return
+            if woken:  # a new hold: only the interval may have changed
+                continue
             try:
                 self.run_once()
             except Exception:  # a bug here must not stop the heartbeat of every hold
                 log.exception("renewing the quota holds failed")
 
-    def run_once(self) -> None:
-        """Retry the held-back ends, then renew every hold still kept."""
+    def _take_ending(self) -> list[tuple["Hold", float | None]]:
+        """The held-back ends, taken so that no other caller applies them too."""
         with self._lock:
             ending = list(self._ending.values())
-        try:
-            for hold, actual in ending:
+            self._ending.clear()
+        return ending
+
+    def _apply_ends(self, ending: list[tuple["Hold", float | None]]) -> None:
+        """Apply held-back ends in order; those not applied yet are put back on failure."""
+        for done, (hold, actual) in enumerate(ending):
+            try:
                 self._ledger._apply_end(hold, actual)
-                self.forget(hold)
+            except QuotaLedgerUnavailable:
+                with self._lock:
+                    for left, left_actual in ending[done:]:
+                        self._ending.setdefault(left.id, (left, left_actual))
+                raise
+            self.forget(hold)
+
+    def run_once(self) -> None:
+        """Retry the held-back ends, then renew every hold still kept."""
+        try:
+            self._apply_ends(self._take_ending())
             with self._lock:
                 kept = list(self._kept.values())
             for lapsed_id in self._ledger._renew(kept):
@@ -92,14 +109,11 @@ class Renewer:
 
     def flush(self) -> None:
         """At close: retry the held-back ends once, and release the holds still open."""
-        with self._lock:
-            ending = list(self._ending.values())
-            open_ids = [hold_id for hold_id in self._kept if hold_id not in self._ending]
-            self._ending.clear()
-            self._kept.clear()
         try:
-            for hold, actual in ending:
-                self._ledger._apply_end(hold, actual)
+            self._apply_ends(self._take_ending())
+            with self._lock:
+                open_ids = list(self._kept)
+                self._kept.clear()
             if open_ids:
                 self._ledger._release_all(open_ids)
         except QuotaLedgerUnavailable as exc:
