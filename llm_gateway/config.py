@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from rpc.auth import is_valid_tenant_name
+from rpc.quota_ledger import ledger_setting
 from rpc.settings import ServerSettings
 
 RecordMode = Literal["off", "record", "replay", "record-missing"]
@@ -102,7 +103,9 @@ def default_models() -> list[ModelConfig]:
 class GatewaySettings(ServerSettings):
     """Models, resilience, quotas and checks of the gateway, plus the shared server settings."""
 
-    model_config = SettingsConfigDict(env_prefix="NASFORGE_GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="NASFORGE_GATEWAY_", extra="ignore", populate_by_name=True
+    )
 
     models: list[ModelConfig] = Field(
         default_factory=default_models, description="Served models (JSON in the environment)."
@@ -125,8 +128,16 @@ class GatewaySettings(ServerSettings):
     )
     usage_db: Path | None = Field(
         None,
-        description="SQLite file of the tokens each tenant used each UTC day, so a restart "
-        "keeps them; unset: kept in memory only.",
+        description="SQLite file of the tokens each tenant used each UTC day and of the "
+        "running requests' holds (the quota ledger when NASFORGE_QUOTA_LEDGER is unset), so "
+        "a restart keeps them, and gateways of one host sharing the file share the quota; "
+        "unset: kept in memory only.",
+    )
+    quota_ledger: str = ledger_setting(
+        "The shared quota ledger (env NASFORGE_QUOTA_LEDGER, as for every service): "
+        "postgresql://... for replicas on any host (tables quota_*, beside search_core's), "
+        "sqlite:///<path> or a path for one host; every gateway on it shares each tenant's "
+        "daily tokens. Unset: usage_db, else this process alone, in memory."
     )
     metrics_tenant_cap: int = Field(
         20, ge=0, description="Configured tenants that get their own metric label; rest 'other'."
@@ -148,6 +159,12 @@ class GatewaySettings(ServerSettings):
     record_dir: Path | None = Field(
         None, description="Where recorded answers are kept, one JSON file each (record_mode)."
     )
+
+    def ledger_url(self) -> str:
+        """Where the daily tokens are counted: quota_ledger, else usage_db, else memory."""
+        if self.quota_ledger:
+            return self.quota_ledger
+        return str(self.usage_db) if self.usage_db is not None else ""
 
     @model_validator(mode="after")
     def _record_dir_when_recording(self) -> "GatewaySettings":

@@ -4,6 +4,7 @@ No transport here: the servicer (llm_gateway.server) converts to and from the wi
 metrics (llm_gateway.metrics) are reached through the GatewayObserver protocol.
 """
 
+import asyncio
 import contextlib
 import logging
 import random
@@ -24,7 +25,7 @@ from llm_gateway.domain import (
 )
 from llm_gateway.preparation import Prepared, prepare
 from llm_gateway.prompts.library import BUILTIN_DIR, PromptLibrary, PromptTemplate
-from llm_gateway.quotas import Reservation, TenantQuotas
+from llm_gateway.quotas import Reservation, TenantQuotas, open_token_ledger
 from llm_gateway.replay import AnswerRecorder, ReplayObserver
 from llm_gateway.resilience import BreakerState, CircuitBreaker, RetryPolicy
 from llm_gateway.upstream import Attempts, ModelUpstream, UpstreamObserver
@@ -96,7 +97,7 @@ class LlmGateway:
             settings.default_limits,
             settings.tenant_limits,
             registry=quotas,
-            usage_db=settings.usage_db,
+            ledger=open_token_ledger(settings),
         )
         retry = RetryPolicy(
             settings.retry_attempts,
@@ -160,15 +161,21 @@ class LlmGateway:
             )
         return prepared
 
-    def _admit(self, tenant: str, prepared: Prepared) -> Reservation:
-        try:
-            return self._quotas.admit(tenant, prepared.worst_case_tokens)
+    async def _admit(self, tenant: str, prepared: Prepared) -> Reservation:
+        try:  # the quota ledger may be a database: never on the event loop
+            return await asyncio.to_thread(self._quotas.admit, tenant, prepared.worst_case_tokens)
         except QuotaExceeded as exc:
             for violation in exc.violations:
                 self._observer.quota_rejected(tenant, violation.quota_id)
             raise
 
-    def _finish(
+    @staticmethod
+    async def _settle(reservation: Reservation, tokens: int) -> None:
+        """Charge ``tokens`` for the request (a no-op once settled)."""
+        if reservation.open:
+            await asyncio.to_thread(reservation.settle, tokens)
+
+    async def _finish(
         self,
         upstream: ModelUpstream,
         prepared: Prepared,
@@ -180,7 +187,7 @@ class LlmGateway:
         model = upstream.config.name
         estimated = answer.prompt_tokens is None
         prompt_tokens = prepared.prompt_estimate if estimated else answer.prompt_tokens
-        reservation.settle(prompt_tokens + answer.generated_tokens)
+        await self._settle(reservation, prompt_tokens + answer.generated_tokens)
         self._observer.tokens_counted(model, prompt_tokens, answer.generated_tokens)
         analysis = self._analyzer.analyse(
             answer.text,
@@ -212,13 +219,13 @@ class LlmGateway:
         started = self._clock()
         upstream = self._upstream(request.model)
         prepared = self._prepare(request, upstream)
-        reservation = self._admit(tenant, prepared)
+        reservation = await self._admit(tenant, prepared)
         attempts = Attempts()
         try:
             answer = await self._answers.generate(upstream, prepared.upstream, deadline, attempts)
-            return self._finish(upstream, prepared, answer, reservation, started, attempts)
+            return await self._finish(upstream, prepared, answer, reservation, started, attempts)
         finally:
-            reservation.settle(0)  # a no-op once _finish charged the real count
+            await self._settle(reservation, 0)  # a no-op once _finish charged the real count
 
     async def generate_stream(
         self, request: GenerationRequest, *, tenant: str, deadline: float | None
@@ -227,7 +234,7 @@ class LlmGateway:
         started = self._clock()
         upstream = self._upstream(request.model)
         prepared = self._prepare(request, upstream)
-        reservation = self._admit(tenant, prepared)
+        reservation = await self._admit(tenant, prepared)
         attempts = Attempts()
         answer: UpstreamAnswer | None = None
         streamed = 0
@@ -242,12 +249,12 @@ class LlmGateway:
                         streamed += 1
                         yield item
             if answer is not None:
-                yield self._finish(upstream, prepared, answer, reservation, started, attempts)
+                yield await self._finish(upstream, prepared, answer, reservation, started, attempts)
         finally:
             # A stream that broke or was abandoned is charged for what it consumed.
-            reservation.settle(prepared.prompt_estimate + streamed if streamed else 0)
+            await self._settle(reservation, prepared.prompt_estimate + streamed if streamed else 0)
 
     async def close(self) -> None:
         for upstream in self._models.values():
             await upstream.backend.close()
-        self._quotas.close()
+        await asyncio.to_thread(self._quotas.close)

@@ -7,24 +7,38 @@ when it ends, so concurrent requests cannot overrun the quota together. Days are
 
 A tenant's daily quota is its registry entry's llm_tokens_per_day when set (read at each
 request, so a changed registry file applies at once), else its settings' daily_tokens.
-The charged tokens are kept in a UsageLedger: in memory, or in a SQLite file
-(NASFORGE_GATEWAY_USAGE_DB) so that a restart does not give a tenant a fresh day. Holds and
-token buckets live in this process. Replicas each count their own usage unless they share
-the file (one host, one volume); then they share the charged count, not the holds.
+Charged tokens and the holds of running requests are kept in the quota ledger
+(rpc.quota_ledger): with NASFORGE_QUOTA_LEDGER on a shared database, every gateway replica
+counts against the same quota, checked and reserved atomically; with a SQLite file
+(NASFORGE_GATEWAY_USAGE_DB) the gateways of one host share it and a restart does not give a
+tenant a fresh day; else this process counts alone, in memory. The token bucket of requests
+a second stays in each process: N replicas admit up to N times a tenant's rate.
 """
 
 import math
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import closing
 from pathlib import Path
 
-from llm_gateway.config import TenantLimits
-from rpc.admission import QuotaLookup, exceeded, refusal, tenant_limit
+from llm_gateway.config import GatewaySettings, TenantLimits
+from rpc.admission import QuotaLookup, refusal, tenant_limit
+from rpc.quota_ledger import (
+    SECONDS_PER_DAY,
+    QuotaLedger,
+    Refusal,
+    Reservation,
+    SqliteLedger,
+    open_ledger,
+    sql,
+    utc_day,
+)
 
-SECONDS_PER_DAY = 86_400
-KEEP_DAYS = 31  # rows of older days are deleted when a ledger opens
+QUOTA = "daily_tokens"  # the quota's name in the ledger and in refusals (rpc.admission)
+
+__all__ = ["SECONDS_PER_DAY", "Reservation", "TenantQuotas", "TokenBucket", "open_token_ledger"]
 
 
 class TokenBucket:
@@ -45,79 +59,47 @@ class TokenBucket:
             return 0.0
         return (1.0 - self._tokens) / self.rate
 
-
-class UsageLedger:
-    """Tokens charged per (tenant, UTC day): one row each, in memory or in a SQLite file."""
-
-    def __init__(self, path: Path | None = None, *, today: int | None = None) -> None:
-        self._db = sqlite3.connect(
-            str(path) if path is not None else ":memory:",
-            isolation_level=None,  # autocommit: each charge is its own transaction
-            check_same_thread=False,
-        )
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")  # replicas sharing the file
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS daily_usage (tenant TEXT NOT NULL, day INTEGER NOT NULL,"
-            " tokens INTEGER NOT NULL, PRIMARY KEY (tenant, day))"
-        )
-        if today is not None:
-            self._db.execute("DELETE FROM daily_usage WHERE day < ?", (today - KEEP_DAYS,))
-
-    def used(self, tenant: str, day: int) -> int:
-        row = self._db.execute(
-            "SELECT tokens FROM daily_usage WHERE tenant = ? AND day = ?", (tenant, day)
-        ).fetchone()
-        return row[0] if row else 0
-
-    def charge(self, tenant: str, day: int, tokens: int) -> None:
-        if tokens <= 0:
-            return
-        self._db.execute(
-            "INSERT INTO daily_usage (tenant, day, tokens) VALUES (?, ?, ?)"
-            " ON CONFLICT (tenant, day) DO UPDATE SET tokens = tokens + excluded.tokens",
-            (tenant, day, tokens),
-        )
-
-    def close(self) -> None:
-        self._db.close()
+    def give_back(self) -> None:
+        """Return the request taken last (the request was refused for another reason)."""
+        self._tokens = min(float(self.burst), self._tokens + 1.0)
 
 
-@dataclass
-class _Holds:
-    """Tokens held by a tenant's running requests, on one day."""
+def open_token_ledger(settings: GatewaySettings) -> QuotaLedger:
+    """The gateway's quota ledger (GatewaySettings.ledger_url). On the usage_db file, the rows
+    of the table the gateway kept there before the ledger (daily_usage) move into it first,
+    so the upgrade does not give tenants a fresh day."""
+    url = settings.ledger_url()
+    if settings.usage_db is not None and url == str(settings.usage_db):
+        _adopt_daily_usage(settings.usage_db)
+    return open_ledger(url)
 
-    day: int
-    reserved: int = 0
 
-
-class Reservation:
-    """Tokens held for a running request; settle() charges what it really used."""
-
-    def __init__(
-        self, ledger: UsageLedger, holds: _Holds, tenant: str, day: int, amount: int
-    ) -> None:
-        self._ledger = ledger
-        self._holds = holds
-        self._tenant = tenant
-        self._day = day
-        self.amount = amount
-        self._open = True
-
-    def settle(self, used_tokens: int) -> None:
-        """Release the hold and charge ``used_tokens`` (0 when the request produced nothing)."""
-        if not self._open:
-            return
-        self._open = False
-        if self._holds.day == self._day:  # a hold from yesterday lapsed at midnight
-            self._holds.reserved -= self.amount
-        self._ledger.charge(self._tenant, self._day, used_tokens)  # to the day it began
+def _adopt_daily_usage(path: Path) -> None:
+    if not path.is_file():
+        return
+    with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as db:
+        db.execute("BEGIN IMMEDIATE")
+        old = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'daily_usage'"
+        if db.execute(old).fetchone():
+            for statement in sql.SCHEMA:
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO quota_usage (quota, tenant, day, amount)"
+                " SELECT ?, tenant, day, tokens FROM daily_usage WHERE true"
+                " ON CONFLICT (quota, tenant, day)"
+                " DO UPDATE SET amount = quota_usage.amount + excluded.amount",
+                (QUOTA,),
+            )
+            db.execute("DROP TABLE daily_usage")
+        db.execute("COMMIT")
 
 
 class TenantQuotas:
-    """The limits of every tenant; tenants without their own limits get the defaults."""
+    """The limits of every tenant; tenants without their own limits get the defaults.
+
+    ``ledger`` counts the daily tokens (open_token_ledger); None: this process alone, in
+    memory. Its calls block: admit() and the reservations' settle() are for a worker thread.
+    """
 
     def __init__(
         self,
@@ -125,7 +107,7 @@ class TenantQuotas:
         overrides: dict[str, TenantLimits] | None = None,
         *,
         registry: QuotaLookup | None = None,
-        usage_db: Path | None = None,
+        ledger: QuotaLedger | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -134,9 +116,9 @@ class TenantQuotas:
         self._registry = registry  # tenant -> its registry quotas (follows the file)
         self._monotonic = monotonic
         self._wall_clock = wall_clock
-        self._ledger = UsageLedger(usage_db, today=self._today())
+        self._ledger = ledger if ledger is not None else SqliteLedger(None, clock=wall_clock)
         self._buckets: dict[str, TokenBucket] = {}
-        self._holds: dict[str, _Holds] = {}
+        self._buckets_lock = threading.Lock()  # admit() runs in worker threads
 
     def limits(self, tenant: str) -> TenantLimits:
         return self._overrides.get(tenant, self._defaults)
@@ -147,43 +129,47 @@ class TenantQuotas:
         return tenant_limit(self._registry, tenant, "llm_tokens_per_day", setting)
 
     def used_today(self, tenant: str) -> int:
-        return self._ledger.used(tenant, self._today())
+        """Tokens charged to ``tenant`` this UTC day, by every gateway on the ledger."""
+        return int(self._ledger.used(QUOTA, tenant, self._today()))
 
     def close(self) -> None:
         self._ledger.close()
 
     def _today(self) -> int:
-        return int(self._wall_clock() // SECONDS_PER_DAY)
+        return utc_day(self._wall_clock())
 
     def admit(self, tenant: str, worst_case_tokens: int) -> Reservation:
-        """Take a request from the bucket and reserve tokens; RESOURCE_EXHAUSTED if either fails."""
-        limits = self.limits(tenant)
-        daily_tokens = self.daily_tokens(tenant)
+        """Take a request from the bucket and reserve tokens; RESOURCE_EXHAUSTED if either
+        fails, UNAVAILABLE (QuotaLedgerUnavailable) when the ledger is out of reach."""
+        bucket = self._take_request(tenant)
         day = self._today()
-        holds = self._holds.get(tenant)
-        if holds is None or holds.day != day:
-            holds = self._holds[tenant] = _Holds(day)
-        used = self._ledger.used(tenant, day) + holds.reserved
-        if worst_case_tokens > daily_tokens - used:
+        try:
+            granted = self._ledger.reserve(
+                QUOTA, tenant, day, worst_case_tokens, self.daily_tokens(tenant)
+            )
+        except BaseException:
+            self._give_back(bucket)
+            raise
+        if isinstance(granted, Refusal):
+            self._give_back(bucket)  # a refused request takes no request from the bucket
             until_midnight = (day + 1) * SECONDS_PER_DAY - self._wall_clock()
-            raise exceeded(
-                tenant,
-                "daily_tokens",
-                used=used,
-                limit=daily_tokens,
-                asking=worst_case_tokens,
-                retry_after_seconds=math.ceil(until_midnight),
-            )
-        now = self._monotonic()
-        bucket = self._buckets.get(tenant)
-        if bucket is None or (bucket.rate, bucket.burst) != (
-            limits.requests_per_second,
-            limits.burst,
-        ):
-            bucket = self._buckets[tenant] = TokenBucket(
-                limits.requests_per_second, limits.burst, now
-            )
-        wait = bucket.take(now)
+            raise granted.error(retry_after_seconds=math.ceil(until_midnight))
+        return granted
+
+    def _take_request(self, tenant: str) -> TokenBucket:
+        """The tenant's bucket, a request taken from it; RESOURCE_EXHAUSTED when empty."""
+        limits = self.limits(tenant)
+        with self._buckets_lock:
+            now = self._monotonic()
+            bucket = self._buckets.get(tenant)
+            if bucket is None or (bucket.rate, bucket.burst) != (
+                limits.requests_per_second,
+                limits.burst,
+            ):
+                bucket = self._buckets[tenant] = TokenBucket(
+                    limits.requests_per_second, limits.burst, now
+                )
+            wait = bucket.take(now)
         if wait > 0:
             raise refusal(  # a token bucket's refusal: the rate, not a count, is its limit
                 tenant,
@@ -195,5 +181,8 @@ class TenantQuotas:
                 f"{limits.burst}; retry in {wait:.2f}s",
                 retry_after_seconds=wait,
             )
-        holds.reserved += worst_case_tokens
-        return Reservation(self._ledger, holds, tenant, day, worst_case_tokens)
+        return bucket
+
+    def _give_back(self, bucket: TokenBucket) -> None:
+        with self._buckets_lock:
+            bucket.give_back()

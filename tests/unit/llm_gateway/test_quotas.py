@@ -1,10 +1,15 @@
 """Per-tenant token buckets and daily token quotas, on injected clocks."""
 
+import sqlite3
+import time
+from contextlib import closing
+
 import pytest
 
-from llm_gateway.config import TenantLimits
-from llm_gateway.quotas import SECONDS_PER_DAY, TenantQuotas, TokenBucket
+from llm_gateway.config import GatewaySettings, TenantLimits
+from llm_gateway.quotas import SECONDS_PER_DAY, TenantQuotas, TokenBucket, open_token_ledger
 from rpc.errors import QuotaExceeded
+from rpc.quota_ledger import SqliteLedger
 from rpc.tenants import Quotas, TenantDirectory, edit_registry
 
 
@@ -136,13 +141,14 @@ def test_the_usage_database_outlives_a_restart_and_keeps_days_apart(clocks, tmp_
 
     def gateway() -> TenantQuotas:
         defaults = TenantLimits(requests_per_second=1000, burst=1000, daily_tokens=1000)
-        return TenantQuotas(defaults, usage_db=database, monotonic=monotonic, wall_clock=wall)
+        ledger = SqliteLedger(database, clock=wall)
+        return TenantQuotas(defaults, ledger=ledger, monotonic=monotonic, wall_clock=wall)
 
     first = gateway()
     first.admit("acme", 900).settle(700)
     first.admit("beta", 10).settle(10)
     held = first.admit("acme", 200)  # still running when the process stops: never charged
-    first.close()
+    first.close()  # a clean stop gives its holds back (a killed one's lapse after their ttl)
     del held
 
     again = gateway()  # a restarted gateway on the same file
@@ -162,3 +168,36 @@ def test_the_usage_database_outlives_a_restart_and_keeps_days_apart(clocks, tmp_
     wall.now -= SECONDS_PER_DAY
     assert last.used_today("acme") == 950  # yesterday's row: 700 + 250
     last.close()
+
+
+def test_the_ledger_is_the_shared_one_else_the_usage_file_else_memory(tmp_path, monkeypatch):
+    for name in ("NASFORGE_QUOTA_LEDGER", "NASFORGE_GATEWAY_USAGE_DB"):
+        monkeypatch.delenv(name, raising=False)
+    assert GatewaySettings().ledger_url() == ""
+    monkeypatch.setenv("NASFORGE_GATEWAY_USAGE_DB", str(tmp_path / "usage.db"))
+    assert GatewaySettings().ledger_url() == str(tmp_path / "usage.db")
+    monkeypatch.setenv("NASFORGE_QUOTA_LEDGER", "postgresql://db/nasforge")
+    assert GatewaySettings().ledger_url() == "postgresql://db/nasforge"
+    assert GatewaySettings(quota_ledger="sqlite:///x.db").ledger_url() == "sqlite:///x.db"
+
+
+def test_the_usage_file_of_an_older_gateway_keeps_its_days(tmp_path):
+    database = tmp_path / "usage.db"
+    today = int(time.time() // SECONDS_PER_DAY)  # a ledger drops days a month old
+    with closing(sqlite3.connect(database, isolation_level=None)) as old:
+        old.execute(
+            "CREATE TABLE daily_usage (tenant TEXT NOT NULL, day INTEGER NOT NULL,"
+            " tokens INTEGER NOT NULL, PRIMARY KEY (tenant, day))"
+        )
+        old.execute(
+            "INSERT INTO daily_usage VALUES ('acme', ?, 700), ('beta', ?, 5)", (today, today - 1)
+        )
+    ledger = open_token_ledger(GatewaySettings(usage_db=database))
+    limits = TenantQuotas(TenantLimits(daily_tokens=1000), ledger=ledger)
+    assert limits.used_today("acme") == 700
+    with pytest.raises(QuotaExceeded, match="700 of 1000"):
+        limits.admit("acme", 301)
+    limits.close()
+    with closing(sqlite3.connect(database)) as upgraded:
+        tables = {name for (name,) in upgraded.execute("SELECT name FROM sqlite_master")}
+    assert "daily_usage" not in tables and "quota_usage" in tables
