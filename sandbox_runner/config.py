@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from rpc.quota_ledger import ledger_setting
 from rpc.settings import ServerSettings
 from sandbox_runner.containers import RuntimeSetting
 from sandbox_runner.namespace import expand_namespace
@@ -13,7 +14,9 @@ from sandbox_runner.namespace import expand_namespace
 class SandboxSettings(ServerSettings):
     """Container limits, pool and concurrency of the checker, plus the shared server settings."""
 
-    model_config = SettingsConfigDict(env_prefix="NASFORGE_SANDBOX_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="NASFORGE_SANDBOX_", extra="ignore", populate_by_name=True
+    )
 
     image: str = Field("nasforge-runtime:cpu", description="Runtime image of checks.")
     namespace: str = Field(
@@ -57,12 +60,20 @@ class SandboxSettings(ServerSettings):
         "pool_size when several do).",
     )
     pool_max_idle_seconds: float = Field(600.0, gt=0, description="Recycle idle warm ones.")
-    max_concurrent_checks: int = Field(2, ge=1, description="Containers checking at once.")
+    max_concurrent_checks: int = Field(
+        2, ge=1, description="Containers checking at once (on this replica)."
+    )
     per_tenant_concurrency: int = Field(
         2,
         ge=1,
         description="Checks in flight per tenant (queued or running) when the tenant "
-        "registry sets no concurrent_checks; one more is refused with RESOURCE_EXHAUSTED.",
+        "registry sets no concurrent_checks; one more is refused with RESOURCE_EXHAUSTED. "
+        "Counted in the quota ledger: across every replica on a shared one.",
+    )
+    quota_ledger: str = ledger_setting(
+        "The shared quota ledger (env NASFORGE_QUOTA_LEDGER, as for every service) that "
+        "counts each tenant's checks in flight: postgresql://... for replicas on any host, "
+        "sqlite:///<path> or a path for one host. Unset: this process alone, in memory."
     )
     max_queued_checks: int = Field(64, ge=0, description="Waiting checks before refusing.")
     docker_timeout_seconds: float = Field(30.0, gt=0, description="Docker API call timeout.")

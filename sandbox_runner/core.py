@@ -16,9 +16,10 @@ from netapi.harness.protocol import READY_KEY, ProtocolError, job_line, parse_re
 from netapi.outcomes import Outcome
 from netapi.static_check import check_source
 from netapi.tasks import TaskSpec
-from rpc.admission import QuotaLookup, admit, tenant_limit
+from rpc.admission import QuotaLookup, tenant_limit
 from rpc.audit import AuditLog, source_md5
 from rpc.errors import InvalidArgument, QuotaExceeded
+from rpc.quota_ledger import Hold, QuotaLedger, Refusal, open_ledger
 from sandbox_runner.config import SandboxSettings
 from sandbox_runner.containers import (
     AttachedContainer,
@@ -65,7 +66,9 @@ class SandboxChecker:
 
     A tenant's checks in flight (queued or running) are bounded by its ``concurrent_checks``
     quota (``quotas(tenant)``; unset: ``per_tenant_concurrency``): one more is refused at
-    once, so a tenant at its limit never holds a place in the queue others wait in.
+    once, so a tenant at its limit never holds a place in the queue others wait in. They are
+    counted in the quota ledger (``ledger``; unset: settings.quota_ledger), so replicas on a
+    shared one bound them together; containers at once and the queue are this replica's.
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class SandboxChecker:
         *,
         quotas: QuotaLookup | None = None,
         audit: AuditLog | None = None,
+        ledger: QuotaLedger | None = None,
     ) -> None:
         self._settings = settings
         self._launcher = launcher
@@ -84,6 +88,7 @@ class SandboxChecker:
         self._observer = observer or _NoObserver()
         self._quotas = quotas
         self._audit = audit
+        self._ledger = ledger if ledger is not None else open_ledger(settings.quota_ledger)
         self._limits = Limits(
             memory_bytes=settings.memory_bytes,
             cpus=settings.cpus,
@@ -98,7 +103,8 @@ class SandboxChecker:
             settings.pool_per_tenant,
         )
         self._slots = asyncio.Semaphore(settings.max_concurrent_checks)
-        self.in_flight: collections.Counter[str] = collections.Counter()  # tenant -> checks
+        # tenant -> checks in flight here (the ledger counts those of every replica)
+        self.in_flight: collections.Counter[str] = collections.Counter()
         self._waiting = 0
         self.running = 0
         self._destroying: set[asyncio.Task] = set()
@@ -131,6 +137,7 @@ class SandboxChecker:
         if self._destroying:
             await asyncio.wait(set(self._destroying), timeout=60)
         await self.pool.close()
+        await asyncio.to_thread(self._ledger.close)
 
     async def _reap_periodically(self) -> None:
         while True:
@@ -234,24 +241,24 @@ class SandboxChecker:
         setting = self._settings.per_tenant_concurrency
         return tenant_limit(self._quotas, tenant, "concurrent_checks", setting)
 
-    def _admit(self, tenant: str) -> None:
-        """Refuse at once a check over the tenant's limit or the global queue bound."""
-        admit(
-            tenant,
-            "concurrent_checks",
-            used=self.in_flight[tenant],
-            limit=self.concurrent_checks_limit(tenant),
-            retry_after_seconds=1.0,
-        )
+    async def _admit(self, tenant: str) -> Hold:
+        """The tenant's hold on a check in flight; refused at once over its limit, over the
+        queue bound, or (UNAVAILABLE) when the quota ledger is out of reach."""
+        limit = self.concurrent_checks_limit(tenant)
+        granted = await asyncio.to_thread(self._ledger.hold, "concurrent_checks", tenant, limit)
+        if isinstance(granted, Refusal):
+            raise granted.error(retry_after_seconds=1.0)
         queue_limit = self._settings.max_queued_checks + self._settings.max_concurrent_checks
-        if self._waiting >= queue_limit:
+        if self._waiting >= queue_limit:  # checked after the await: no check slips past it
+            await asyncio.to_thread(granted.release)
             raise QuotaExceeded(f"{self._waiting} checks are waiting; try again later")
+        return granted
 
     async def _check_in_container(
         self, code: str, spec: TaskSpec, tenant: str, budget: int, limit_seconds: float
     ) -> tuple[CheckResult, str]:
         """The verdict and the id of the container that gave it ('' when none started)."""
-        self._admit(tenant)
+        hold = await self._admit(tenant)
         self.in_flight[tenant] += 1
         try:
             self._waiting += 1
@@ -281,6 +288,7 @@ class SandboxChecker:
             self.in_flight[tenant] -= 1
             if not self.in_flight[tenant]:
                 del self.in_flight[tenant]
+            await asyncio.to_thread(hold.release)
         return _with_mode(result, mode), container.id if container is not None else ""
 
     async def _destroy_and_release(self, container: AttachedContainer | None) -> None:

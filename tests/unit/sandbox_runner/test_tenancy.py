@@ -15,7 +15,7 @@ import pytest
 from netapi.code_policy import load_policy
 from netapi.tasks import default_spec
 from rpc.audit import AuditLog, read_records
-from rpc.errors import QuotaExceeded
+from rpc.errors import QuotaExceeded, Unavailable
 from rpc.tenants import Quotas
 from sandbox_runner.config import SandboxSettings
 from sandbox_runner.containers import ContainerSpec, Limits
@@ -229,3 +229,47 @@ async def test_every_check_is_audited_with_its_container(launcher, tmp_path):
     assert container["runtime"] == "runsc" and static["runtime"] == ""
     assert len(container["code_md5"]) == 32 and container["duration_ms"] >= 0
     assert static["mode"] == "static" and static["container_id"] == ""
+
+
+async def test_two_replicas_on_one_quota_ledger_share_the_tenants_limit(tmp_path):
+    """Each replica has its own containers and queue; the tenant's checks in flight are
+    counted once, in the shared ledger, so two replicas do not grant twice the limit."""
+    quotas = {"acme": Quotas(concurrent_checks=2)}
+    launchers = [StandInLauncher(), StandInLauncher()]
+    replicas = [
+        SandboxChecker(
+            settings(quota_ledger=str(tmp_path / "ledger.db")),
+            launcher,
+            load_policy(settings()),
+            quotas=lambda tenant: quotas.get(tenant, Quotas()),
+        )
+        for launcher in launchers
+    ]
+    for replica in replicas:
+        await replica.start()
+    running = [asyncio.create_task(r.check(GOOD, SPEC, tenant="acme")) for r in replicas]
+    await until(lambda: all(r.in_flight["acme"] == 1 for r in replicas))
+    for replica in replicas:  # each has one in flight of its own, the tenant has two
+        with pytest.raises(QuotaExceeded, match="has 2 checks in flight, its limit is 2"):
+            await replica.check(GOOD, SPEC, tenant="acme")
+    for launcher in launchers:
+        launcher.gate.set()
+    await asyncio.gather(*running)
+    await replicas[1].check(GOOD, SPEC, tenant="acme")  # the places are back
+    for replica in replicas:
+        await replica.close()
+
+
+async def test_a_check_is_refused_unavailable_when_the_quota_ledger_is_out_of_reach(
+    launcher, tmp_path
+):
+    checker = SandboxChecker(
+        settings(quota_ledger=str(tmp_path)),  # a folder: no database opens there
+        launcher,
+        load_policy(settings()),
+    )
+    await checker.start()
+    with pytest.raises(Unavailable, match="quota ledger"):
+        await checker.check(GOOD, SPEC, tenant="acme")
+    assert checker.in_flight == {} and launcher.started == []
+    await checker.close()
