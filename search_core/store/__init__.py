@@ -25,18 +25,19 @@ _SQLITE_PREFIX = "sqlite:///"
 _POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, pool_size: int = 8, timeout_s: float = 10.0) -> Store:
     """Open the store `url` names and bring its schema up to date (runs migrate()).
 
     - "sqlite:///relative/file.db", "sqlite:////absolute/file.db" (SQLAlchemy's spelling),
-      or a plain filesystem path -> SqliteStore on that file;
-    - "postgresql://..." or "postgres://..." (a libpq URL) -> PostgresStore;
+      or a plain filesystem path -> SqliteStore on that file (one connection);
+    - "postgresql://..." or "postgres://..." (a libpq URL) -> PostgresStore with a pool of
+      at most `pool_size` connections, a call waiting up to `timeout_s` for one;
     - anything else (another scheme, an empty string, ":memory:") -> ValueError.
     """
     if url.startswith(_POSTGRES_PREFIXES):
         from search_core.store.postgres import PostgresStore  # psycopg only when used
 
-        store: Store = PostgresStore(url)
+        store: Store = PostgresStore(url, pool_size=pool_size, timeout_s=timeout_s)
     elif url.startswith(_SQLITE_PREFIX) or (url and "://" not in url and url != ":memory:"):
         from search_core.store.sqlite import SqliteStore
 

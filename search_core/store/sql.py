@@ -92,9 +92,9 @@ def _clamp(value: int, default: int) -> int:
 
 
 class SqlStore(LeaseQueries, Connector):
-    """Every Store method as SQL over one connection behind a lock (a method = a transaction).
+    """Every Store method as SQL, each one transaction on a connection its backend lends.
 
-    A subclass sets `dialect` and implements `_connect()` (see connection.Connector).
+    A subclass sets `dialect` and implements `_lend()` and `close()` (see connection.Connector).
     """
 
     # -- lifecycle

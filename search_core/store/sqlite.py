@@ -2,10 +2,12 @@
 
 import os
 import sqlite3
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from search_core.store.base import StoreError
+from search_core.store.connection import LockedConnection
 from search_core.store.dialect import Dialect
 from search_core.store.sql import SqlStore
 
@@ -29,9 +31,10 @@ MIN_SQLITE_VERSION = (3, 35, 0)
 class SqliteStore(SqlStore):
     """A store in one SQLite file (created with its folder if missing).
 
-    One connection behind the base class's lock rather than one per thread: every method
-    is a short transaction, so serialising them in-process costs little and means threads
-    of this process never contend for SQLite's file lock, need no per-thread connection
+    One connection behind a lock (connection.LockedConnection), so one transaction at a
+    time (max_connections 1), rather than one per thread: every method is a short
+    transaction, so serialising them in-process costs little and means threads of this
+    process never contend for SQLite's file lock, need no per-thread connection
     bookkeeping, and close() closes everything. WAL mode plus busy_timeout are for other
     processes (or other stores) on the same file: their readers never block us, and a
     writer waits for the lock instead of failing.
@@ -40,7 +43,6 @@ class SqliteStore(SqlStore):
     dialect = SQLITE
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
-        super().__init__()
         text = os.fspath(path)
         if not text or text == ":memory:" or text.startswith("file:"):
             raise ValueError(
@@ -52,6 +54,13 @@ class SqliteStore(SqlStore):
             )
         self.path = Path(text)
         self._busy_timeout_ms = int(busy_timeout_s * 1000)
+        self._connection = LockedConnection(self._connect, sqlite3.Error, self.dialect.name)
+
+    def _lend(self) -> AbstractContextManager[Any]:
+        return self._connection.lend()
+
+    def close(self) -> None:
+        self._connection.close()
 
     def _connect(self) -> Any:
         self.path.parent.mkdir(parents=True, exist_ok=True)
