@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from rpc.quota_ledger import ledger_setting
 from rpc.settings import ServerSettings
 from sandbox_runner.containers import RuntimeSetting
 from sandbox_runner.namespace import expand_namespace
@@ -13,7 +14,9 @@ from sandbox_runner.namespace import expand_namespace
 class TrainerSettings(ServerSettings):
     """Container limits, budgets, queue and data locations of the trainer."""
 
-    model_config = SettingsConfigDict(env_prefix="NASFORGE_TRAINER_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="NASFORGE_TRAINER_", extra="ignore", populate_by_name=True
+    )
 
     image: str = Field("nasforge-runtime:cpu", description="Runtime image of training jobs.")
     namespace: str = Field(
@@ -94,13 +97,23 @@ class TrainerSettings(ServerSettings):
         None,
         ge=0,
         description="A tenant's jobs queued or running at once when the tenant registry sets "
-        "no concurrent_trainings; unset: only the queue bound.",
+        "no concurrent_trainings; unset: only the queue bound. Counted in the quota ledger: "
+        "across every replica on a shared one.",
     )
     per_tenant_gpu_minutes_per_day: float | None = Field(
         None,
         ge=0,
         description="A tenant's GPU wall minutes a UTC day (with gpu=true) when the registry "
-        "sets no gpu_minutes_per_day; unset: no limit. Counted per trainer replica.",
+        "sets no gpu_minutes_per_day; unset: no limit. A job is admitted when its time limit "
+        "(job_budget_seconds) fits in what is left of the day, and is charged its real wall "
+        "minutes when it ends; counted in the quota ledger, across every replica on a shared "
+        "one (NASFORGE_QUOTA_LEDGER), else per trainer replica.",
+    )
+    quota_ledger: str = ledger_setting(
+        "The shared quota ledger (env NASFORGE_QUOTA_LEDGER, as for every service) that counts "
+        "each tenant's trainings in flight and GPU minutes: postgresql://... for replicas on "
+        "any host, sqlite:///<path> or a path for one host. Unset: this process alone, in "
+        "memory (a restart forgets the day's GPU minutes)."
     )
     train_samples: int = Field(10_000, ge=1)
     validation_samples: int = Field(1_000, ge=1)

@@ -1,9 +1,11 @@
 """The trainer: a bounded queue of training jobs, each streamed as events, cancellable.
 
 Per tenant, jobs queued or running are bounded by its ``concurrent_trainings`` quota and,
-on a GPU trainer, its jobs' wall minutes in the UTC day by ``gpu_minutes_per_day``. GPU
-usage is counted in this process only: with N trainer replicas a tenant may use up to N
-times its minutes a day (one count per replica it reaches), and a restart forgets the day.
+on a GPU trainer, its jobs' wall minutes in the UTC day by ``gpu_minutes_per_day``. Both are
+kept in the quota ledger (rpc.quota_ledger, NASFORGE_QUOTA_LEDGER): replicas on a shared one
+count together, checked and reserved atomically. A GPU job reserves its worst case, its time
+limit in minutes, when admitted, and is charged its real wall minutes (from the start of its
+container work) to that day when it ends.
 """
 
 import asyncio
@@ -13,14 +15,23 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from netapi.outcomes import Outcome
 from netapi.tasks import TaskSpecError, validate
-from rpc.admission import QuotaLookup, admit, tenant_limit
+from rpc.admission import QuotaLookup, tenant_limit
 from rpc.audit import AuditLog, source_md5
 from rpc.errors import InvalidArgument, QuotaExceeded
+from rpc.quota_ledger import (
+    SECONDS_PER_DAY,
+    Hold,
+    QuotaLedger,
+    Refusal,
+    Reservation,
+    open_ledger,
+    utc_day,
+)
 from trainer_svc.config import TrainerSettings
 from trainer_svc.container_run import Cancellation, ContainerTraining
 from trainer_svc.datasets.catalog import DatasetCatalog
@@ -30,48 +41,16 @@ from trainer_svc.prepare import PreparedData, Sizes, prepare
 
 log = logging.getLogger(__name__)
 
-SECONDS_PER_DAY = 86_400
 CONCURRENT_RETRY_SECONDS = 30.0
 
 
-class GpuUsage:
-    """Wall minutes of each tenant's GPU jobs in the current UTC day (this process only).
+@dataclass
+class JobQuota:
+    """What a job holds in the quota ledger while it is queued or runs."""
 
-    A job's minutes count while it runs; minutes before midnight belong to the day before.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self._finished: dict[str, tuple[int, float]] = {}  # tenant -> (UTC day, minutes)
-        self._running: dict[str, tuple[str, float]] = {}  # job id -> (tenant, started at)
-
-    def _today(self) -> tuple[float, int]:
-        now = self._clock()
-        return now, int(now // SECONDS_PER_DAY)
-
-    def used(self, tenant: str) -> float:
-        now, day = self._today()
-        recorded_day, minutes = self._finished.get(tenant, (day, 0.0))
-        total = minutes if recorded_day == day else 0.0
-        midnight = day * SECONDS_PER_DAY
-        for job_tenant, started in self._running.values():
-            if job_tenant == tenant:
-                total += (now - max(started, midnight)) / 60
-        return total
-
-    def seconds_to_midnight(self) -> float:
-        now, day = self._today()
-        return (day + 1) * SECONDS_PER_DAY - now
-
-    def started(self, job_id: str, tenant: str) -> None:
-        self._running[job_id] = (tenant, self._clock())
-
-    def finished(self, job_id: str) -> None:
-        tenant, started = self._running.pop(job_id)
-        now, day = self._today()
-        minutes = (now - max(started, day * SECONDS_PER_DAY)) / 60
-        recorded_day, used = self._finished.get(tenant, (day, 0.0))
-        self._finished[tenant] = (day, (used if recorded_day == day else 0.0) + minutes)
+    training: Hold  # its place among the tenant's concurrent trainings
+    gpu: Reservation | None = None  # on a GPU trainer: its time limit, in minutes
+    started_at: float | None = None  # when its container work began: GPU minutes count from it
 
 
 class TrainingObserver(Protocol):
@@ -107,7 +86,9 @@ class Trainer:
         quotas: QuotaLookup | None = None,
         audit: AuditLog | None = None,
         clock: Callable[[], float] = time.time,
+        ledger: QuotaLedger | None = None,
     ) -> None:
+        """``clock``: the wall clock of the UTC days; ``ledger``: unset, settings.quota_ledger."""
         self._settings = settings
         self._training = training
         self._observer = observer or _NoObserver()
@@ -116,8 +97,10 @@ class Trainer:
         self._slots = asyncio.Semaphore(settings.max_concurrent_jobs)
         self._jobs: dict[str, Cancellation] = {}
         self._waiting = 0
-        self.in_flight: collections.Counter[str] = collections.Counter()  # tenant -> jobs
-        self.gpu_usage = GpuUsage(clock)
+        # tenant -> jobs queued or running here (the ledger counts those of every replica)
+        self.in_flight: collections.Counter[str] = collections.Counter()
+        self._clock = clock
+        self.quota_ledger = ledger if ledger is not None else open_ledger(settings.quota_ledger)
         self.datasets = DatasetCatalog(settings)
 
     def validate(self, job: TrainJob) -> TrainJob:
@@ -192,33 +175,48 @@ class Trainer:
         )
         return trainings, minutes
 
-    def _admit(self, tenant: str) -> None:
-        """Refuse a job over the tenant's limits, or when the queue is full."""
+    def _take_quota(self, tenant: str, job: TrainJob) -> JobQuota:
+        """Hold the job's place and, on a GPU trainer, reserve its time limit in GPU minutes;
+        RESOURCE_EXHAUSTED over a limit, UNAVAILABLE when the ledger is out of reach.
+        Blocking (the ledger may be a database): called through asyncio.to_thread."""
         trainings, minutes = self.limits(tenant)
-        admit(
-            tenant,
-            "concurrent_trainings",
-            used=self.in_flight[tenant],
-            limit=trainings,
-            retry_after_seconds=CONCURRENT_RETRY_SECONDS,
-        )
-        if self._settings.gpu and minutes is not None:
-            admit(
-                tenant,
-                "gpu_minutes_per_day",
-                used=self.gpu_usage.used(tenant),
-                limit=minutes,
-                retry_after_seconds=self.gpu_usage.seconds_to_midnight(),
+        training = self.quota_ledger.hold("concurrent_trainings", tenant, trainings)
+        if isinstance(training, Refusal):
+            raise training.error(retry_after_seconds=CONCURRENT_RETRY_SECONDS)
+        if not self._settings.gpu:
+            return JobQuota(training)
+        day = utc_day(self._clock())
+        try:
+            gpu = self.quota_ledger.reserve(
+                "gpu_minutes_per_day", tenant, day, job.job_budget_seconds / 60, minutes
             )
-        if self._waiting >= self._settings.max_queued_jobs + self._settings.max_concurrent_jobs:
-            raise QuotaExceeded(
-                f"the training queue is full ({self._waiting} jobs); try again later"
-            )
+        except BaseException:
+            training.release()
+            raise
+        if isinstance(gpu, Refusal):
+            training.release()
+            until_midnight = (day + 1) * SECONDS_PER_DAY - self._clock()
+            raise gpu.error(retry_after_seconds=until_midnight)
+        return JobQuota(training, gpu)
+
+    @staticmethod
+    def _release_quota(quota: JobQuota) -> None:
+        """Give back the job's place; a job that never started is charged no GPU minutes
+        (one that did is charged by _run, once its container work has ended)."""
+        quota.training.release()
+        if quota.gpu is not None and quota.started_at is None:
+            quota.gpu.settle(0)
 
     async def train(self, job: TrainJob, *, tenant: str) -> AsyncIterator[TrainEvent]:
         """Accepted, then one EpochDone per epoch, then Finished (always last)."""
         job = self.validate(job)
-        self._admit(tenant)
+        quota = await asyncio.to_thread(self._take_quota, tenant, job)
+        # The queue bound is checked after the await, so that no job slips past it.
+        if self._waiting >= self._settings.max_queued_jobs + self._settings.max_concurrent_jobs:
+            await asyncio.to_thread(self._release_quota, quota)
+            raise QuotaExceeded(
+                f"the training queue is full ({self._waiting} jobs); try again later"
+            )
         job_id = uuid.uuid4().hex
         cancellation = Cancellation()
         self._jobs[job_id] = cancellation
@@ -233,7 +231,7 @@ class Trainer:
                         job_id, Outcome.CANCELLED, job.seed, error_message="cancelled while queued"
                     )
                 else:
-                    async for event in self._run(job_id, job, cancellation, tenant):
+                    async for event in self._run(job_id, job, cancellation, tenant, quota):
                         if isinstance(event, Finished):
                             finished = event
                         else:
@@ -249,6 +247,7 @@ class Trainer:
                 del self.in_flight[tenant]
             self._jobs.pop(job_id, None)
             self._observer.queue_changed(self._waiting)
+            await asyncio.to_thread(self._release_quota, quota)
 
     async def _audit_finished(
         self, tenant: str, job: TrainJob, finished: Finished, cancellation: Cancellation
@@ -272,7 +271,7 @@ class Trainer:
         )
 
     async def _run(
-        self, job_id: str, job: TrainJob, cancellation: Cancellation, tenant: str
+        self, job_id: str, job: TrainJob, cancellation: Cancellation, tenant: str, quota: JobQuota
     ) -> AsyncIterator[TrainEvent]:
         prepared = await asyncio.to_thread(self._prepare, job)
         job = self._shaped(job, prepared)
@@ -298,8 +297,7 @@ class Trainer:
                 )
             emit(finished)
 
-        if self._settings.gpu:
-            self.gpu_usage.started(job_id, tenant)
+        quota.started_at = self._clock()
         worker = loop.run_in_executor(None, run)
         try:
             while True:
@@ -315,5 +313,6 @@ class Trainer:
             try:
                 await asyncio.shield(worker)
             finally:
-                if self._settings.gpu:
-                    self.gpu_usage.finished(job_id)
+                if quota.gpu is not None:  # charged to the day it was admitted on
+                    minutes = (self._clock() - quota.started_at) / 60
+                    await asyncio.to_thread(quota.gpu.settle, minutes)
