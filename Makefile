@@ -13,7 +13,7 @@ IMAGE_INPUTS := compose/runtime/Dockerfile compose/runtime/torchvision_cpu.py sc
 	$(shell find netapi -name '*.py')
 
 .PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair bench-flood bench-speculative lemur-share clean demo compare help \
-	compose images up down logs ps certs
+	compose images postgres-image up up-scale down logs ps certs
 
 help:
 	@echo "make install  - create $(VENV), install nasforge and its dependencies, generate stubs"
@@ -32,6 +32,7 @@ help:
 	@echo "make lemur-share NN_DATASET=DIR - share of LEMUR's models nasforge runs, each refusal's reason"
 	@echo "make certs    - a development CA and the services' TLS certificates (var/compose/certs)"
 	@echo "make up       - build the images and start the compose deployment (compose/compose.yaml)"
+	@echo "make up-scale - the same with profile scale: PostgreSQL, two search_core replicas, one quota ledger"
 	@echo "make down / logs / ps - stop it (and sweep its sandbox leftovers) / follow logs / list"
 
 install: $(VENV)/.installed $(STUBS_STAMP)
@@ -163,6 +164,34 @@ up: compose images
 	$(BIN)/nasforge deploy certs
 	$(COMPOSE) up --detach --wait --wait-timeout $(UP_TIMEOUT) $(COMPOSE_ARGS)
 	@echo "search_core on 127.0.0.1:$${NASFORGE_PUBLIC_PORT:-50051}, Prometheus on http://127.0.0.1:$${NASFORGE_PROMETHEUS_PORT:-9090}"
+
+# Profile `scale`: PostgreSQL as the store of two search_core replicas (search_core on
+# NASFORGE_PUBLIC_PORT, search_core_2 on NASFORGE_PUBLIC_PORT_2, default 50052) and as the
+# quota ledger of every service. Compose profiles cannot change a service's environment, so
+# the URLs are variables that compose.yaml defaults to SQLite and per-process quotas.
+# NASFORGE_POSTGRES_IMAGE=postgres:16 uses the official image where a registry serves it.
+SCALE_DATABASE_URL ?= postgresql://nasforge@postgres:5432/nasforge
+NASFORGE_POSTGRES_IMAGE ?= nasforge-postgres:dev
+POSTGRES_IMAGE_STAMP := var/.postgres-image
+
+postgres-image: docker
+	@if [ "$(NASFORGE_POSTGRES_IMAGE)" = nasforge-postgres:dev ] \
+		&& ! docker image inspect nasforge-postgres:dev >/dev/null 2>&1; then rm -f $(POSTGRES_IMAGE_STAMP); fi
+	@if [ "$(NASFORGE_POSTGRES_IMAGE)" = nasforge-postgres:dev ]; then \
+		$(MAKE) --no-print-directory $(POSTGRES_IMAGE_STAMP); fi
+
+$(POSTGRES_IMAGE_STAMP): compose/images/postgres/Dockerfile compose/images/postgres/entrypoint.sh \
+		scripts/build_postgres_image.sh scripts/lib/base_image.sh
+	bash scripts/build_postgres_image.sh
+	touch $@
+
+up-scale: compose images postgres-image
+	$(BIN)/nasforge deploy secrets --tenant demo
+	$(BIN)/nasforge deploy certs
+	NASFORGE_STORE_URL=$(SCALE_DATABASE_URL) NASFORGE_QUOTA_LEDGER=$(SCALE_DATABASE_URL) \
+	NASFORGE_POSTGRES_IMAGE=$(NASFORGE_POSTGRES_IMAGE) \
+		$(COMPOSE) --profile scale up --detach --wait --wait-timeout $(UP_TIMEOUT) $(COMPOSE_ARGS)
+	@echo "search_core on 127.0.0.1:$${NASFORGE_PUBLIC_PORT:-50051} and 127.0.0.1:$${NASFORGE_PUBLIC_PORT_2:-50052}, Prometheus on http://127.0.0.1:$${NASFORGE_PROMETHEUS_PORT:-9090}"
 
 down: compose
 	$(COMPOSE) --profile grafana --profile scale --profile tgi down --remove-orphans --timeout 30
