@@ -30,6 +30,7 @@ from docker_proxy.config import ProxySettings, VolumeRule
 from llm_gateway.config import GatewaySettings
 from rpc.client import ClientTLS
 from rpc.healthcheck import channel_credentials, grpc_healthy
+from rpc.quota_ledger import LEDGER_ENV
 from rpc.server import server_credentials
 from sandbox_runner.config import SandboxSettings
 from search_core.config import SearchCoreSettings
@@ -66,6 +67,8 @@ SETTINGS = {
 GRPC_SERVICES = {"search_core", "llm_gateway", "sandbox_runner", "trainer_svc"}
 # Variables a manifest may set that are no NASFORGE_ setting.
 OTHER_ENV = {"DOCKER_HOST", "PGPASSFILE"}
+# The workloads that count per-tenant quotas in the shared ledger (NASFORGE_QUOTA_LEDGER).
+LEDGER_USERS = ("llm-gateway", "sandbox-runner", "trainer-svc")
 PUBLIC = "anyone"
 # Who may reach which pod port: (workload, container port) -> allowed source workloads.
 # Every other pod port is reachable by nobody.
@@ -77,7 +80,8 @@ EXPECTED_INGRESS = {
     ("docker-proxy-sandbox", 2375): {"sandbox-runner"},
     ("docker-proxy-trainer", 2375): {"trainer-svc"},
     ("tgi", 8080): {"llm-gateway"},
-    ("postgres", 5432): {"search-core"},
+    # The store (search-core) and the quota ledger (the services that enforce quotas).
+    ("postgres", 5432): {"search-core", "llm-gateway", "sandbox-runner", "trainer-svc"},
 }
 METRICS_PORT = 9100
 # Compose's nasforge-prometheus carries Debian's Prometheus, built without Kubernetes
@@ -451,6 +455,9 @@ def test_every_nasforge_variable_is_a_field_of_the_services_settings():
                     continue
                 assert service in SETTINGS, f"{workload} sets {name}"
                 settings_class = SETTINGS[service]
+                aliases = {f.validation_alias for f in settings_class.model_fields.values()}
+                if name in aliases:  # a shared variable, e.g. NASFORGE_QUOTA_LEDGER
+                    continue
                 prefix = next(p for p in prefixes if name.startswith(p))
                 assert prefix == _prefix(settings_class), f"{workload}: {name} is another's"
                 field = name[len(prefix) :].lower()
@@ -704,17 +711,40 @@ def test_audit_logs_are_written_to_a_writable_volume_per_service(clean_environme
     assert audited == AUDITED
 
 
-def test_the_gateways_usage_database_is_on_a_claim(clean_environment):
-    settings = _settings("llm-gateway", clean_environment)
-    assert settings.usage_db is not None
-    mounts = {m["mountPath"]: m["name"] for m in _main("llm-gateway")["volumeMounts"]}
-    volumes = {v["name"]: v for v in _pod("llm-gateway")["spec"]["volumes"]}
-    claim = volumes[mounts[str(settings.usage_db.parent)]]["persistentVolumeClaim"]
-    assert _one("PersistentVolumeClaim", claim["claimName"])["spec"]["accessModes"] == [
-        "ReadWriteOnce"
-    ]
-    deployment = WORKLOADS["llm-gateway"]["spec"]
-    assert deployment["replicas"] == 1 and deployment["strategy"] == {"type": "Recreate"}
+def _copies_pgpass(workload: str) -> None:
+    """The workload reads the database password from pgpass, copied as 0600 by its init
+    container from the nasforge-pgpass Secret (libpq ignores a looser file)."""
+    pgpass_file = _env(_main(workload))["PGPASSFILE"]
+    [init] = _pod(workload)["spec"]["initContainers"]
+    assert init["command"][:3] == ["install", "-m", "0600"], workload
+    assert init["command"][-1] == pgpass_file, workload
+    volumes = {v["name"]: v for v in _pod(workload)["spec"]["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}
+    source = volumes[mounts[str(Path(init["command"][-2]).parent)]]
+    assert source["secret"]["secretName"] == "nasforge-pgpass", workload
+    copy = volumes[mounts[str(Path(pgpass_file).parent)]]
+    assert copy["emptyDir"]["medium"] == "Memory", workload
+
+
+def test_quotas_are_counted_in_one_ledger_in_the_stores_database(clean_environment):
+    store = _settings("search-core", clean_environment).store_url
+    for workload in LEDGER_USERS:
+        assert _env(_main(workload))[LEDGER_ENV] == store, workload
+        assert _settings(workload, clean_environment).quota_ledger == store, workload
+        _copies_pgpass(workload)
+    # The gateway's daily tokens are in the ledger: no usage file, no claim to hold one.
+    gateway = _settings("llm-gateway", clean_environment)
+    assert gateway.usage_db is None and gateway.ledger_url() == store
+    claims = [c["metadata"]["labels"][NAME_LABEL] for c in _of_kind("PersistentVolumeClaim")]
+    assert "llm-gateway" not in claims
+
+
+def test_search_core_workers_hold_their_searches_with_leases(clean_environment):
+    settings = _settings("search-core", clean_environment)
+    assert 0 < settings.lease_seconds <= 60
+    env = {e["name"]: e for e in _main("search-core")["env"]}
+    replica_id = env["NASFORGE_SEARCH_REPLICA_ID"]["valueFrom"]["fieldRef"]
+    assert replica_id == {"fieldPath": "metadata.name"}  # the pod name: one per worker
 
 
 def test_search_core_shares_searches_through_postgres(clean_environment):
@@ -727,10 +757,7 @@ def test_search_core_shares_searches_through_postgres(clean_environment):
     assert _service_pods(service) == {"postgres"}
     assert store.port in {p["port"] for p in service["spec"]["ports"]}
     # The password comes from the pgpass file, copied as 0600 (libpq ignores a looser one).
-    pgpass_file = _env(_main("search-core"))["PGPASSFILE"]
-    init = _pod("search-core")["spec"]["initContainers"][0]
-    assert init["command"][:3] == ["install", "-m", "0600"]
-    assert init["command"][-1] == pgpass_file
+    _copies_pgpass("search-core")
     example = next(d for d in EXAMPLE_SECRET_DOCS if d["metadata"]["name"] == "nasforge-pgpass")
     host, port, database, user, _ = example["stringData"]["pgpass"].strip().split(":")
     assert (host, int(port), database, user) == (
