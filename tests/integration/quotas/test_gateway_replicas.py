@@ -125,3 +125,18 @@ async def test_two_replicas_never_grant_more_than_the_daily_tokens(replicas, pos
         today = utc_day(time.time())
         assert ledger.used("daily_tokens", "mallory", today) == charged
         assert ledger.held("daily_tokens", "mallory", today) == 0
+
+
+async def test_a_gateway_refuses_unavailable_while_the_ledger_is_down(replicas, postgres_server):
+    async with open_channel(f"127.0.0.1:{replicas[0]}", token=TOKEN) as channel:
+        stub = pb_grpc.LlmGatewayServiceStub(channel)
+        postgres_server.stop()
+        try:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.Generate(request(), timeout=30)
+        finally:
+            postgres_server.start()
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "quota ledger" in refused.value.details()
+        reply = await stub.Generate(request(), timeout=30)  # the ledger is back
+        assert reply.generated_tokens == NEW_TOKENS
