@@ -12,7 +12,7 @@ IMAGE_STAMP := var/.runtime-image
 IMAGE_INPUTS := compose/runtime/Dockerfile compose/runtime/torchvision_cpu.py scripts/build_runtime_image.sh \
 	$(shell find netapi -name '*.py')
 
-.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair bench-flood bench-speculative lemur-share clean demo compare help \
+.PHONY: install proto docker runtime-image test-data llm test lint bench-sandbox bench-trainer bench-gateway bench-repair bench-flood bench-speculative bench-replicas lemur-share clean demo compare help \
 	compose images postgres-image up up-scale down logs ps certs
 
 help:
@@ -29,6 +29,7 @@ help:
 	@echo "make compare  - FairNAD vs baselines vs the zoo, 3 seeds, one budget: report in var/compare"
 	@echo "make bench-repair - LLM generation: valid, novel, applied candidates, today vs the levers"
 	@echo "make bench-flood - a tenant's check latency, idle vs another tenant flooding (goal <= 2x)"
+	@echo "make bench-replicas - searches and checks per minute with 1, 2, 3 search_core replicas on one PostgreSQL"
 	@echo "make lemur-share NN_DATASET=DIR - share of LEMUR's models nasforge runs, each refusal's reason"
 	@echo "make certs    - a development CA and the services' TLS certificates (var/compose/certs)"
 	@echo "make up       - build the images and start the compose deployment (compose/compose.yaml)"
@@ -119,6 +120,10 @@ bench-repair: install runtime-image test-data
 
 bench-flood: install runtime-image
 	$(BIN)/python -m bench.tenant_flood
+
+# BENCH_REPLICAS_ARGS e.g. "--replicas 1 2 --searches 6".
+bench-replicas: install runtime-image test-data
+	$(BIN)/python -m bench.replicas $(BENCH_REPLICAS_ARGS)
 
 # NN_DATASET: a checkout of LEMUR's nn-dataset; LEMUR_SHARE_ARGS e.g. "--sample 200", "--limit 10".
 lemur-share: install runtime-image
