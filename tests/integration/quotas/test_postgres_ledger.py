@@ -5,9 +5,11 @@ import subprocess
 import sys
 import time
 
+import psycopg
 import pytest
 
 from rpc.quota_ledger import Hold, QuotaLedgerUnavailable, Refusal, Reservation, open_ledger
+from search_core.store import open_store
 from tests.support.quota_racer import DAY, TENANT, Race, run_race
 
 
@@ -80,3 +82,22 @@ def test_a_ledger_whose_database_is_down_refuses_then_works_again(postgres_serve
     assert ledger.used("daily_tokens", "acme", DAY) == 120
     assert ledger.held("daily_tokens", "acme", DAY) == 0
     ledger.close()
+
+
+def test_the_ledger_shares_a_database_with_the_search_store(postgres_url):
+    """Deployments point NASFORGE_QUOTA_LEDGER at search_core's database: the ledger's
+    quota_* tables and the store's live side by side, each migrating without the other."""
+    with open_store(postgres_url):
+        pass
+    with open_ledger(postgres_url) as ledger:
+        assert isinstance(ledger.hold("concurrent_checks", "acme", 1), Hold)
+    with open_store(postgres_url) as store:  # migrates again, next to the ledger's tables
+        assert store.list_searches("acme") == []
+    with psycopg.connect(postgres_url) as conn:
+        tables = {
+            name
+            for (name,) in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        }
+    assert {"quota_holds", "quota_usage", "searches", "schema_version"} <= tables
