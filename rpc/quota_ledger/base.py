@@ -189,7 +189,7 @@ class QuotaLedger(ABC):
         amount: float,
         limit: float | None,
         ttl_s: float | None,
-    ) -> Any:
+    ) -> Hold | Refusal:
         if amount < 0:
             raise ValueError(f"cannot hold a negative amount ({amount})")
         ttl = self.ttl_s if ttl_s is None else ttl_s
@@ -206,10 +206,11 @@ class QuotaLedger(ABC):
             if limit is not None and used + amount > limit:
                 return Refusal(quota, tenant, _whole(used), _whole(limit), _whole(amount))
             tx.execute(sql.INSERT_HOLD, (hold_id, quota, tenant, day, amount, tx.now + ttl, ttl))
-        if day is None:
-            granted = Hold(self, hold_id, quota, tenant, amount, ttl)
-        else:
-            granted = Reservation(self, hold_id, quota, tenant, amount, ttl, day)
+        granted = (
+            Hold(self, hold_id, quota, tenant, amount, ttl)
+            if day is None
+            else Reservation(self, hold_id, quota, tenant, amount, ttl, day)
+        )
         self._renewer.keep(granted)
         return granted
 

@@ -7,6 +7,7 @@ renewing, and its holds lapse a ttl later for every other replica.
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from rpc.quota_ledger.errors import QuotaLedgerUnavailable
@@ -34,13 +35,15 @@ class Renewer:
     def keep(self, hold: "Hold") -> None:
         """Renew ``hold`` until it ends (starts the thread with the first hold)."""
         with self._lock:
+            shortest = min((kept.ttl_s for kept in self._kept.values()), default=None)
             self._kept[hold.id] = hold
             if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(
                     target=self._run, name="quota-ledger-renewer", daemon=True
                 )
                 self._thread.start()
-        self._wake.set()  # the thread recomputes its wait: this ttl may be the shortest
+        if shortest is None or hold.ttl_s < shortest:
+            self._wake.set()  # the next renewal may have to come sooner
 
     def forget(self, hold: "Hold") -> None:
         with self._lock:
@@ -58,17 +61,23 @@ class Renewer:
         return min(ttls) / 3 if ttls else IDLE_WAKE_SECONDS
 
     def _run(self) -> None:
+        due = time.monotonic() + self._interval()
         while True:
-            woken = self._wake.wait(self._interval())
+            self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
             if self._stopped:
                 return
-            if woken:  # a new hold: only the interval may have changed
+            now = time.monotonic()
+            # A wake-up may bring the renewal forward (a shorter ttl), never push it back:
+            # holds taken all the time must not keep the others from being renewed.
+            due = min(due, now + self._interval())
+            if now < due:
                 continue
             try:
                 self.run_once()
             except Exception:  # a bug here must not stop the heartbeat of every hold
                 log.exception("renewing the quota holds failed")
+            due = time.monotonic() + self._interval()
 
     def _take_ending(self) -> list[tuple["Hold", float | None]]:
         """The held-back ends, taken so that no other caller applies them too."""

@@ -4,6 +4,7 @@ real PostgreSQL are in tests/integration/quotas."""
 
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -231,3 +232,15 @@ def test_open_ledger_reads_the_url_as_the_store_does(url, where):
 def test_open_ledger_refuses_other_schemes():
     with pytest.raises(ValueError, match="unsupported quota ledger"):
         open_ledger("redis://cache:6379")
+
+
+def test_holds_are_renewed_in_the_background_while_others_keep_coming():
+    """The renewer runs every third of a ttl, even when new holds arrive all the time."""
+    ledger = open_ledger("", ttl_s=0.6)
+    first = ledger.hold("concurrent_checks", "acme", None)
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        ledger.hold("concurrent_checks", "globex", None)
+        time.sleep(0.05)
+    assert first.renew() and not first.lost  # 2.5 ttls later, still live
+    ledger.close()
