@@ -47,7 +47,7 @@ async def new_answer(
             return None, answer
         duplicate = attempt.duplicate_of
         if attempt.static is not None:  # not judged in generation
-            duplicate = duplicate_of(ctx, candidate, attempt.code)
+            duplicate = await duplicate_of(ctx, candidate, attempt.code)
         if duplicate is None or retry == retries:
             return attempt, answer
         candidate.history.append({"attempt": 0, "retry": retry, "not_new": duplicate})
@@ -111,7 +111,7 @@ async def _generate(
             continue
         attempt = _shaped_attempt(ctx, answer, base, edit)
         if attempt.static is None:
-            attempt.duplicate_of = duplicate_of(ctx, candidate, attempt.code)
+            attempt.duplicate_of = await duplicate_of(ctx, candidate, attempt.code)
         attempts.append((attempt, answer))
         if attempt.static is None and attempt.duplicate_of is None:
             return attempt, answer

@@ -13,7 +13,7 @@ from search_core.engine.proposals import Proposal
 from search_core.generation.similarity import Signature, signature
 from search_core.search_config import SearchConfig
 from search_core.services import Services
-from search_core.store.base import Store
+from search_core.store.async_store import AsyncStore
 
 T = TypeVar("T")
 
@@ -29,7 +29,7 @@ class CandidateContext:
     """What evaluating a candidate needs from its search."""
 
     config: SearchConfig
-    store: Store
+    store: AsyncStore  # every call off the event loop
     services: Services
     call: StageCaller
     dedup_lock: asyncio.Lock  # per tenant: dedup and saving code happen as one step

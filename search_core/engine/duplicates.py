@@ -8,7 +8,7 @@ from search_core.engine.proposals import YARDSTICK_MUTATIONS
 from search_core.generation.similarity import Signature, nearest, signature
 
 
-def duplicate_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> str | None:
+async def duplicate_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> str | None:
     md5 = identity.normalised_md5(code)
     structure = identity.structure_hash(code)
     for example_hash, label in ctx.examples.items():
@@ -17,12 +17,12 @@ def duplicate_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -
     own = own_attempt(candidate, md5, structure)
     if own is not None:
         return own
-    other = ctx.store.find_duplicate(
+    other = await ctx.store.find_duplicate(
         candidate.tenant_id, md5, structure, candidate.candidate_id, _scope(ctx, candidate)
     )
     if other is not None:
         return f"candidate {other.name or other.candidate_id}"
-    return _near_copy_of(ctx, candidate, code)
+    return await _near_copy_of(ctx, candidate, code)
 
 
 def _scope(ctx: CandidateContext, candidate: CandidateRecord) -> str:
@@ -41,7 +41,7 @@ def own_attempt(candidate: CandidateRecord, md5: str, structure: str) -> str | N
     return None
 
 
-def _near_copy_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> str | None:
+async def _near_copy_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) -> str | None:
     """A near copy (MinHash Jaccard at or over the threshold) of what the prompt showed or of
     the tenant's earlier candidates, for LLM candidates; its own earlier attempts do not
     count (a repair is meant to be close to what it repairs)."""
@@ -53,7 +53,7 @@ def _near_copy_of(ctx: CandidateContext, candidate: CandidateRecord, code: str) 
         return None
     earlier = [
         (f"candidate {name}", Signature.from_list(values))
-        for name, values in ctx.store.code_signatures(
+        for name, values in await ctx.store.code_signatures(
             candidate.tenant_id, candidate.candidate_id, _scope(ctx, candidate)
         )
     ]

@@ -104,11 +104,11 @@ async def _accept_code(
 ) -> None:
     """Deduplicate and save the code as one step; a duplicate ends the candidate."""
     async with ctx.dedup_lock:
-        duplicate = duplicate_of(ctx, candidate, attempt.code)
+        duplicate = await duplicate_of(ctx, candidate, attempt.code)
         _set_code(candidate, attempt, preferred_hyperparameters)
         if duplicate is None:
             candidate.status = CandidateStatus.GENERATED
-            ctx.store.put_candidate(candidate)
+            await ctx.store.put_candidate(candidate)
     await _audit_generated(ctx, candidate, attempt.code, duplicate)  # outside the lock: it fsyncs
     if duplicate is None:
         return
@@ -287,7 +287,7 @@ async def _save_checked(ctx: CandidateContext, candidate: CandidateRecord, verdi
     candidate.findings = [finding.to_dict() for finding in verdict.findings]
     candidate.unused_parameters = list(verdict.unused_parameters)
     if candidate.generator == Generator.LLM and candidate.parent:
-        parent = ctx.store.get_candidate(candidate.tenant_id, candidate.parent)
+        parent = await ctx.store.get_candidate(candidate.tenant_id, candidate.parent)
         # A zoo parent has no unused parameter (tests/integration/sandbox asserts it).
         parent_unused = parent.unused_parameters if parent is not None else []
         candidate.idea_applied = idea_applied(candidate.unused_parameters, parent_unused)
@@ -295,7 +295,7 @@ async def _save_checked(ctx: CandidateContext, candidate: CandidateRecord, verdi
         await _finish(ctx, candidate, Outcome.SUCCESS, "learn", "", "")
         return
     candidate.status = CandidateStatus.CHECKED
-    ctx.store.put_candidate(candidate)
+    await ctx.store.put_candidate(candidate)
 
 
 # How a training can fail that the model may repair: it diverged, or its code raised.
@@ -350,7 +350,7 @@ async def _train(ctx: CandidateContext, candidate: CandidateRecord) -> TrainingR
 
     async def record_epoch(epoch: EpochMetrics) -> None:
         candidate.epochs.append(epoch)
-        ctx.store.put_candidate(candidate)
+        await ctx.store.put_candidate(candidate)
         await ctx.on_epoch(candidate, epoch)
 
     request = TrainingRequest(
@@ -406,7 +406,7 @@ async def _finish(
     candidate.error_message = error_message[:4000]
     candidate.status = CandidateStatus.DONE
     candidate.finished_at = now()
-    ctx.store.put_candidate(candidate)
+    await ctx.store.put_candidate(candidate)
     await ctx.on_finished(candidate)
 
 

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 
 from netapi.outcomes import Outcome
@@ -15,11 +15,12 @@ from search_core.engine.proposals import Proposal, SearchMethod, slot_rng
 from search_core.scores import steering_scores
 from search_core.search_config import SearchConfig
 from search_core.services import DependencyRefused, Services
-from search_core.store.base import Store
+from search_core.store.async_store import AsyncStore
 
 log = logging.getLogger(__name__)
 
-EventSink = Callable[[str, str, dict], None]  # (search_id, kind, payload): one search event
+# (search_id, kind, payload): stores one search event
+EventSink = Callable[[str, str, dict], Awaitable[None]]
 
 
 class SearchRun:
@@ -32,7 +33,7 @@ class SearchRun:
         config: SearchConfig,
         method: SearchMethod,
         *,
-        store: Store,
+        store: AsyncStore,
         services: Services,
         stage_caller: StageCaller,
         dedup_lock: asyncio.Lock,
@@ -67,7 +68,7 @@ class SearchRun:
 
     async def run(self) -> None:
         """Resume the unfinished candidates, then plan new ones until the budget is spent."""
-        candidates = self._store.search_candidates(self._search.search_id)
+        candidates = await self._store.search_candidates(self._search.search_id)
         self._history.extend(
             sorted((c for c in candidates if c.is_done), key=lambda c: (c.finished_at or 0, c.slot))
         )
@@ -89,7 +90,7 @@ class SearchRun:
         budget = self._config.max_candidates
         while next_slot < budget or self._in_flight:
             while len(self._in_flight) < self._max_in_flight and next_slot < budget:
-                self._in_flight.add(self._plan(next_slot))
+                self._in_flight.add(await self._plan(next_slot))
                 next_slot += 1
             done, _ = await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
             self._in_flight -= done
@@ -99,7 +100,7 @@ class SearchRun:
         history = [replace(c, scores=steering_scores(c.scores)) for c in self._history]
         return self._method.propose(slot, slot_rng(self._config, slot), history)
 
-    def _plan(self, slot: int) -> asyncio.Task:
+    async def _plan(self, slot: int) -> asyncio.Task:
         """Save a new candidate for `slot` with the method's proposal and start it."""
         proposal = self._propose(slot)
         candidate = CandidateRecord(
@@ -110,7 +111,7 @@ class SearchRun:
             prompt_variant=self._config.prompt_variant,
             genome=proposal.genome,
         )
-        self._store.put_candidate(candidate)
+        await self._store.put_candidate(candidate)
         return self._spawn(candidate, proposal)
 
     def _spawn(self, candidate: CandidateRecord, proposal: Proposal | None) -> asyncio.Task:
@@ -139,13 +140,13 @@ class SearchRun:
 
     async def _candidate_finished(self, candidate: CandidateRecord) -> None:
         self._history.append(candidate)
-        self._emit(self._search.search_id, "candidate_finished", candidate_summary(candidate))
+        await self._emit(self._search.search_id, "candidate_finished", candidate_summary(candidate))
         self._observer.candidate_finished(
             candidate, self._config.method, self._config.prompt_variant
         )
 
     async def _candidate_epoch(self, candidate: CandidateRecord, epoch: EpochMetrics) -> None:
-        self._emit(
+        await self._emit(
             self._search.search_id,
             "candidate_epoch",
             {"candidate_id": candidate.candidate_id, **asdict(epoch)},

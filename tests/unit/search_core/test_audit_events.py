@@ -21,6 +21,7 @@ from search_core.engine.runner import SearchEngine
 from search_core.search_config import parse_config
 from search_core.server import search_binding
 from search_core.store import open_store
+from search_core.store.async_store import AsyncStore
 from tests.unit.search_core.engine.scripted import ScriptedServices, model_code
 
 CONFIG = {"method": "random", "generator": "template", "max_candidates": 1, "training": {}}
@@ -108,7 +109,7 @@ async def test_generated_code_is_audited_with_its_model(store, tmp_path):
 
     ctx = CandidateContext(
         config=parse_config(CONFIG),
-        store=store,
+        store=AsyncStore(store),
         services=None,
         call=None,
         dedup_lock=asyncio.Lock(),

@@ -250,7 +250,7 @@ async def tune_once(store, answer: str) -> tuple[CandidateRecord, ScriptedServic
         metrics,
     )
     config = {"method": "fairnad", "generator": "llm", "max_candidates": 1}
-    search = engine.submit("acme", parse_config({**config, "training": {"epochs": 2}}))
+    search = await engine.submit("acme", parse_config({**config, "training": {"epochs": 2}}))
     [event async for event in engine.watch("acme", search.search_id)]
     (candidate,) = store.search_candidates(search.search_id)
     return candidate, services

@@ -11,6 +11,7 @@ from search_core.engine.proposals import slot_rng
 from search_core.methods import MethodFactory
 from search_core.search_config import parse_config
 from search_core.store import open_store
+from search_core.store.async_store import AsyncStore
 from search_core.zoo import seed_zoo
 
 CLASSIFICATION = {
@@ -28,11 +29,11 @@ CAPTIONING = {
 
 
 @pytest.fixture
-def factory(tmp_path):
+async def factory(tmp_path):
     store = open_store(str(tmp_path / "store.db"))
     seed_zoo(store)
-    yield MethodFactory(store)
-    store.close()
+    async with AsyncStore(store) as async_store:
+        yield MethodFactory(async_store)
 
 
 def _finished(proposal, slot, score, params):
@@ -62,7 +63,7 @@ def _run(method, config, slots, score=lambda slot: 0.5 + slot / 100):
     return proposals
 
 
-def test_nn_caption_prompts_a_baseline_with_k_snippets_never_its_own_encoder(factory):
+async def test_nn_caption_prompts_a_baseline_with_k_snippets_never_its_own_encoder(factory):
     config = parse_config(
         {
             "method": "nn_caption",
@@ -71,7 +72,7 @@ def test_nn_caption_prompts_a_baseline_with_k_snippets_never_its_own_encoder(fac
             "nn_caption": {"alternate_k": True, "train_baselines": False},
         }
     )
-    method = factory(config, "acme")
+    method = await factory(config, "acme")
     proposals = _run(method, config, 6)
     for slot, proposal in enumerate(proposals):
         k = 5 if slot % 2 == 0 else 10
@@ -87,7 +88,7 @@ def test_nn_caption_prompts_a_baseline_with_k_snippets_never_its_own_encoder(fac
     assert {p.parent for p in proposals} == {"ResNetGRU", "ResNetLSTM", "ResNetTransformer"}
 
 
-def test_proposals_are_the_same_for_the_same_slot_and_history(factory):
+async def test_proposals_are_the_same_for_the_same_slot_and_history(factory):
     config = parse_config(
         {
             "method": "fairnad",
@@ -96,12 +97,12 @@ def test_proposals_are_the_same_for_the_same_slot_and_history(factory):
             "fairnad": {"population_size": 2},
         }
     )
-    first = _run(factory(config, "acme"), config, 8)
-    again = _run(factory(config, "acme"), config, 8)
+    first = _run(await factory(config, "acme"), config, 8)
+    again = _run(await factory(config, "acme"), config, 8)
     assert [p.code for p in first] == [p.code for p in again]
 
 
-def test_fairnad_template_uses_seeds_then_ideas_and_pareto_mutations(factory):
+async def test_fairnad_template_uses_seeds_then_ideas_and_pareto_mutations(factory):
     config = parse_config(
         {
             "method": "fairnad",
@@ -110,7 +111,7 @@ def test_fairnad_template_uses_seeds_then_ideas_and_pareto_mutations(factory):
             "fairnad": {"population_size": 3, "pareto_every": 3},
         }
     )
-    proposals = _run(factory(config, "acme"), config, 15)
+    proposals = _run(await factory(config, "acme"), config, 15)
     mutations = [p.mutation for p in proposals]
     assert mutations[:3] == ["seed"] * 3
     assert {"fair_idea"} <= set(mutations[3:])
@@ -123,7 +124,7 @@ def test_fairnad_template_uses_seeds_then_ideas_and_pareto_mutations(factory):
         assert proposal.prefix == "FairNAD-Template"
 
 
-def test_fairnad_llm_prompts_ideas_refinements_and_scale_ups(factory):
+async def test_fairnad_llm_prompts_ideas_refinements_and_scale_ups(factory):
     config = parse_config(
         {
             "method": "fairnad",
@@ -137,7 +138,7 @@ def test_fairnad_llm_prompts_ideas_refinements_and_scale_ups(factory):
             },
         }
     )
-    proposals = _run(factory(config, "acme"), config, 12)
+    proposals = _run(await factory(config, "acme"), config, 12)
     templates = {p.prompt.template for p in proposals if p.prompt is not None}
     assert {"fairnad_apply_idea_edit", "fairnad_refine_edit"} <= templates
     assert proposals[0].parent == "VGG" and proposals[0].prompt.variables["num_classes"] == "10"
@@ -150,7 +151,7 @@ def test_fairnad_llm_prompts_ideas_refinements_and_scale_ups(factory):
     assert all(p.prompt.template.endswith("_edit") for p in asked)
 
 
-def test_fairnad_in_whole_mode_asks_for_the_whole_module_without_memory(factory):
+async def test_fairnad_in_whole_mode_asks_for_the_whole_module_without_memory(factory):
     config = parse_config(
         {
             "method": "fairnad",
@@ -160,12 +161,12 @@ def test_fairnad_in_whole_mode_asks_for_the_whole_module_without_memory(factory)
             "generation": {"mode": "whole"},
         }
     )
-    proposals = _run(factory(config, "acme"), config, 2)
+    proposals = _run(await factory(config, "acme"), config, 2)
     assert {p.prompt.template for p in proposals} == {"fairnad_apply_idea"}
     assert not any(p.edit or "memory" in p.prompt.variables for p in proposals)
 
 
-def test_random_and_evolution_baselines_write_template_code(factory):
+async def test_random_and_evolution_baselines_write_template_code(factory):
     for method_name in ("random", "regularized_evolution"):
         config = parse_config(
             {
@@ -174,7 +175,7 @@ def test_random_and_evolution_baselines_write_template_code(factory):
                 "evolution": {"population_size": 4, "sample_size": 2},
             }
         )
-        proposals = _run(factory(config, "acme"), config, 10)
+        proposals = _run(await factory(config, "acme"), config, 10)
         if method_name == "random":
             assert len({p.code for p in proposals}) == 10
         else:
@@ -183,7 +184,7 @@ def test_random_and_evolution_baselines_write_template_code(factory):
             assert all(p.parent for p in proposals[4:])
 
 
-def test_a_missing_baseline_or_tree_is_a_clear_error(factory):
+async def test_a_missing_baseline_or_tree_is_a_clear_error(factory):
     config = parse_config(
         {
             "method": "nn_caption",
@@ -193,16 +194,16 @@ def test_a_missing_baseline_or_tree_is_a_clear_error(factory):
         }
     )
     with pytest.raises(LookupError, match="NoSuchNet"):
-        factory(config, "acme")
+        await factory(config, "acme")
     config = parse_config(
         {"method": "fairnad", "task": CLASSIFICATION, "fairnad": {"knowledge_tree": "missing"}}
     )
     with pytest.raises(LookupError, match="missing"):
-        factory(config, "acme")
+        await factory(config, "acme")
     assert random.Random(1).random() == random.Random(1).random()
 
 
-def test_the_reference_trains_the_zoos_own_models_unchanged(factory):
+async def test_the_reference_trains_the_zoos_own_models_unchanged(factory):
     config = parse_config(
         {
             "method": "reference",
@@ -211,19 +212,19 @@ def test_the_reference_trains_the_zoos_own_models_unchanged(factory):
             "reference": {"models": ["ResNet", "MobileNetV2"]},
         }
     )
-    proposals = _run(factory(config, "acme"), config, 2)
+    proposals = _run(await factory(config, "acme"), config, 2)
     assert [p.parent for p in proposals] == ["MobileNetV2", "ResNet"]  # name order
     assert all(p.generator is Generator.TEMPLATE and p.mutation == "reference" for p in proposals)
     assert [p.prefix for p in proposals] == ["Reference-MobileNetV2", "Reference-ResNet"]
     assert "class Net" in proposals[0].code
 
 
-def test_a_reference_asked_for_more_than_the_zoo_holds_is_a_clear_error(factory):
+async def test_a_reference_asked_for_more_than_the_zoo_holds_is_a_clear_error(factory):
     unknown = parse_config(
         {"method": "reference", "task": CLASSIFICATION, "reference": {"models": ["NoSuchNet"]}}
     )
     with pytest.raises(LookupError, match="NoSuchNet"):
-        factory(unknown, "acme")
+        await factory(unknown, "acme")
     too_many = parse_config(
         {
             "method": "reference",
@@ -233,4 +234,4 @@ def test_a_reference_asked_for_more_than_the_zoo_holds_is_a_clear_error(factory)
         }
     )
     with pytest.raises(LookupError, match="each is trained once"):
-        factory(too_many, "acme")
+        await factory(too_many, "acme")

@@ -8,6 +8,7 @@ from search_core.methods import MethodFactory
 from search_core.methods.nn_caption import BASELINE_MUTATION, is_campaign_baseline
 from search_core.search_config import SearchConfigError, parse_config
 from search_core.store import open_store
+from search_core.store.async_store import AsyncStore
 from search_core.zoo import builtin_models, seed_zoo
 
 CAPTIONING = {
@@ -20,11 +21,11 @@ BASELINES = ["ResNetGRU", "ResNetLSTM", "ResNetTransformer"]
 
 
 @pytest.fixture
-def factory(tmp_path):
+async def factory(tmp_path):
     store = open_store(str(tmp_path / "store.db"))
     seed_zoo(store)
-    yield MethodFactory(store)
-    store.close()
+    async with AsyncStore(store) as async_store:
+        yield MethodFactory(async_store)
 
 
 def _config(max_candidates=8, **nn_caption):
@@ -39,13 +40,13 @@ def _config(max_candidates=8, **nn_caption):
     )
 
 
-def _proposals(factory, config, slots):
-    method = factory(config, "acme")
+async def _proposals(factory, config, slots):
+    method = await factory(config, "acme")
     return [method.propose(slot, slot_rng(config, slot), []) for slot in range(slots)]
 
 
-def test_the_first_slots_train_each_baseline_unchanged(factory):
-    proposals = _proposals(factory, _config(), 3)
+async def test_the_first_slots_train_each_baseline_unchanged(factory):
+    proposals = await _proposals(factory, _config(), 3)
     code = {m.name: m.code for m in builtin_models()}
     assert [p.prefix for p in proposals] == BASELINES
     for proposal in proposals:
@@ -55,28 +56,28 @@ def test_the_first_slots_train_each_baseline_unchanged(factory):
         assert proposal.prompt is None and not proposal.parent_code
 
 
-def test_llm_candidates_follow_and_alternate_k_from_their_own_count(factory):
-    proposals = _proposals(factory, _config(alternate_k=True), 7)[3:]
+async def test_llm_candidates_follow_and_alternate_k_from_their_own_count(factory):
+    proposals = (await _proposals(factory, _config(alternate_k=True), 7))[3:]
     assert all(p.generator == Generator.LLM and p.mutation == "compose" for p in proposals)
     assert [p.prefix.split("-")[0] for p in proposals] == ["C5C", "C10C", "C5C", "C10C"]
     assert [p.parent for p in proposals[:3]] == BASELINES
 
 
-def test_one_configured_baseline_trains_only_that_one(factory):
-    proposals = _proposals(factory, _config(baseline="ResNetLSTM"), 3)
+async def test_one_configured_baseline_trains_only_that_one(factory):
+    proposals = await _proposals(factory, _config(baseline="ResNetLSTM"), 3)
     assert [p.generator for p in proposals] == [Generator.TEMPLATE, Generator.LLM, Generator.LLM]
     assert proposals[0].prefix == "ResNetLSTM"
 
 
-def test_the_switch_turns_the_baseline_slots_off(factory):
-    proposals = _proposals(factory, _config(train_baselines=False), 3)
+async def test_the_switch_turns_the_baseline_slots_off(factory):
+    proposals = await _proposals(factory, _config(train_baselines=False), 3)
     assert all(p.generator == Generator.LLM for p in proposals)
 
 
-def test_a_budget_the_baselines_use_up_is_a_configuration_error(factory):
+async def test_a_budget_the_baselines_use_up_is_a_configuration_error(factory):
     with pytest.raises(SearchConfigError, match="max_candidates"):
-        factory(_config(max_candidates=3), "acme")
-    factory(_config(max_candidates=3, train_baselines=False), "acme")
+        await factory(_config(max_candidates=3), "acme")
+    await factory(_config(max_candidates=3, train_baselines=False), "acme")
 
 
 def test_a_trained_baseline_is_told_from_a_generated_model():

@@ -86,7 +86,7 @@ async def test_copies_of_the_example_or_of_an_earlier_candidate_are_duplicates(s
     services = ScriptedServices()
     services.answers = [EXAMPLE, model_code(1), model_code(1).replace("\n\n\n", "\n\n# same\n\n")]
     engine = _engine(store, services, PromptMethod())
-    search = engine.submit("acme", _config(3))
+    search = await engine.submit("acme", _config(3))
     await _finish(engine, "acme", search.search_id)
     outcomes = [c.outcome for c in store.search_candidates(search.search_id)]
     assert outcomes == [Outcome.DUPLICATE, Outcome.SUCCESS, Outcome.DUPLICATE]
@@ -110,7 +110,7 @@ async def test_a_repair_fed_the_error_turns_a_shape_mismatch_into_a_success(stor
         else CheckVerdict(Outcome.SUCCESS, parameter_count=10)
     )
     engine = _engine(store, services, PromptMethod())
-    search = engine.submit("acme", _config(1))
+    search = await engine.submit("acme", _config(1))
     await _finish(engine, "acme", search.search_id)
     (candidate,) = store.search_candidates(search.search_id)
     assert candidate.outcome is Outcome.SUCCESS and candidate.repair_attempts == 1
@@ -128,7 +128,7 @@ async def test_a_candidate_is_ranked_by_validation_and_its_test_score_is_only_ke
     services = ScriptedServices()
     services.answers = [model_code(21)]
     engine = _engine(store, services, PromptMethod())
-    search = engine.submit("acme", _config(1))
+    search = await engine.submit("acme", _config(1))
     await _finish(engine, "acme", search.search_id)
     (candidate,) = store.search_candidates(search.search_id)
     assert candidate.score == 0.5 and candidate.scores["accuracy"] == 0.25
@@ -147,7 +147,7 @@ async def test_a_method_never_sees_a_test_figure(store):
 
     services = ScriptedServices()
     engine = _engine(store, services, Watching())
-    search = engine.submit("acme", _config(3, generator="template"))
+    search = await engine.submit("acme", _config(3, generator="template"))
     await _finish(engine, "acme", search.search_id)
     assert seen and all(scores == {"validation": 0.5} for scores in seen)
     stored = store.search_candidates(search.search_id)
@@ -173,7 +173,7 @@ async def test_a_yardstick_is_trained_in_every_search_and_a_copy_only_once(store
     outcomes = []
     for mutation in ("reference", "reference", "mutate"):
         engine = _engine(store, ScriptedServices(), Fixed(mutation))
-        search = engine.submit("acme", _config(1, generator="template"))
+        search = await engine.submit("acme", _config(1, generator="template"))
         await _finish(engine, "acme", search.search_id)
         outcomes += [c.outcome for c in store.search_candidates(search.search_id)]
     assert outcomes == [Outcome.SUCCESS, Outcome.SUCCESS, Outcome.DUPLICATE]
@@ -185,7 +185,7 @@ async def test_an_unchanged_repair_is_a_failed_round_and_the_failure_stands(stor
     services.answers = [broken, broken, broken]
     services.verdict = lambda code: CheckVerdict(Outcome.SHAPE_MISMATCH, Stage.FORWARD, "E", "bad")
     engine = _engine(store, services, PromptMethod())
-    search = engine.submit("acme", _config(1))
+    search = await engine.submit("acme", _config(1))
     await _finish(engine, "acme", search.search_id)
     (candidate,) = store.search_candidates(search.search_id)
     assert candidate.outcome is Outcome.SHAPE_MISMATCH
@@ -208,7 +208,7 @@ async def test_a_prompt_refused_for_length_ends_its_candidate_and_the_next_one_s
     services = ScriptedServices()
     services.answers = [PromptTooLong(REFUSAL), model_code(31)]
     engine = _engine(store, services, PromptMethod(), registry)
-    search = engine.submit("acme", _config(2))
+    search = await engine.submit("acme", _config(2))
     events = await _finish(engine, "acme", search.search_id)
     refused, passed = store.search_candidates(search.search_id)
     assert refused.outcome is Outcome.PROMPT_TOO_LONG
@@ -237,7 +237,7 @@ async def test_a_repair_prompt_refused_for_length_leaves_the_failure_it_was_to_r
         Outcome.SHAPE_MISMATCH, Stage.FORWARD, "RuntimeError", "got [2, 32]"
     )
     engine = _engine(store, services, PromptMethod())
-    search = engine.submit("acme", _config(1))
+    search = await engine.submit("acme", _config(1))
     await _finish(engine, "acme", search.search_id)
     (candidate,) = store.search_candidates(search.search_id)
     assert candidate.outcome is Outcome.SHAPE_MISMATCH and candidate.stage == "forward"
@@ -250,7 +250,7 @@ async def test_a_dead_dependency_pauses_the_search_instead_of_failing_candidates
     services = ScriptedServices()
     services.down = {"check": 3}
     engine = _engine(store, services, TemplateMethod())
-    search = engine.submit("acme", _config(2, method="random", generator="template"))
+    search = await engine.submit("acme", _config(2, method="random", generator="template"))
     events = await _finish(engine, "acme", search.search_id)
     states = [e.payload["state"] for e in events if e.kind == "state_changed"]
     assert "paused" in states and states[-1] == "succeeded"
@@ -263,7 +263,7 @@ async def test_a_closed_engine_resumes_without_evaluating_anything_twice(store):
     services = ScriptedServices()
     services.train_delay = 0.05
     engine = _engine(store, services, TemplateMethod())
-    search = engine.submit("acme", _config(5, method="random", generator="template"))
+    search = await engine.submit("acme", _config(5, method="random", generator="template"))
     finished = 0
     async for event in engine.watch("acme", search.search_id):
         finished += event.kind == "candidate_finished"
@@ -293,7 +293,7 @@ async def test_cancel_ends_the_search_and_its_candidates_under_way(store):
     services = ScriptedServices()
     services.train_delay = 5
     engine = _engine(store, services, TemplateMethod())
-    search = engine.submit("acme", _config(4, method="random", generator="template"))
+    search = await engine.submit("acme", _config(4, method="random", generator="template"))
     await asyncio.wait_for(services.training_started.wait(), 10)
     assert await engine.cancel("acme", search.search_id) == SearchState.CANCELLED
     stored = store.get_search("acme", search.search_id)
@@ -307,9 +307,9 @@ async def test_another_tenant_cannot_see_or_cancel_a_search(store):
     from rpc.errors import NotFound
 
     engine = _engine(store, ScriptedServices(), TemplateMethod())
-    search = engine.submit("acme", _config(1, method="random", generator="template"))
+    search = await engine.submit("acme", _config(1, method="random", generator="template"))
     with pytest.raises(NotFound):
-        engine.get("globex", search.search_id)
+        await engine.get("globex", search.search_id)
     with pytest.raises(NotFound):
         await engine.cancel("globex", search.search_id)
     with pytest.raises(NotFound):
@@ -322,7 +322,7 @@ async def test_the_candidates_counter_sums_to_every_attempt(store):
     services = ScriptedServices()
     services.answers = [EXAMPLE, model_code(21), ""]
     engine = _engine(store, services, PromptMethod(), registry)
-    search = engine.submit("acme", _config(3))
+    search = await engine.submit("acme", _config(3))
     await _finish(engine, "acme", search.search_id)
     total = sum(
         sample.value
@@ -353,9 +353,9 @@ async def test_a_configuration_the_store_cannot_serve_fails_the_search_with_its_
         raise NotInStore("no zoo model to seed the search from")
 
     engine = SearchEngine(store, ScriptedServices(), SearchCoreSettings(), no_zoo, NoObserver())
-    search = engine.submit("acme", _config(1))
+    search = await engine.submit("acme", _config(1))
     await _finish(engine, "acme", search.search_id)
-    failed = engine.get("acme", search.search_id)
+    failed = await engine.get("acme", search.search_id)
     assert failed.state is SearchState.FAILED and failed.error_type == "NotInStore"
     assert failed.error_message == "no zoo model to seed the search from"
 
@@ -367,9 +367,9 @@ class BrokenMethod:
 
 async def test_a_bug_fails_the_search_as_an_internal_error_naming_it(store, caplog):
     engine = _engine(store, ScriptedServices(), BrokenMethod())
-    search = engine.submit("acme", _config(1))
+    search = await engine.submit("acme", _config(1))
     await _finish(engine, "acme", search.search_id)
-    failed = engine.get("acme", search.search_id)
+    failed = await engine.get("acme", search.search_id)
     assert failed.state is SearchState.FAILED and failed.error_type == "KeyError"
     assert failed.error_message == "internal error: KeyError: 'missing'"
     assert any(record.exc_info for record in caplog.records)  # logged with its traceback

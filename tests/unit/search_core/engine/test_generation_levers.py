@@ -102,7 +102,7 @@ def store(tmp_path):
 
 async def _search(store, services, config):
     engine = _engine(store, services, IdeaMethod(config))
-    search = engine.submit("acme", config)
+    search = await engine.submit("acme", config)
     await _finish(engine, "acme", search.search_id)
     return store.search_candidates(search.search_id)
 

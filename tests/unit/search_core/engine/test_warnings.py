@@ -25,7 +25,7 @@ async def test_a_successful_candidate_keeps_its_warnings_through_store_and_api(s
         Outcome.SUCCESS, parameter_count=10, warnings=(UNREAD, CRITERION)
     )
     engine = _engine(store, services, PromptMethod())
-    search = engine.submit("acme", _config(1))
+    search = await engine.submit("acme", _config(1))
     await _finish(engine, "acme", search.search_id)
     (candidate,) = store.search_candidates(search.search_id)
     assert candidate.outcome is Outcome.SUCCESS and candidate.findings == []
@@ -53,7 +53,7 @@ async def test_a_failure_keeps_its_outcome_and_a_repair_brings_its_own_warnings(
         else CheckVerdict(Outcome.SUCCESS, parameter_count=10)
     )
     engine = _engine(store, services, PromptMethod())
-    search = engine.submit("acme", _config(1, repair_attempts=0))
+    search = await engine.submit("acme", _config(1, repair_attempts=0))
     await _finish(engine, "acme", search.search_id)
     (failed,) = store.search_candidates(search.search_id)
     assert failed.outcome is Outcome.SHAPE_MISMATCH
@@ -62,7 +62,7 @@ async def test_a_failure_keeps_its_outcome_and_a_repair_brings_its_own_warnings(
     # New code (the first two are in the store); the scripted verdict reads `broken` anew.
     broken, fixed = model_code(43), model_code(44)
     services.answers = [broken, fixed]
-    search = engine.submit("acme", _config(1))
+    search = await engine.submit("acme", _config(1))
     await _finish(engine, "acme", search.search_id)
     (repaired,) = store.search_candidates(search.search_id)
     assert repaired.outcome is Outcome.SUCCESS and repaired.repair_attempts == 1
