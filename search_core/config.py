@@ -15,6 +15,18 @@ class SearchCoreSettings(ServerSettings):
     model_config = SettingsConfigDict(env_prefix="NASFORGE_SEARCH_", extra="ignore")
 
     store_url: str = Field("var/nasforge.db", description="SQLite path or postgresql:// URL.")
+    store_pool_size: int = Field(
+        8,
+        ge=1,
+        description="PostgreSQL: connections the store keeps at most, so store calls that run "
+        "at once (more wait for one). SQLite always uses one.",
+    )
+    store_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="PostgreSQL: how long a store call waits for a connection (also the "
+        "connect timeout) before it fails as unavailable.",
+    )
     gateway_target: str = Field("127.0.0.1:50051", description="llm_gateway address.")
     sandbox_target: str = Field("127.0.0.1:50052", description="sandbox_runner address.")
     trainer_target: str = Field(
