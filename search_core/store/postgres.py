@@ -37,7 +37,7 @@ POSTGRES = Dialect(
 class PostgresStore(SqlStore):
     """A store in a PostgreSQL database given by a libpq URL (postgresql://user@host/db).
 
-    Its connections come from a bounded pool (psycopg_pool): one opened at once, at most
+    Its connections come from a bounded pool (psycopg_pool): one opened at start, at most
     `pool_size`, so that many transactions run at the same time and a call beyond them
     waits up to `timeout_s` for a connection to come back. Each connection is checked as
     it is lent and replaced when the server dropped it, so a restarted server costs no
@@ -71,9 +71,9 @@ class PostgresStore(SqlStore):
             max_size=pool_size,
             timeout=timeout_s,
             check=self._check,
-            # Reconnection attempts back off (1 s, 2 s, 4 s, ...) until this long, then a
-            # waiting call starts a new series: so a server back after an outage of any
-            # length is found within about half of it.
+            # The pool retries a lost server with growing pauses (1 s, 2 s, 4 s, ...) for
+            # this long, then the next waiting call starts again from 1 s: so a server that
+            # is back is found within about half of this, however long it was away.
             reconnect_timeout=max(timeout_s, 5.0),
             name="nasforge-store",
             open=False,
