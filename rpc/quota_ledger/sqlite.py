@@ -48,7 +48,7 @@ class SqliteLedger(QuotaLedger):
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
             if self.path is not None:
-                conn.execute("PRAGMA journal_mode = WAL")
+                self._switch_to_wal(conn)
                 conn.execute("PRAGMA synchronous = NORMAL")  # durable against process crashes
             conn.execute("BEGIN IMMEDIATE")
             for statement in sql.SCHEMA:
@@ -59,6 +59,20 @@ class SqliteLedger(QuotaLedger):
             conn.close()
             raise
         return conn
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> None:
+        """WAL mode; retried while another connection opening the file at the same moment
+        holds the lock it needs (SQLite answers "database is locked" at once, without
+        waiting for busy_timeout)."""
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _begin(self, cursor: Any, lock_key: str | None) -> float:
         cursor.execute("BEGIN IMMEDIATE")  # the file's one write lock covers every key

@@ -244,3 +244,21 @@ def test_holds_are_renewed_in_the_background_while_others_keep_coming():
         time.sleep(0.05)
     assert first.renew() and not first.lost  # 2.5 ttls later, still live
     ledger.close()
+
+
+def first_call(ledger: SqliteLedger, start: threading.Barrier) -> object:
+    start.wait(10)
+    return ledger.hold("concurrent_checks", "acme", 5)
+
+
+def test_ledgers_opening_a_new_file_at_the_same_moment_all_get_in(tmp_path):
+    """Replicas of one host starting together: switching the file to WAL is retried while
+    another holds the lock it needs, instead of failing with "database is locked"."""
+    for attempt in range(100):
+        ledgers = [SqliteLedger(tmp_path / f"{attempt}.db") for _ in range(3)]
+        start = threading.Barrier(3)
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(first_call, ledgers, [start] * 3))
+        assert all(isinstance(answer, Hold) for answer in answers)
+        for ledger in ledgers:
+            ledger.close()
