@@ -12,6 +12,7 @@ from search_core.methods import MethodFactory
 from search_core.metrics import SearchMetrics
 from search_core.server import search_binding
 from search_core.store import open_store
+from search_core.store.async_store import AsyncStore
 from search_core.zoo import seed_zoo
 
 
@@ -22,8 +23,11 @@ async def run(settings: SearchCoreSettings) -> None:
     tenants = load_directory(settings.auth_tokens_file)  # tokens and quotas, followed live
     registry = CollectorRegistry()
     audit = open_audit_log(settings.audit_log, "search_core", registry)
-    store = open_store(settings.store_url)
-    seed_zoo(store)
+    store = open_store(
+        settings.store_url, pool_size=settings.store_pool_size, timeout_s=settings.store_timeout_s
+    )
+    seed_zoo(store)  # before anything else runs on the loop
+    async_store = AsyncStore(store)
     token = (
         settings.service_token_file.read_text().strip()
         if settings.service_token_file is not None
@@ -44,10 +48,10 @@ async def run(settings: SearchCoreSettings) -> None:
         prompt_variants=settings.metrics_prompt_variants,
     )
     engine = SearchEngine(
-        store,
+        async_store,
         services,
         settings,
-        MethodFactory(store),
+        MethodFactory(async_store),
         metrics,
         quotas=tenants.quotas if tenants is not None else None,
         audit=audit,
@@ -55,7 +59,7 @@ async def run(settings: SearchCoreSettings) -> None:
     await engine.start()
     try:
         await serve(
-            [search_binding(engine, store, audit)],
+            [search_binding(engine, audit)],
             settings,
             registry=registry,
             on_started=announce_port("search_core"),
@@ -64,7 +68,7 @@ async def run(settings: SearchCoreSettings) -> None:
     finally:
         await engine.close()
         await services.close()
-        store.close()
+        await engine.store.close()  # and the store it wraps
         if audit is not None:
             audit.close()
 

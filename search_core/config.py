@@ -81,6 +81,18 @@ class SearchCoreSettings(ServerSettings):
         "beyond it is refused. The registry's running_searches quota overrides it.",
     )
     retry_backoff_max_seconds: float = Field(30.0, gt=0)
+    replica_id: str = Field(
+        "",
+        description="This replica's name on the search leases it holds (a pod name); empty: "
+        "host, process id and a random suffix, new at every start.",
+    )
+    lease_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How long a replica holds a search without renewing its lease: a replica "
+        "that dies loses its searches after this, and another takes them over within about "
+        "4/3 of it (leases are renewed every third of it).",
+    )
     metrics_tenants: list[str] = Field(default_factory=list, description="Tenant label values.")
     metrics_models: list[str] = Field(
         default_factory=lambda: ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"],

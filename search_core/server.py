@@ -1,7 +1,10 @@
 """The SearchService servicer: pb -> domain, await the engine and the store, domain -> pb.
 
-Every RPC acts for the caller's tenant; another tenant's ids answer NOT_FOUND. Submits
-and cancels are written to the audit log when the service keeps one.
+Every RPC acts for the caller's tenant; another tenant's ids answer NOT_FOUND. Submits,
+cancels, pauses and resumes are written to the audit log when the service keeps one. Any
+replica serves any search: what the engine cannot do here it records in the store for the
+replica that runs the search. Store calls run off the event loop (the engine's AsyncStore);
+a store that cannot be reached answers UNAVAILABLE.
 """
 
 import asyncio
@@ -23,7 +26,6 @@ from search_core.dataset_shapes import check_sizes, dataset_name, with_dataset
 from search_core.engine.runner import SearchEngine
 from search_core.search_config import SearchConfig, SearchConfigError
 from search_core.services import Datasets, DatasetUnknown
-from search_core.store.base import Store
 from search_core.store.codec import search_task
 
 MAX_PAGE = 500
@@ -41,10 +43,10 @@ def _id(value: str, what: str) -> str:
 
 class SearchServicer(pb_grpc.SearchServiceServicer):
     def __init__(
-        self, engine: SearchEngine, store: Store, datasets: Datasets, audit: AuditLog | None = None
+        self, engine: SearchEngine, datasets: Datasets, audit: AuditLog | None = None
     ) -> None:
         self._engine = engine
-        self._store = store
+        self._store = engine.store
         self._datasets = datasets
         self._audit = audit
 
@@ -57,7 +59,7 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             raise InvalidArgument(f"client_request_id is longer than {MAX_ID_CHARS} characters")
         tenant = current_tenant()
         config = await self._config(request.spec)
-        search = self._engine.submit(tenant, config, request.client_request_id)
+        search = await self._engine.submit(tenant, config, request.client_request_id)
         document = config.to_dict()
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
         await self._record(
@@ -127,8 +129,8 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         return common_pb2.ListDatasetsResponse(datasets=[dataset_to_pb(d) for d in datasets])
 
     async def GetSearch(self, request, context):
-        search = self._engine.get(current_tenant(), _id(request.search_id, "search_id"))
-        counts = self._store.outcome_counts(search.search_id)
+        search = await self._engine.get(current_tenant(), _id(request.search_id, "search_id"))
+        counts = await self._store.outcome_counts(search.search_id)
         return pb.GetSearchResponse(search=convert.search_to_pb(search, counts))
 
     async def WatchSearch(self, request, context):
@@ -147,17 +149,31 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         await self._record("search_cancelled", tenant, search_id=search_id, state=state.value)
         return pb.CancelSearchResponse(state=convert.state_to_pb(state))
 
+    async def PauseSearch(self, request, context):
+        tenant = current_tenant()
+        search_id = _id(request.search_id, "search_id")
+        state = await self._engine.pause(tenant, search_id)
+        await self._record("search_paused", tenant, search_id=search_id, state=state.value)
+        return pb.PauseSearchResponse(state=convert.state_to_pb(state))
+
+    async def ResumeSearch(self, request, context):
+        tenant = current_tenant()
+        search_id = _id(request.search_id, "search_id")
+        state = await self._engine.resume(tenant, search_id)
+        await self._record("search_resumed", tenant, search_id=search_id, state=state.value)
+        return pb.ResumeSearchResponse(state=convert.state_to_pb(state))
+
     async def ListCandidates(self, request, context):
         tenant = current_tenant()
         search_id = _id(request.search_id, "search_id")
-        self._engine.get(tenant, search_id)
+        await self._engine.get(tenant, search_id)
         if not 0 <= request.page_size <= MAX_PAGE:
             raise InvalidArgument(f"page_size must be in 0..{MAX_PAGE}")
         if len(request.page_token) > 500:
             raise InvalidArgument("page_token is not one this service issued")
         outcomes = [outcome_from_pb(value) for value in request.outcomes]
         try:
-            page = self._store.list_candidates(
+            page = await self._store.list_candidates(
                 tenant, search_id, outcomes, request.page_size or 50, request.page_token
             )
         except ValueError as exc:
@@ -169,7 +185,7 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
 
     async def GetCandidate(self, request, context):
         candidate_id = _id(request.candidate_id, "candidate_id")
-        candidate = self._store.get_candidate(current_tenant(), candidate_id)
+        candidate = await self._store.get_candidate(current_tenant(), candidate_id)
         if candidate is None:
             raise NotFound(f"no candidate {candidate_id!r}")
         return pb.GetCandidateResponse(candidate=convert.candidate_to_pb(candidate))
@@ -180,11 +196,11 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             raise InvalidArgument(f"limit must be in 0..{MAX_LEADERBOARD}")
         task = request.task
         if request.search_id:
-            search = self._engine.get(tenant, _id(request.search_id, "search_id"))
+            search = await self._engine.get(tenant, _id(request.search_id, "search_id"))
             task = search_task(search)
         elif task not in TASKS:
             raise InvalidArgument(f"give a search_id, or a task among {', '.join(TASKS)}")
-        ranked = self._store.leaderboard(
+        ranked = await self._store.leaderboard(
             tenant, search_id=request.search_id, task=request.task, limit=request.limit or 10
         )
         return pb.GetLeaderboardResponse(
@@ -195,11 +211,9 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         )
 
 
-def search_binding(
-    engine: SearchEngine, store: Store, audit: AuditLog | None = None
-) -> ServiceBinding:
+def search_binding(engine: SearchEngine, audit: AuditLog | None = None) -> ServiceBinding:
     return bind(
         pb_grpc.add_SearchServiceServicer_to_server,
-        SearchServicer(engine, store, engine.services, audit),
+        SearchServicer(engine, engine.services, audit),
         pb.DESCRIPTOR.services_by_name["SearchService"],
     )

@@ -29,8 +29,8 @@ class StageRetry:
         tenant_id: str,
         backoff_max_seconds: float,
         observer: SearchObserver,
-        on_pause: Callable[[DependencyDown], None],
-        on_answer: Callable[[], None],
+        on_pause: Callable[[DependencyDown], Awaitable[None]],
+        on_answer: Callable[[], Awaitable[None]],
     ) -> None:
         self._gates = gates
         self._search_id = search_id
@@ -59,9 +59,9 @@ class StageRetry:
                     seconds = time.monotonic() - started
                     log.info("search %s: %s done in %.1f s", self._search_id, stage, seconds)
                     self._observer.stage_call(stage, seconds)
-                    self._on_answer()
+                    await self._on_answer()
                     return result
             self._observer.paused(failure.service)
-            self._on_pause(failure)
+            await self._on_pause(failure)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._backoff_max_seconds)

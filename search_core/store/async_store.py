@@ -16,7 +16,7 @@ its end (committed or rolled back) on its thread, and its result is dropped.
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, Self, TypeVar
 
@@ -114,9 +114,9 @@ class AsyncStore:
 
     # -- leases
     async def claim_searches(
-        self, owner: str, lease_seconds: float, limit: int
+        self, owner: str, lease_seconds: float, limit: int, tenants_last: Sequence[str] = ()
     ) -> list[ClaimedSearch]:
-        return await self._call(self.sync.claim_searches, owner, lease_seconds, limit)
+        return await self._call(self.sync.claim_searches, owner, lease_seconds, limit, tenants_last)
 
     async def claim_search(self, search_id: str, owner: str, lease_seconds: float) -> bool:
         return await self._call(self.sync.claim_search, search_id, owner, lease_seconds)

@@ -6,11 +6,12 @@ already scoped. All methods are synchronous and thread-safe; each is one transac
 """
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from netapi.outcomes import Outcome
+from rpc.errors import Unavailable
 from search_core.domain import (
     CandidateRecord,
     KnowledgeTreeRecord,
@@ -27,9 +28,10 @@ class StoreError(RuntimeError):
     """The store could not do what was asked (a broken database, a failed migration)."""
 
 
-class StoreUnavailable(StoreError):
+class StoreUnavailable(StoreError, Unavailable):
     """The database could not be reached (refused, dropped, no pooled connection in time);
-    the same call may work once it is back, unlike a StoreError of the query itself."""
+    the same call may work once it is back, unlike a StoreError of the query itself. An RPC
+    that meets it answers UNAVAILABLE with its message."""
 
 
 class ActiveSearchLimitReached(Exception):
@@ -110,10 +112,13 @@ class Store(Protocol):
         """Persist state, finished_at, error and status_message."""
 
     # -- leases (search_core/store/leases.py)
-    def claim_searches(self, owner: str, lease_seconds: float, limit: int) -> list[ClaimedSearch]:
+    def claim_searches(
+        self, owner: str, lease_seconds: float, limit: int, tenants_last: Sequence[str] = ()
+    ) -> list[ClaimedSearch]:
         """Take up to `limit` active searches whose lease has expired (or that nobody held),
-        oldest first in turns across tenants, skipping those paused by their user; each is
-        then `owner`'s for `lease_seconds`. Of replicas claiming at once, one gets each."""
+        oldest first in turns across tenants (those in `tenants_last` after the others, in
+        that order), skipping those paused by their user; each is then `owner`'s for
+        `lease_seconds`. Of replicas claiming at once, one gets each."""
 
     def claim_search(self, search_id: str, owner: str, lease_seconds: float) -> bool:
         """Take (or keep) one active search whose lease has expired or is `owner`'s."""

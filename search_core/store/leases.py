@@ -9,7 +9,7 @@ the API (`request_control`) is written on the row; the owner reads it back with 
 renewal and carries it out. A search paused by its user is claimed by nobody until resumed.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +24,17 @@ _IS_ACTIVE = f"state IN ({placeholders(len(_ACTIVE))})"
 _CLAIM_WINDOW = 200
 
 
-def _fair_order(rows: list[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+def _fair_order(
+    rows: list[tuple[Any, ...]], tenants_last: Sequence[str]
+) -> Iterator[tuple[Any, ...]]:
     """Rows (oldest first) in turns across tenants: each tenant's oldest, then each one's
-    second oldest, ... so one tenant's backlog does not take every free place."""
+    second oldest, ... so one tenant's backlog does not take every free place. Tenants in
+    `tenants_last` take their turns after the others, in that order."""
     queues: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
         queues.setdefault(row[1], []).append(row)
+    rank = {tenant: index for index, tenant in enumerate(tenants_last)}
+    queues = dict(sorted(queues.items(), key=lambda item: rank.get(item[0], -1)))
     while queues:
         for tenant in list(queues):
             yield queues[tenant].pop(0)
@@ -45,7 +50,9 @@ class LeaseQueries:
 
         def _transaction(self, write: bool = False) -> AbstractContextManager[Tx]: ...
 
-    def claim_searches(self, owner: str, lease_seconds: float, limit: int) -> list[ClaimedSearch]:
+    def claim_searches(
+        self, owner: str, lease_seconds: float, limit: int, tenants_last: Sequence[str] = ()
+    ) -> list[ClaimedSearch]:
         if limit <= 0:
             return []
         clock = self.dialect.clock
@@ -57,7 +64,7 @@ class LeaseQueries:
                 " ORDER BY created_at, search_id LIMIT ?",
                 (*_ACTIVE, _CLAIM_WINDOW),
             )
-            for search_id, _tenant, previous in _fair_order(rows):
+            for search_id, _tenant, previous in _fair_order(rows, tenants_last):
                 if len(claimed) == limit:
                     break
                 row = self._take(tx, search_id, owner, lease_seconds)

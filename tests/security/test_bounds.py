@@ -30,7 +30,7 @@ from search_core.engine.runner import SearchEngine
 from search_core.metrics import SearchMetrics
 from search_core.server import search_binding
 from search_core.store import open_store
-from tests.unit.search_core.engine.scripted import ScriptedServices
+from tests.unit.search_core.engine.scripted import ScriptedServices, method_factory
 from tests.unit.search_core.engine.test_search_quotas import DistinctTemplates
 
 TOKEN = "tok-bounds-attacker"
@@ -157,14 +157,14 @@ async def test_a_flood_of_watch_streams_is_bounded_and_the_service_comes_back(
         store,
         services,
         SearchCoreSettings(max_in_flight_per_search=1),
-        DistinctTemplates,
+        method_factory(DistinctTemplates),
         SearchMetrics(CollectorRegistry(), tenants=[], models=[], prompt_variants=["v1"]),
         quotas=directory.quotas,
     )
     settings = SearchCoreSettings(
         plaintext=True, auth_tokens_file=registry_file, max_concurrent_rpcs=bound
     )
-    running = await start_server([search_binding(engine, store)], settings, tenants=directory)
+    running = await start_server([search_binding(engine)], settings, tenants=directory)
     channel = open_channel(f"127.0.0.1:{running.port}", token=TOKEN)
     stub = pb_grpc.SearchServiceStub(channel)
     watches = []

@@ -42,8 +42,9 @@ class PostgresServer:
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
 
     def stop(self) -> None:
-        """Stop the server at once (clients see their connections dropped)."""
-        stopped = _run([*self._pg_ctl, "-m", "immediate", "-w", "stop"], self._base)
+        """Stop the server (fast: clients see their connections dropped; what was committed
+        is kept, though the test server does not wait for the disk)."""
+        stopped = _run([*self._pg_ctl, "-m", "fast", "-w", "stop"], self._base)
         if stopped.returncode != 0:
             pytest.fail(f"pg_ctl stop failed:\n{stopped.stderr}", pytrace=False)
 

@@ -22,7 +22,7 @@ from search_core.search_config import parse_config
 from search_core.server import search_binding
 from search_core.store import open_store
 from search_core.store.async_store import AsyncStore
-from tests.unit.search_core.engine.scripted import ScriptedServices, model_code
+from tests.unit.search_core.engine.scripted import ScriptedServices, method_factory, model_code
 
 CONFIG = {"method": "random", "generator": "template", "max_candidates": 1, "training": {}}
 
@@ -52,9 +52,11 @@ async def test_submit_and_cancel_are_audited(store, tmp_path):
     audit = AuditLog(tmp_path / "audit.log", "search_core")
     settings = SearchCoreSettings(allow_anonymous_tenant="acme", plaintext=True)
     services = ScriptedServices()
-    engine = SearchEngine(store, services, settings, lambda config, tenant: NeverFinishing())
+    engine = SearchEngine(
+        store, services, settings, method_factory(lambda config, tenant: NeverFinishing())
+    )
     await engine.start()
-    running = await start_server([search_binding(engine, store, audit)], settings)
+    running = await start_server([search_binding(engine, audit)], settings)
     channel = open_channel(f"127.0.0.1:{running.port}", token=None)
     stub = pb_grpc.SearchServiceStub(channel)
     try:

@@ -25,7 +25,7 @@ from search_core.services import PromptRequest
 from search_core.store import open_store
 from search_core.template.genome import Genome, genome_to_dict
 from search_core.template.operators import realisable, realisations
-from tests.unit.search_core.engine.scripted import ScriptedServices, model_code
+from tests.unit.search_core.engine.scripted import ScriptedServices, method_factory, model_code
 
 DRAWS = 6000
 P_MIN = 0.01  # a fair sampler fails one such test (at a fixed seed) with probability 0.01
@@ -246,7 +246,7 @@ async def tune_once(store, answer: str) -> tuple[CandidateRecord, ScriptedServic
         store,
         services,
         SearchCoreSettings(max_in_flight_per_search=1),
-        lambda config, tenant: TuneMethod(),
+        method_factory(lambda config, tenant: TuneMethod()),
         metrics,
     )
     config = {"method": "fairnad", "generator": "llm", "max_candidates": 1}

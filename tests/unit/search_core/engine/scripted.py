@@ -107,3 +107,13 @@ class ScriptedServices:
 
     async def add_dataset(self, name, format_name, path, *, download, replace):
         raise InvalidArgument("the scripted trainer registers no datasets")
+
+
+def method_factory(make):
+    """An engine's method factory (async, as search_core.methods.MethodFactory) that answers
+    make(config, tenant) for every search."""
+
+    async def factory(config, tenant):
+        return make(config, tenant)
+
+    return factory

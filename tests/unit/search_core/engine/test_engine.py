@@ -16,7 +16,7 @@ from search_core.metrics import SearchMetrics
 from search_core.search_config import parse_config
 from search_core.services import CheckVerdict, PromptRequest, PromptTooLong
 from search_core.store import open_store
-from tests.unit.search_core.engine.scripted import ScriptedServices, model_code
+from tests.unit.search_core.engine.scripted import ScriptedServices, method_factory, model_code
 
 EXAMPLE = model_code(7)
 
@@ -74,7 +74,11 @@ def _engine(store, services, method, registry=None, **settings):
         registry or CollectorRegistry(), tenants=["acme"], models=[], prompt_variants=["v1"]
     )
     return SearchEngine(
-        store, services, SearchCoreSettings(**values), lambda config, tenant: method, metrics
+        store,
+        services,
+        SearchCoreSettings(**values),
+        method_factory(lambda config, tenant: method),
+        metrics,
     )
 
 
@@ -349,7 +353,7 @@ async def test_the_candidates_counter_sums_to_every_attempt(store):
 
 
 async def test_a_configuration_the_store_cannot_serve_fails_the_search_with_its_reason(store):
-    def no_zoo(config, tenant):
+    async def no_zoo(config, tenant):
         raise NotInStore("no zoo model to seed the search from")
 
     engine = SearchEngine(store, ScriptedServices(), SearchCoreSettings(), no_zoo, NoObserver())

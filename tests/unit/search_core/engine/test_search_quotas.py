@@ -17,7 +17,7 @@ from rpc.server import start_server
 from rpc.tenant import current_tenant_or_none
 from rpc.tenants import Quotas, TenantDirectory, edit_registry
 from search_core.config import SearchCoreSettings
-from search_core.domain import Generator, SearchState
+from search_core.domain import ACTIVE_STATES, Generator
 from search_core.engine.fair_slots import FairSlots
 from search_core.engine.proposals import Proposal
 from search_core.engine.runner import SearchEngine
@@ -25,7 +25,7 @@ from search_core.metrics import SearchMetrics
 from search_core.search_config import parse_config
 from search_core.server import search_binding
 from search_core.store import open_store
-from tests.unit.search_core.engine.scripted import ScriptedServices, model_code
+from tests.unit.search_core.engine.scripted import ScriptedServices, method_factory, model_code
 
 ACME_TOKEN = "tok-acme-quota-test"
 CONFIG = {"method": "random", "generator": "template", "max_candidates": 1, "training": {}}
@@ -89,7 +89,7 @@ async def engines():
             store,
             services,
             SearchCoreSettings(**values),
-            DistinctTemplates,
+            method_factory(DistinctTemplates),
             SearchMetrics(CollectorRegistry(), tenants=[], models=[], prompt_variants=["v1"]),
             quotas=directory.quotas if directory is not None else None,
         )
@@ -107,34 +107,34 @@ def _slow_services() -> ScriptedServices:
     return services
 
 
-def _submit(engine, tenant, request_id=""):
-    return engine.submit(tenant, parse_config(CONFIG), request_id)
+async def _submit(engine, tenant, request_id=""):
+    return await engine.submit(tenant, parse_config(CONFIG), request_id)
 
 
 async def test_a_submit_over_the_quota_is_refused_and_leaves_no_trace(store, directory, engines):
     engine = engines(store, _slow_services(), directory)
-    first, second = _submit(engine, "acme", "r1"), _submit(engine, "acme", "r2")
-    before = store.list_searches(None)
+    first, second = await _submit(engine, "acme", "r1"), await _submit(engine, "acme", "r2")
+    before = [s.search_id for s in store.list_searches(None)]
     with pytest.raises(QuotaExceeded) as error:
-        _submit(engine, "acme", "r3")
+        await _submit(engine, "acme", "r3")
     (violation,) = error.value.violations
     assert (violation.subject, violation.quota_id, violation.limit) == (
         "tenant:acme",
         "running_searches",
         2,
     )
-    assert store.list_searches(None) == before
+    assert [s.search_id for s in store.list_searches(None)] == before
     # A retry of an accepted submit still answers with its search, even at the quota.
-    assert _submit(engine, "acme", "r2").search_id == second.search_id
+    assert (await _submit(engine, "acme", "r2")).search_id == second.search_id
     with pytest.raises(QuotaExceeded):
-        _submit(engine, "acme", "r3")
+        await _submit(engine, "acme", "r3")
     with pytest.raises(QuotaExceeded):
-        _submit(engine, "frozen")
+        await _submit(engine, "frozen")
     assert store.get_tenant("frozen") is None  # nothing stored, not even the tenant
-    _submit(engine, "globex")  # another tenant is not affected
+    await _submit(engine, "globex")  # another tenant is not affected
     await engine.cancel("acme", first.search_id)
-    third = _submit(engine, "acme", "r3")  # an ended search frees its place
-    assert store.get_search("acme", third.search_id).state == SearchState.QUEUED
+    third = await _submit(engine, "acme", "r3")  # an ended search frees its place
+    assert store.get_search("acme", third.search_id).state in ACTIVE_STATES
 
 
 async def test_the_registry_quota_overrides_the_default_and_changes_apply_at_once(
@@ -145,17 +145,17 @@ async def test_the_registry_quota_overrides_the_default_and_changes_apply_at_onc
     assert engine.running_searches_limit("globex") == 3  # the setting's default
     assert engines(store, _slow_services()).running_searches_limit("acme") == 3  # no registry
     for _ in range(3):
-        _submit(engine, "globex")
+        await _submit(engine, "globex")
     with pytest.raises(QuotaExceeded) as error:
-        _submit(engine, "globex")
+        await _submit(engine, "globex")
     assert error.value.violations[0].limit == 3
 
     with edit_registry(registry_file) as registry:  # no restart: the next submit sees it
         registry.set_quotas("globex", {"running_searches": 4})
         registry.set_quotas("acme", {"running_searches": 0})
-    _submit(engine, "globex")
+    await _submit(engine, "globex")
     with pytest.raises(QuotaExceeded) as error:
-        _submit(engine, "acme")
+        await _submit(engine, "acme")
     assert error.value.violations[0].limit == 0
 
     with edit_registry(registry_file) as registry:  # unset: back to the default
@@ -167,8 +167,8 @@ async def test_queued_searches_take_free_slots_round_robin_across_tenants(store,
     services = RecordingServices()
     services.train_delay = 0.02
     engine = engines(store, services, max_running_searches=1, max_running_searches_per_tenant=4)
-    searches = [_submit(engine, "acme") for _ in range(4)]
-    searches += [_submit(engine, "globex") for _ in range(2)]
+    searches = [await _submit(engine, "acme") for _ in range(4)]
+    searches += [await _submit(engine, "globex") for _ in range(2)]
     for search in searches:
         async for _ in engine.watch(search.tenant_id, search.search_id):
             pass
@@ -232,7 +232,7 @@ async def test_the_refusal_reaches_the_client_as_resource_exhausted_with_quota_f
 ):
     engine = engines(store, _slow_services(), directory)
     settings = SearchCoreSettings(plaintext=True, auth_tokens_file=registry_file)
-    running = await start_server([search_binding(engine, store)], settings, tenants=directory)
+    running = await start_server([search_binding(engine)], settings, tenants=directory)
     channel = open_channel(f"127.0.0.1:{running.port}", token=ACME_TOKEN)
     stub = pb_grpc.SearchServiceStub(channel)
     spec = pb.SearchSpec(method=pb.SEARCH_METHOD_RANDOM, config_json=json.dumps(CONFIG))
