@@ -15,6 +15,7 @@ from search_core.engine.proposals import Proposal, SearchMethod, slot_rng
 from search_core.scores import steering_scores
 from search_core.search_config import SearchConfig
 from search_core.services import DependencyRefused, Services
+from search_core.store import StoreUnavailable
 from search_core.store.async_store import AsyncStore
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,9 @@ class SearchRun:
                 next_slot += 1
             done, _ = await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
             self._in_flight -= done
+            for task in done:  # the store went away under a candidate: stop the search
+                if not task.cancelled() and isinstance(task.exception(), StoreUnavailable):
+                    raise task.exception()
 
     def _propose(self, slot: int) -> Proposal:
         """The method's proposal, made from a history whose test figures are held out."""
@@ -132,6 +136,8 @@ class SearchRun:
                     ctx, candidate, Outcome.CANCELLED, "Cancelled", "the search was cancelled"
                 )
             raise
+        except StoreUnavailable:
+            raise  # nothing can be saved: the search stops and resumes from the store
         except Exception as exc:
             log.exception("candidate %s failed on our side", candidate.candidate_id)
             await finish_as(
