@@ -33,6 +33,13 @@ class StoreUnavailable(StoreError, Unavailable):
     the same call may work once it is back, unlike a StoreError of the query itself. An RPC
     that meets it answers UNAVAILABLE with its message."""
 
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"the search store cannot be reached ({detail}); running searches stop where "
+            "they were saved and go on when it is back"
+        )
+        self.detail = detail
+
 
 class ActiveSearchLimitReached(Exception):
     """create_search refused: the tenant already has `active` searches queued, running or
