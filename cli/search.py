@@ -1,4 +1,4 @@
-"""`nasforge search run|watch|leaderboard`: a gRPC client of search_core.
+"""`nasforge search run|watch|leaderboard|cancel|pause|resume`: a gRPC client of search_core.
 
 Written the way another team would write one: the protos and a token. Without --target
 the commands use the local stack that `nasforge stack` (or `make demo`) started, as
@@ -23,13 +23,25 @@ def register(commands) -> None:
     board = sub.add_parser("leaderboard", help="the best candidates of a search")
     board.add_argument("search_id")
     board.add_argument("--limit", type=int, default=10)
-    for parser in (run, watch, board):
+    controls = []
+    for name, text in CONTROLS.items():
+        control = sub.add_parser(name, help=text)
+        control.add_argument("search_id")
+        controls.append(control)
+    for parser in (run, watch, board, *controls):
         add_connection_arguments(parser, "--target", "search_core", client_certificate=False)
         parser.set_defaults(handler=run_search_command)
 
 
+CONTROLS = {  # any replica serves them: the replica that runs the search carries them out
+    "cancel": "end a search (its finished candidates are kept)",
+    "pause": "stop a search where it is until `resume`",
+    "resume": "queue a paused search again",
+}
+
+
 def run_search_command(args: argparse.Namespace) -> int:
-    """Exit 0 when the search succeeded (or was only submitted, or listed), else 1."""
+    """Exit 0 when the search succeeded (or was only submitted, listed or controlled), else 1."""
     from cli.search_client import SearchClient
 
     target, token, tls = connection_from_args(args, "search_core")
@@ -44,6 +56,10 @@ def run_search_command(args: argparse.Namespace) -> int:
                 state = await client.watch_with_progress(search_id)
                 await client.print_leaderboard(search_id)
                 return 0 if state == "succeeded" else 1
+            if args.search_command in CONTROLS:
+                state = await client.control(args.search_command, args.search_id)
+                print(f"search {args.search_id}: {state}")
+                return 0
             if args.search_command == "watch":
                 state = await client.watch_with_progress(args.search_id)
                 return 0 if state == "succeeded" else 1

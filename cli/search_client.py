@@ -30,13 +30,14 @@ class SearchClient:
     def __init__(
         self,
         target: str,
-        token: str,
+        token: str | None,
         console: Console | None = None,
         *,
         tls: ClientTLS | None,
     ) -> None:
         """``tls``: the CA of search_core's certificate; None only for a plaintext
-        (local development) server."""
+        (local development) server. ``token`` None: no token (a server that allows an
+        anonymous tenant)."""
         self._channel = open_channel(target, token=token, tls=tls, default_timeout_seconds=60)
         self.stub = pb_grpc.SearchServiceStub(self._channel)
         self.console = console or Console()
@@ -46,6 +47,16 @@ class SearchClient:
 
     async def __aexit__(self, *exc) -> None:
         await self._channel.close()
+
+    async def control(self, action: str, search_id: str) -> str:
+        """Cancel, pause or resume the search; its state afterwards ("cancelled", ...)."""
+        call, request = {
+            "cancel": (self.stub.CancelSearch, pb.CancelSearchRequest),
+            "pause": (self.stub.PauseSearch, pb.PauseSearchRequest),
+            "resume": (self.stub.ResumeSearch, pb.ResumeSearchRequest),
+        }[action]
+        response = await call(request(search_id=search_id))
+        return STATES[response.state]
 
     async def submit_file(self, path: Path) -> str:
         """Submit a config file as written, so that what it leaves out (the task's shapes)

@@ -1,4 +1,5 @@
-"""search_core's audit records: a submit and a cancel through a real gRPC server, and the
+"""search_core's audit records: a submit, a pause, a resume and a cancel through a real gRPC
+server (the pause and resume with the CLI's client), and the
 record of generated code, joined to the other services' records by candidate id and MD5."""
 
 import asyncio
@@ -7,6 +8,7 @@ import json
 
 import pytest
 
+from cli.search_client import SearchClient
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
 from rpc.audit import AuditLog, read_records, source_md5, verify
@@ -62,14 +64,19 @@ async def test_submit_and_cancel_are_audited(store, tmp_path):
     try:
         spec = pb.SearchSpec(method=pb.SEARCH_METHOD_RANDOM, config_json=json.dumps(CONFIG))
         reply = await stub.SubmitSearch(pb.SubmitSearchRequest(spec=spec, client_request_id="r-1"))
+        async with SearchClient(f"127.0.0.1:{running.port}", None, tls=None) as client:
+            assert await client.control("pause", reply.search_id) == "paused"
+            assert await client.control("resume", reply.search_id) == "queued"
         await stub.CancelSearch(pb.CancelSearchRequest(search_id=reply.search_id))
     finally:
         await channel.close()
         await running.shutdown(0)
         await engine.close()
         audit.close()
-    submitted, cancelled = read_records(tmp_path / "audit.log")
-    assert verify(tmp_path / "audit.log") == (2, None)
+    submitted, paused, resumed, cancelled = read_records(tmp_path / "audit.log")
+    assert verify(tmp_path / "audit.log") == (4, None)
+    assert [paused["event"], resumed["event"]] == ["search_paused", "search_resumed"]
+    assert (paused["state"], resumed["state"]) == ("paused", "queued")
     config = parse_config(CONFIG).to_dict()
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     assert submitted == {
