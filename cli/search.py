@@ -1,4 +1,5 @@
-"""`nasforge search run|watch|leaderboard|cancel|pause|resume`: a gRPC client of search_core.
+"""`nasforge search run|watch|list|leaderboard|cancel|pause|resume`: a gRPC client of
+search_core.
 
 Written the way another team would write one: the protos and a token. Without --target
 the commands use the local stack that `nasforge stack` (or `make demo`) started, as
@@ -11,6 +12,14 @@ from pathlib import Path
 
 from cli.common import add_connection_arguments, connection_from_args
 
+STATE_NAMES = ("queued", "running", "paused", "succeeded", "failed", "cancelled")
+METHOD_NAMES = ("nn_caption", "fairnad", "random", "regularized_evolution", "reference")
+CONTROLS = {  # any replica serves them: the replica that runs the search carries them out
+    "cancel": "end a search (its finished candidates are kept)",
+    "pause": "stop a search where it is until `resume`",
+    "resume": "queue a paused search again",
+}
+
 
 def register(commands) -> None:
     search = commands.add_parser("search", help="run and inspect searches (a search_core client)")
@@ -20,6 +29,14 @@ def register(commands) -> None:
     run.add_argument("--no-wait", action="store_true", help="print the search id and return")
     watch = sub.add_parser("watch", help="watch a search until it ends")
     watch.add_argument("search_id")
+    listing = sub.add_parser("list", help="your searches, newest first")
+    listing.add_argument(
+        "--state", action="append", default=[], choices=STATE_NAMES, help="repeatable"
+    )
+    listing.add_argument(
+        "--method", action="append", default=[], choices=METHOD_NAMES, help="repeatable"
+    )
+    listing.add_argument("--limit", type=int, default=50)
     board = sub.add_parser("leaderboard", help="the best candidates of a search")
     board.add_argument("search_id")
     board.add_argument("--limit", type=int, default=10)
@@ -28,16 +45,9 @@ def register(commands) -> None:
         control = sub.add_parser(name, help=text)
         control.add_argument("search_id")
         controls.append(control)
-    for parser in (run, watch, board, *controls):
+    for parser in (run, watch, listing, board, *controls):
         add_connection_arguments(parser, "--target", "search_core", client_certificate=False)
         parser.set_defaults(handler=run_search_command)
-
-
-CONTROLS = {  # any replica serves them: the replica that runs the search carries them out
-    "cancel": "end a search (its finished candidates are kept)",
-    "pause": "stop a search where it is until `resume`",
-    "resume": "queue a paused search again",
-}
 
 
 def run_search_command(args: argparse.Namespace) -> int:
@@ -56,6 +66,10 @@ def run_search_command(args: argparse.Namespace) -> int:
                 state = await client.watch_with_progress(search_id)
                 await client.print_leaderboard(search_id)
                 return 0 if state == "succeeded" else 1
+            if args.search_command == "list":
+                searches = await client.list_searches(args.state, args.method, args.limit)
+                await client.print_searches(searches)
+                return 0
             if args.search_command in CONTROLS:
                 state = await client.control(args.search_command, args.search_id)
                 print(f"search {args.search_id}: {state}")

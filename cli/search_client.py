@@ -121,6 +121,43 @@ class SearchClient:
                     await asyncio.sleep(1)  # search_core restarting: resume after `sequence`
         return state
 
+    async def list_searches(
+        self, states: list[str] = (), methods: list[str] = (), limit: int = 50
+    ) -> list[pb.Search]:
+        """The tenant's searches, newest first, up to `limit`, paging through ListSearches."""
+        wanted_states = [value for value, name in STATES.items() if name in states and value != 0]
+        request = pb.ListSearchesRequest(
+            states=wanted_states,
+            methods=[METHODS[method] for method in methods],
+            page_size=min(limit, 200),
+        )
+        found: list[pb.Search] = []
+        while len(found) < limit:
+            page = await self.stub.ListSearches(request)
+            found.extend(page.searches)
+            if not page.next_page_token:
+                break
+            request.page_token = page.next_page_token
+        return found[:limit]
+
+    async def print_searches(self, searches: list[pb.Search]) -> None:
+        table = Table(title="searches, newest first")
+        for column in ("search", "method", "state", "candidates", "submitted (UTC)", "message"):
+            table.add_column(column)
+        for search in searches:
+            method = next(
+                (name for name, value in METHODS.items() if value == search.spec.method), "?"
+            )
+            table.add_row(
+                search.search_id,
+                method,
+                STATES[search.state],
+                f"{search.candidates_evaluated}/{search.spec.max_candidates}",
+                search.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"),
+                search.status_message or search.error.message,
+            )
+        self.console.print(table)
+
     async def print_leaderboard(self, search_id: str, limit: int = 10) -> None:
         response = await self.stub.GetLeaderboard(
             pb.GetLeaderboardRequest(search_id=search_id, limit=limit)

@@ -1,7 +1,7 @@
 """search_core's records and configs to and from its wire messages (no grpc here, only pb2)."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -53,6 +53,25 @@ def timestamp(seconds: float | None) -> Timestamp | None:
 
 def state_to_pb(state: SearchState) -> int:
     return _STATES_TO_PB[state]
+
+
+_STATES = {value: state for state, value in _STATES_TO_PB.items()}
+
+
+def states_from_pb(values: Iterable[int]) -> list[SearchState]:
+    """The states a filter names; INVALID_ARGUMENT for an unknown or unspecified one."""
+    try:
+        return [_STATES[value] for value in values]
+    except KeyError as exc:
+        raise InvalidArgument(f"states: {exc.args[0]} is not a SearchState") from None
+
+
+def methods_from_pb(values: Iterable[int]) -> list[Method]:
+    """The methods a filter names; INVALID_ARGUMENT for an unknown or unspecified one."""
+    try:
+        return [_METHODS[value] for value in values]
+    except KeyError as exc:
+        raise InvalidArgument(f"methods: {exc.args[0]} is not a SearchMethod") from None
 
 
 def _generator_of(spec: pb.SearchSpec) -> str:

@@ -29,6 +29,7 @@ from search_core.services import Datasets, DatasetUnknown
 from search_core.store.codec import search_task
 
 MAX_PAGE = 500
+MAX_SEARCHES_PAGE = 200
 MAX_LEADERBOARD = 100
 MAX_ID_CHARS = 200
 
@@ -132,6 +133,28 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         search = await self._engine.get(current_tenant(), _id(request.search_id, "search_id"))
         counts = await self._store.outcome_counts(search.search_id)
         return pb.GetSearchResponse(search=convert.search_to_pb(search, counts))
+
+    async def ListSearches(self, request, context):
+        if not 0 <= request.page_size <= MAX_SEARCHES_PAGE:
+            raise InvalidArgument(f"page_size must be in 0..{MAX_SEARCHES_PAGE}")
+        if len(request.page_token) > 500:
+            raise InvalidArgument("page_token is not one this service issued")
+        tenant = current_tenant()
+        try:
+            page = await self._store.search_page(
+                tenant,
+                convert.states_from_pb(request.states),
+                convert.methods_from_pb(request.methods),
+                request.page_size or 50,
+                request.page_token,
+            )
+        except ValueError as exc:
+            raise InvalidArgument(f"page_token is not one this service issued: {exc}") from exc
+        counts = [await self._store.outcome_counts(s.search_id) for s in page.items]
+        return pb.ListSearchesResponse(
+            searches=[convert.search_to_pb(s, c) for s, c in zip(page.items, counts, strict=True)],
+            next_page_token=page.next_token,
+        )
 
     async def WatchSearch(self, request, context):
         if request.after_sequence < 0:

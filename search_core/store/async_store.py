@@ -24,6 +24,7 @@ from netapi.outcomes import Outcome
 from search_core.domain import (
     CandidateRecord,
     KnowledgeTreeRecord,
+    Method,
     Page,
     SearchEvent,
     SearchRecord,
@@ -108,6 +109,18 @@ class AsyncStore:
         self, tenant_id: str | None = None, states: Iterable[SearchState] | None = None
     ) -> list[SearchRecord]:
         return await self._call(self.sync.list_searches, tenant_id, states)
+
+    async def search_page(
+        self,
+        tenant_id: str,
+        states: Iterable[SearchState] = (),
+        methods: Iterable[Method] = (),
+        page_size: int = 50,
+        page_token: str = "",
+    ) -> Page:
+        return await self._call(
+            self.sync.search_page, tenant_id, states, methods, page_size, page_token
+        )
 
     async def update_search(self, search: SearchRecord) -> None:
         return await self._call(self.sync.update_search, search)

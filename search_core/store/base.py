@@ -15,6 +15,7 @@ from rpc.errors import Unavailable
 from search_core.domain import (
     CandidateRecord,
     KnowledgeTreeRecord,
+    Method,
     Page,
     SearchEvent,
     SearchRecord,
@@ -114,6 +115,17 @@ class Store(Protocol):
         self, tenant_id: str | None = None, states: Iterable[SearchState] | None = None
     ) -> list[SearchRecord]:
         """Searches, oldest first; tenant_id None lists every tenant's (engine use only)."""
+
+    def search_page(
+        self,
+        tenant_id: str,
+        states: Iterable[SearchState] = (),
+        methods: Iterable[Method] = (),
+        page_size: int = 50,
+        page_token: str = "",
+    ) -> Page:
+        """The tenant's searches, newest first, filtered by state and method (none given: all),
+        keyset-paged; page_token is opaque (another tenant's is refused with ValueError)."""
 
     def update_search(self, search: SearchRecord) -> None:
         """Persist state, finished_at, error and status_message."""

@@ -12,6 +12,7 @@ from search_core.domain import (
     CandidateRecord,
     CandidateStatus,
     KnowledgeTreeRecord,
+    Method,
     Page,
     SearchEvent,
     SearchRecord,
@@ -68,23 +69,37 @@ _FINISH_KEY = "COALESCE(c.finished_at, c.created_at)"
 _DONE = CandidateStatus.DONE.value
 
 
+def _token(position: list[Any]) -> str:
+    """An opaque page token for a listing position: [scope, key, id]."""
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def _read_token(scope: str, token: str, what: str) -> tuple[float, str]:
+    """The (key, id) a token of `_token` stands for; ValueError if it is not one of `scope`'s."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        token_scope, key, item_id = json.loads(raw)
+        position = (float(key), str(item_id))
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise ValueError("invalid page token") from exc
+    if token_scope != scope:
+        raise ValueError(f"the page token belongs to another {what}")
+    return position
+
+
 def _page_token(search_id: str, candidate: CandidateRecord) -> str:
     key = candidate.finished_at if candidate.finished_at is not None else candidate.created_at
-    raw = json.dumps([search_id, key, candidate.candidate_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _token([search_id, key, candidate.candidate_id])
 
 
 def _read_page_token(search_id: str, token: str) -> tuple[float, str]:
-    """The position a page token stands for; ValueError if it is not one of this search's."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        token_search, key, candidate_id = json.loads(raw)
-        position = (float(key), str(candidate_id))
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
-        raise ValueError("invalid page token") from exc
-    if token_search != search_id:
-        raise ValueError("the page token belongs to another search")
-    return position
+    """The position a candidates page token stands for; ValueError if not this search's."""
+    return _read_token(search_id, token, "search")
+
+
+def _read_search_token(tenant_id: str, token: str) -> tuple[float, str]:
+    """The position a searches page token stands for; ValueError if not this tenant's."""
+    return _read_token(f"searches:{tenant_id}", token, "listing")
 
 
 def _clamp(value: int, default: int) -> int:
@@ -190,6 +205,46 @@ class SqlStore(LeaseQueries, Connector):
         with self._transaction() as tx:
             rows = tx.all(query, params)
         return [SEARCHES.decode(row) for row in rows]
+
+    def search_page(
+        self,
+        tenant_id: str,
+        states: Iterable[SearchState] = (),
+        methods: Iterable[Method] = (),
+        page_size: int = DEFAULT_PAGE_SIZE,
+        page_token: str = "",
+    ) -> Page:
+        """The tenant's searches, newest first (created_at, then id), keyset-paged.
+
+        page_size <= 0 means the default (50), larger than 1000 means 1000; a token that is
+        not one of this listing's raises ValueError. Searches submitted while a client pages
+        through appear on no later page (they are newer than the first), none is repeated.
+        """
+        size = _clamp(page_size, DEFAULT_PAGE_SIZE)
+        where, params = ["tenant_id = ?"], [tenant_id]
+        for column, values in (
+            ("state", [SearchState(s).value for s in states]),
+            ("method", [Method(m).value for m in methods]),
+        ):
+            if values:
+                where.append(f"{column} IN ({placeholders(len(values))})")
+                params.extend(values)
+        if page_token:
+            created_at, search_id = _read_search_token(tenant_id, page_token)
+            where.append("(created_at < ? OR (created_at = ? AND search_id < ?))")
+            params.extend([created_at, created_at, search_id])
+        query = (
+            f"{_select(SEARCHES)} WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, search_id DESC LIMIT ?"
+        )
+        with self._transaction() as tx:
+            rows = tx.all(query, [*params, size + 1])
+        items = [SEARCHES.decode(row) for row in rows[:size]]
+        token = ""
+        if len(rows) > size:
+            last = items[-1]
+            token = _token([f"searches:{tenant_id}", last.created_at, last.search_id])
+        return Page(items=items, next_token=token)
 
     def update_search(self, search: SearchRecord) -> None:
         """Persist state, finished_at, error and status_message; StoreError if unknown."""

@@ -3,9 +3,10 @@
 from tests.unit.search_core.store.contract.candidates import CandidatesContract
 from tests.unit.search_core.store.contract.leases import LeasesContract
 from tests.unit.search_core.store.contract.records import RecordsContract
+from tests.unit.search_core.store.contract.search_listing import SearchListingContract
 
 
-class StoreContract(RecordsContract, CandidatesContract, LeasesContract):
+class StoreContract(RecordsContract, CandidatesContract, LeasesContract, SearchListingContract):
     """Subclass as `Test<Backend>Contract` and provide a `store_url` fixture (an empty database)."""
 
 
