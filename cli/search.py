@@ -1,4 +1,4 @@
-"""`nasforge search run|watch|list|leaderboard|cancel|pause|resume`: a gRPC client of
+"""`nasforge search run|watch|list|leaderboard|cancel|pause|resume|optuna`: a gRPC client of
 search_core.
 
 Written the way another team would write one: the protos and a token. Without --target
@@ -40,12 +40,16 @@ def register(commands) -> None:
     board = sub.add_parser("leaderboard", help="the best candidates of a search")
     board.add_argument("search_id")
     board.add_argument("--limit", type=int, default=10)
+    study = sub.add_parser("optuna", help="write a search as an Optuna study (optuna-dashboard)")
+    study.add_argument("search_id")
+    study.add_argument("--storage", required=True, help="an Optuna RDB URL: sqlite:///study.db")
+    study.add_argument("--study", default="", help="the study's name (default: the search id)")
     controls = []
     for name, text in CONTROLS.items():
         control = sub.add_parser(name, help=text)
         control.add_argument("search_id")
         controls.append(control)
-    for parser in (run, watch, listing, board, *controls):
+    for parser in (run, watch, listing, board, study, *controls):
         add_connection_arguments(parser, "--target", "search_core", client_certificate=False)
         parser.set_defaults(handler=run_search_command)
 
@@ -53,6 +57,7 @@ def register(commands) -> None:
 def run_search_command(args: argparse.Namespace) -> int:
     """Exit 0 when the search succeeded (or was only submitted, listed or controlled), else 1."""
     from cli.search_client import SearchClient
+    from nasforge.search_core.v1 import search_core_pb2 as pb
 
     target, token, tls = connection_from_args(args, "search_core")
 
@@ -69,6 +74,14 @@ def run_search_command(args: argparse.Namespace) -> int:
             if args.search_command == "list":
                 searches = await client.list_searches(args.state, args.method, args.limit)
                 await client.print_searches(searches)
+                return 0
+            if args.search_command == "optuna":
+                from cli.exports.optuna_study import write_study
+
+                search = await client.stub.GetSearch(pb.GetSearchRequest(search_id=args.search_id))
+                candidates = await client.finished_candidates(args.search_id)
+                written = write_study(search.search, candidates, args.storage, args.study)
+                print(f"study {written.study_name}: {len(candidates)} trials in {args.storage}")
                 return 0
             if args.search_command in CONTROLS:
                 state = await client.control(args.search_command, args.search_id)

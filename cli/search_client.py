@@ -140,6 +140,21 @@ class SearchClient:
             request.page_token = page.next_page_token
         return found[:limit]
 
+    async def finished_candidates(self, search_id: str) -> list[pb.Candidate]:
+        """Every finished candidate of the search, whole, in the order they finished."""
+        ids: list[str] = []
+        request = pb.ListCandidatesRequest(search_id=search_id, page_size=500)
+        while True:
+            page = await self.stub.ListCandidates(request)
+            ids.extend(summary.candidate_id for summary in page.candidates)
+            if not page.next_page_token:
+                break
+            request.page_token = page.next_page_token
+        return [
+            (await self.stub.GetCandidate(pb.GetCandidateRequest(candidate_id=c))).candidate
+            for c in ids
+        ]
+
     async def print_searches(self, searches: list[pb.Search]) -> None:
         table = Table(title="searches, newest first")
         for column in ("search", "method", "state", "candidates", "submitted (UTC)", "message"):

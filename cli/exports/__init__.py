@@ -1,0 +1,1 @@
+"""A search's results in other tools' formats, read through the public API."""
