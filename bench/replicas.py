@@ -36,6 +36,7 @@ from cli.search_client import SearchClient
 from localstack import LocalStack
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from tests.support.postgres import running_postgres
+from tests.support.searches import template_search
 
 TENANT = "bench"
 # Enough that the tenant's registry quotas never bound the workload (the per-replica
@@ -52,24 +53,14 @@ class Workload:
     epochs: int
 
     def config(self, seed: int, candidates: int | None = None) -> dict:
-        return {
-            "method": "random",
-            "generator": "template",
-            "max_candidates": candidates or self.candidates,
-            "seed": seed,
-            "task": {
-                "task": "img-classification",
-                "dataset": "fashion-mnist",
-                "in_shape": [32, 1, 28, 28],
-                "out_shape": [10],
-            },
-            "training": {
-                "epochs": self.epochs,
-                "train_samples": 512,
-                "validation_samples": 64,
-                "test_samples": 128,
-            },
-        }
+        return template_search(
+            candidates=candidates or self.candidates,
+            epochs=self.epochs,
+            train_samples=512,
+            validation_samples=64,
+            test_samples=128,
+            seed=seed,
+        )
 
 
 @dataclass(frozen=True)

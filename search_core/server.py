@@ -10,6 +10,7 @@ a store that cannot be reached answers UNAVAILABLE.
 import asyncio
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 
 from nasforge.common.v1 import common_pb2
 from nasforge.search_core.v1 import search_core_pb2 as pb
@@ -23,6 +24,7 @@ from rpc.server import ServiceBinding, bind
 from rpc.tenant import current_tenant
 from search_core import convert
 from search_core.dataset_shapes import check_sizes, dataset_name, with_dataset
+from search_core.domain import SearchState
 from search_core.engine.runner import SearchEngine
 from search_core.search_config import SearchConfig, SearchConfigError
 from search_core.services import Datasets, DatasetUnknown
@@ -40,6 +42,14 @@ def _id(value: str, what: str) -> str:
     if len(value) > MAX_ID_CHARS:
         raise InvalidArgument(f"{what} is longer than {MAX_ID_CHARS} characters")
     return value
+
+
+def _check_page(request, most: int) -> None:
+    """INVALID_ARGUMENT for a page size outside 0..most or a token too long to be ours."""
+    if not 0 <= request.page_size <= most:
+        raise InvalidArgument(f"page_size must be in 0..{most}")
+    if len(request.page_token) > 500:
+        raise InvalidArgument("page_token is not one this service issued")
 
 
 class SearchServicer(pb_grpc.SearchServiceServicer):
@@ -135,10 +145,7 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         return pb.GetSearchResponse(search=convert.search_to_pb(search, counts))
 
     async def ListSearches(self, request, context):
-        if not 0 <= request.page_size <= MAX_SEARCHES_PAGE:
-            raise InvalidArgument(f"page_size must be in 0..{MAX_SEARCHES_PAGE}")
-        if len(request.page_token) > 500:
-            raise InvalidArgument("page_token is not one this service issued")
+        _check_page(request, MAX_SEARCHES_PAGE)
         tenant = current_tenant()
         try:
             page = await self._store.search_page(
@@ -166,34 +173,33 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             yield convert.event_to_pb(event)
 
     async def CancelSearch(self, request, context):
-        tenant = current_tenant()
-        search_id = _id(request.search_id, "search_id")
-        state = await self._engine.cancel(tenant, search_id)
-        await self._record("search_cancelled", tenant, search_id=search_id, state=state.value)
-        return pb.CancelSearchResponse(state=convert.state_to_pb(state))
+        state = await self._control(request, self._engine.cancel, "search_cancelled")
+        return pb.CancelSearchResponse(state=state)
 
     async def PauseSearch(self, request, context):
-        tenant = current_tenant()
-        search_id = _id(request.search_id, "search_id")
-        state = await self._engine.pause(tenant, search_id)
-        await self._record("search_paused", tenant, search_id=search_id, state=state.value)
-        return pb.PauseSearchResponse(state=convert.state_to_pb(state))
+        state = await self._control(request, self._engine.pause, "search_paused")
+        return pb.PauseSearchResponse(state=state)
 
     async def ResumeSearch(self, request, context):
+        state = await self._control(request, self._engine.resume, "search_resumed")
+        return pb.ResumeSearchResponse(state=state)
+
+    async def _control(
+        self, request, act: Callable[[str, str], Awaitable[SearchState]], event: str
+    ) -> int:
+        """Cancel, pause or resume the caller's search (`act`), audit it as `event`; the
+        search's state afterwards, on the wire."""
         tenant = current_tenant()
         search_id = _id(request.search_id, "search_id")
-        state = await self._engine.resume(tenant, search_id)
-        await self._record("search_resumed", tenant, search_id=search_id, state=state.value)
-        return pb.ResumeSearchResponse(state=convert.state_to_pb(state))
+        state = await act(tenant, search_id)
+        await self._record(event, tenant, search_id=search_id, state=state.value)
+        return convert.state_to_pb(state)
 
     async def ListCandidates(self, request, context):
         tenant = current_tenant()
         search_id = _id(request.search_id, "search_id")
         await self._engine.get(tenant, search_id)
-        if not 0 <= request.page_size <= MAX_PAGE:
-            raise InvalidArgument(f"page_size must be in 0..{MAX_PAGE}")
-        if len(request.page_token) > 500:
-            raise InvalidArgument("page_token is not one this service issued")
+        _check_page(request, MAX_PAGE)
         outcomes = [outcome_from_pb(value) for value in request.outcomes]
         try:
             page = await self._store.list_candidates(
