@@ -54,6 +54,7 @@ async def test_submit_and_cancel_are_audited(store, tmp_path):
     audit = AuditLog(tmp_path / "audit.log", "search_core")
     settings = SearchCoreSettings(allow_anonymous_tenant="acme", plaintext=True)
     services = ScriptedServices()
+    services.train_delay = 60  # the search is still running when it is paused
     engine = SearchEngine(
         store, services, settings, method_factory(lambda config, tenant: NeverFinishing())
     )

@@ -12,16 +12,17 @@ from search_core.engine.runner import SearchEngine
 from search_core.server import search_binding
 from search_core.store import open_store
 from tests.unit.search_core.engine.scripted import ScriptedServices, method_factory
-from tests.unit.search_core.test_audit_events import CONFIG, NeverFinishing
+from tests.unit.search_core.engine.test_search_quotas import DistinctTemplates
+from tests.unit.search_core.test_audit_events import CONFIG
 
 
 @pytest.fixture
 async def client(tmp_path):
     store = open_store(str(tmp_path / "store.db"))
     settings = SearchCoreSettings(allow_anonymous_tenant="acme", plaintext=True)
-    engine = SearchEngine(
-        store, ScriptedServices(), settings, method_factory(lambda c, t: NeverFinishing())
-    )
+    services = ScriptedServices()
+    services.train_delay = 60  # every search stays running until cancelled or closed
+    engine = SearchEngine(store, services, settings, method_factory(DistinctTemplates))
     await engine.start()
     running = await start_server([search_binding(engine)], settings)
     async with SearchClient(f"127.0.0.1:{running.port}", None, tls=None) as search_client:
