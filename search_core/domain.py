@@ -154,6 +154,13 @@ class CandidateRecord:
     # Every LLM call made for it: prompt_tokens, generated_tokens, seconds, calls.
     llm_usage: dict[str, float] = field(default_factory=dict)
     signature: list[int] | None = None  # MinHash of the code, for near-copy checks
+    # The best epoch's weights as the trainer kept them: {"job_id", "sha256", "size_bytes",
+    # "epoch"}; empty when none were kept.
+    weights: dict[str, Any] = field(default_factory=dict)
+    # How it came to be, enough to make it again (the fields of the API's Provenance):
+    # prompt name/version/digest, raw answer, reasoning, model identity, sampling, runtime
+    # image digest, dataset name and digest, code hash, training seed and epochs.
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_done(self) -> bool:

@@ -161,6 +161,8 @@ CANDIDATES = RecordCodec(
             "llm_usage",
             "signature",
             "warnings",
+            "weights",
+            "provenance",
         }
     ),
     converters={
