@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from nasforge.common.v1 import common_pb2
+from nasforge.llm_gateway.v1 import llm_gateway_pb2
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from netapi.findings import Finding
 from netapi.outcomes import Outcome
@@ -342,10 +343,56 @@ def candidate_to_pb(candidate: CandidateRecord) -> pb.Candidate:
             generated_tokens=int(usage.get("generated_tokens", 0)),
             seconds=float(usage.get("seconds", 0.0)),
         ),
+        provenance=provenance_to_pb(candidate.provenance),
     )
     if candidate.error_message:
         message.error.CopyFrom(
             common_pb2.ErrorDetail(type=candidate.error_type, message=candidate.error_message)
+        )
+    return message
+
+
+_PROVENANCE_TEXT = (
+    "prompt_name",
+    "prompt_version",
+    "prompt_sha256",
+    "raw_answer",
+    "reasoning",
+    "runtime_image_digest",
+    "dataset_name",
+    "dataset_digest",
+    "code_sha256",
+)
+_MODEL_IDENTITY = ("name", "backend", "served_model", "revision", "file_sha256")
+
+
+def provenance_to_pb(record: dict) -> pb.Provenance:
+    """A candidate's record of origin (generation.provenance and the training half): what is
+    missing (a template candidate's generation, an older candidate's whole record) stays
+    empty; sampling settings the record leaves unset stay unset."""
+    message = pb.Provenance(
+        **{key: str(record[key]) for key in _PROVENANCE_TEXT if record.get(key)},
+        training_seed=int(record.get("training_seed") or 0),
+        training_epochs=int(record.get("training_epochs") or 0),
+    )
+    model = record.get("model") or {}
+    if model:
+        message.model.CopyFrom(
+            llm_gateway_pb2.ModelIdentity(
+                **{key: str(model[key]) for key in _MODEL_IDENTITY if model.get(key)}
+            )
+        )
+    sampling = record.get("sampling") or {}
+    if sampling:
+        message.sampling.CopyFrom(
+            llm_gateway_pb2.GenerationParameters(
+                max_new_tokens=int(sampling.get("max_new_tokens") or 0),
+                **{
+                    key: sampling[key]
+                    for key in ("temperature", "top_p", "seed")
+                    if sampling.get(key) is not None
+                },
+            )
         )
     return message
 

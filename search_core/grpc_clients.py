@@ -31,8 +31,10 @@ from search_core.services import (
     DependencyRefused,
     Generation,
     LayerShapes,
+    ModelIdentity,
     PromptRequest,
     PromptTooLong,
+    SamplingSettings,
     TrainingRequest,
     TrainingResult,
 )
@@ -132,6 +134,12 @@ class GrpcServices:
             prompt_tokens=response.prompt_tokens,
             generated_tokens=response.generated_tokens,
             wall_time_ms=response.wall_time_ms,
+            prompt_id=response.prompt_id,
+            prompt_sha256=response.prompt_sha256,
+            raw_text=response.text,
+            reasoning=analysis.reasoning,
+            model_identity=_model_identity(response.model_identity),
+            parameters_used=_sampling(response.parameters_used),
         )
 
     async def check(
@@ -231,6 +239,27 @@ async def _dataset_call(call: Awaitable) -> Any:
         if error.code() in _TRANSIENT:
             raise Unavailable(f"trainer_svc cannot answer: {error.details()}") from error
         _raise_for("trainer_svc", error)
+
+
+def _model_identity(identity: llm_gateway_pb2.ModelIdentity) -> ModelIdentity:
+    return ModelIdentity(
+        name=identity.name,
+        backend=identity.backend,
+        served_model=identity.served_model,
+        revision=identity.revision,
+        file_sha256=identity.file_sha256,
+    )
+
+
+def _sampling(parameters: llm_gateway_pb2.GenerationParameters) -> SamplingSettings:
+    """The settings the gateway says it used; None where it did not say (an older gateway
+    sends none: the record then keeps what search_core asked for)."""
+    return SamplingSettings(
+        max_new_tokens=parameters.max_new_tokens or None,
+        temperature=parameters.temperature if parameters.HasField("temperature") else None,
+        top_p=parameters.top_p if parameters.HasField("top_p") else None,
+        seed=parameters.seed if parameters.HasField("seed") else None,
+    )
 
 
 def _epoch_metrics(epoch) -> EpochMetrics:

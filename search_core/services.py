@@ -47,6 +47,27 @@ class PromptRequest:
 
 
 @dataclass(frozen=True)
+class ModelIdentity:
+    """The model behind an answer, as the gateway names it: enough to ask it again."""
+
+    name: str = ""  # the gateway's configured model name
+    backend: str = ""  # "tgi", "openai" (vLLM, SGLang, ...) or "embedded"
+    served_model: str = ""  # e.g. the Hugging Face repository id
+    revision: str = ""  # a commit or tag, when the server reports one
+    file_sha256: str = ""  # the embedded backend's GGUF file
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """Sampling and length settings of one answer; None where unset (the backend's default)."""
+
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
 class Generation:
     """One LLM answer after the gateway's extraction and static checks."""
 
@@ -59,6 +80,14 @@ class Generation:
     prompt_tokens: int = 0
     generated_tokens: int = 0
     wall_time_ms: int = 0
+    # Where it came from, for the candidate's record (search_core.generation.provenance); each
+    # empty where the gateway did not say.
+    prompt_id: str = ""  # the template that rendered the prompt, "name@version"
+    prompt_sha256: str = ""  # of the conversation as sent to the backend
+    raw_text: str = ""  # the answer as the model wrote it, before extraction
+    reasoning: str = ""  # the reasoning the gateway split off the answer
+    model_identity: ModelIdentity = field(default_factory=ModelIdentity)
+    parameters_used: SamplingSettings = field(default_factory=SamplingSettings)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Asking the model for a candidate's code: the first answer and each repair, shaped into
-code (merged, fixed), asked again while an answer is not new, and what every call cost."""
+code (merged, fixed), asked again while an answer is not new, what every call cost, and the
+record of the answer whose code the candidate keeps (search_core.generation.provenance)."""
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from netapi.outcomes import Outcome, Stage
 from netapi.static_check import check_source
@@ -11,9 +13,10 @@ from search_core.engine.context import CandidateContext
 from search_core.engine.duplicates import duplicate_of, own_attempt
 from search_core.engine.feedback import repair_feedback
 from search_core.engine.proposals import Proposal
+from search_core.generation.provenance import generation_record, record_generation
 from search_core.generation.shaping import ShapedCode, shape_answer
 from search_core.search_config import SearchConfig
-from search_core.services import CheckVerdict, Generation, PromptRequest
+from search_core.services import CheckVerdict, Generation, PromptRequest, SamplingSettings
 
 
 @dataclass
@@ -31,10 +34,11 @@ async def new_answer(
     """The first answer, asked again (another seed, a higher temperature) up to
     unchanged_retries times while it is not new: its parent or an example copied, or an
     earlier candidate's code. The last answer stands (a duplicate then ends the candidate);
-    (None, the answer) when it held no code."""
+    (None, the answer) when it held no code. The answer that stands is recorded on the
+    candidate."""
     retries, retry = ctx.config.generation.unchanged_retries, 0
     while True:
-        attempt, answer = await _generate(
+        attempt, answer, record = await _generate(
             ctx,
             candidate,
             proposal.prompt,
@@ -44,11 +48,13 @@ async def new_answer(
             temperature=_temperature(ctx.config, retry),
         )
         if attempt is None:
+            record_generation(candidate, record)
             return None, answer
         duplicate = attempt.duplicate_of
         if attempt.static is not None:  # not judged in generation
             duplicate = await duplicate_of(ctx, candidate, attempt.code)
         if duplicate is None or retry == retries:
+            record_generation(candidate, record)
             return attempt, answer
         candidate.history.append({"attempt": 0, "retry": retry, "not_new": duplicate})
         retry += 1
@@ -81,45 +87,53 @@ async def _generate(
     base: str,
     edit: bool,
     temperature: float | None = None,
-) -> tuple[Attempt | None, Generation]:
+) -> tuple[Attempt | None, Generation, dict[str, Any]]:
     """samples_per_step answers; the first that passes the static checks and is new wins.
 
     Each answer is shaped first: merged into `base` (edit mode) and fixed, taking what is
     missing from `base`, and, when it passes the static checks, judged new or not
-    (`Attempt.duplicate_of`). Returns (None, the first answer) when no answer held any code.
+    (`Attempt.duplicate_of`). Returns (None, the first answer) when no answer held any code;
+    with either, the record of that answer (generation.provenance), which the caller keeps
+    on the candidate only when it keeps the answer.
     """
     config = ctx.config
     spec = config.task.check_spec()
-    answers: list[Generation] = []
-    attempts: list[tuple[Attempt, Generation]] = []
+    answers: list[tuple[Generation, dict[str, Any]]] = []
+    attempts: list[tuple[Attempt, Generation, dict[str, Any]]] = []
     for sample in range(config.samples_per_step):
+        requested = SamplingSettings(
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature if temperature is None else temperature,
+            seed=seed * 16 + sample,
+        )
         answer = await ctx.call(
             "generate",
-            lambda sample=sample: ctx.services.generate(
+            lambda requested=requested: ctx.services.generate(
                 prompt,
                 spec,
                 model=config.model or ctx.default_model,
-                max_new_tokens=config.max_new_tokens,
-                temperature=config.temperature if temperature is None else temperature,
-                seed=seed * 16 + sample,
+                max_new_tokens=requested.max_new_tokens,
+                temperature=requested.temperature,
+                seed=requested.seed,
             ),
         )
         candidate.model = answer.model
         _count_usage(candidate, answer)
-        answers.append(answer)
+        record = generation_record(prompt, answer, requested)
+        answers.append((answer, record))
         if not answer.code.strip():
             continue
         attempt = _shaped_attempt(ctx, answer, base, edit)
         if attempt.static is None:
             attempt.duplicate_of = await duplicate_of(ctx, candidate, attempt.code)
-        attempts.append((attempt, answer))
+        attempts.append((attempt, answer, record))
         if attempt.static is None and attempt.duplicate_of is None:
-            return attempt, answer
+            return attempt, answer, record
     if not attempts:
-        first = answers[0]
+        first, record = answers[0]
         if first.outcome is Outcome.SUCCESS:
             first = replace(first, outcome=Outcome.NO_CODE)
-        return None, first
+        return None, first, record
     return attempts[0]
 
 
@@ -168,7 +182,9 @@ async def repair_answer(
 ) -> Attempt | None:
     """One repair round's new code, or None. An answer that returns the code unchanged is
     discarded and asked again (another seed, a higher temperature) up to unchanged_retries
-    times; each discarded answer is recorded in the candidate's history."""
+    times; each discarded answer is recorded in the candidate's history. The answer whose
+    code is returned becomes the candidate's generation record (its code is what is trained
+    next)."""
     config = ctx.config
     edit = config.generation.mode == "edit"
     feedback = repair_feedback(
@@ -186,7 +202,7 @@ async def repair_answer(
         variables["memory"] = proposal.memory
     prompt = PromptRequest("repair_edit" if edit else "repair", variables)
     for retry in range(config.generation.unchanged_retries + 1):
-        attempt, _ = await _generate(
+        attempt, _, record = await _generate(
             ctx,
             candidate,
             prompt,
@@ -200,6 +216,7 @@ async def repair_answer(
         code = attempt.code
         md5, structure = identity.normalised_md5(code), identity.structure_hash(code)
         if own_attempt(candidate, md5, structure) is None:
+            record_generation(candidate, record)
             return attempt
         # An unchanged answer is a failed repair, not a new candidate: no store query needed.
         candidate.history.append(

@@ -9,7 +9,8 @@ from search_core.engine.answers import Attempt, _count_usage
 from search_core.engine.context import CandidateContext
 from search_core.engine.feedback import TuningAnswerError, tuned_code
 from search_core.engine.proposals import Proposal
-from search_core.services import Generation
+from search_core.generation.provenance import generation_record, record_generation
+from search_core.services import Generation, SamplingSettings
 
 
 async def tuned_answer(
@@ -22,19 +23,24 @@ async def tuned_answer(
     which the duplicate check ends.
     """
     config = ctx.config
+    requested = SamplingSettings(
+        config.max_new_tokens, config.temperature, None, config.seed + candidate.slot
+    )
     answer = await ctx.call(
         "generate",
         lambda: ctx.services.generate(
             proposal.tuning_prompt,
             config.task.check_spec(),
             model=config.model or ctx.default_model,
-            max_new_tokens=config.max_new_tokens,
-            temperature=config.temperature,
-            seed=config.seed + candidate.slot,
+            max_new_tokens=requested.max_new_tokens,
+            temperature=requested.temperature,
+            seed=requested.seed,
         ),
     )
     candidate.model = answer.model
     _count_usage(candidate, answer)
+    # Its hyperparameters are the model's answer: recorded as an LLM candidate's code is.
+    record_generation(candidate, generation_record(proposal.tuning_prompt, answer, requested))
     if answer.outcome is not Outcome.SUCCESS:
         return None, answer
     try:

@@ -6,7 +6,9 @@ exercised exactly. tests/integration/search runs the same engine against the rea
 """
 
 import asyncio
+import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from netapi.outcomes import Outcome
@@ -17,6 +19,8 @@ from search_core.services import (
     DatasetUnknown,
     DependencyDown,
     Generation,
+    ModelIdentity,
+    SamplingSettings,
     TrainingResult,
 )
 from trainer_svc.datasets.builtin import BUILTIN
@@ -36,6 +40,15 @@ class Net(nn.Module):
         super().__init__()
         self.body = nn.Linear({width}, out_shape[0])
 """
+
+
+# The model the scripted answers name when names_origin is on.
+SCRIPTED_MODEL = ModelIdentity(
+    name="qwen2.5-coder-0.5b",
+    backend="embedded",
+    served_model="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    file_sha256="ab" * 32,
+)
 
 
 def model_code(width: int) -> str:
@@ -61,6 +74,9 @@ class ScriptedServices:
         self.training_started = asyncio.Event()
         # Trainings that fail, in order, before the scripted success: (outcome, message).
         self.training_failures: list[tuple[Outcome, str]] = []
+        # Whether answers name their origin (prompt digest, model identity, settings used), as
+        # a gateway of issue 20 does; False: an older gateway's answer, those fields empty.
+        self.names_origin = True
 
     def _maybe_down(self, stage: str, service: str) -> None:
         self.calls[stage] += 1
@@ -76,7 +92,22 @@ class ScriptedServices:
         if isinstance(code, Exception):
             raise code
         outcome = Outcome.SUCCESS if code else Outcome.NO_CODE
-        return Generation(code=code, outcome=outcome, model="qwen2.5-coder-0.5b")
+        answer = Generation(
+            code=code,
+            outcome=outcome,
+            model="qwen2.5-coder-0.5b",
+            raw_text=f"<think>widen it</think>```python\n{code}```",
+            reasoning="widen it",
+        )
+        if not self.names_origin:
+            return answer
+        return replace(
+            answer,
+            prompt_id=f"{prompt.template}@v2",
+            prompt_sha256=hashlib.sha256(repr(prompt).encode()).hexdigest(),
+            model_identity=SCRIPTED_MODEL,
+            parameters_used=SamplingSettings(max_new_tokens, temperature, 0.95, seed),
+        )
 
     async def check(self, code, spec, *, candidate_id, parameter_budget):
         self._maybe_down("check", "sandbox_runner")
