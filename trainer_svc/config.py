@@ -80,7 +80,25 @@ class TrainerSettings(ServerSettings):
         "(compose mounts the host's datasets folder there); unset: any path this trainer "
         "can read, as on one machine.",
     )
-    weights_root: Path = Field(Path("var/weights"), description="Best-epoch weights kept here.")
+    weights_root: Path = Field(
+        Path("var/weights"),
+        description="Best-epoch weights kept here (<job_id>.pt beside <job_id>.json, which "
+        "says whose they are, their sha256 and, once retention removed them, when and why); "
+        "replicas may share it.",
+    )
+    weights_retention_bytes: int | None = Field(
+        20 * 1024**3,
+        ge=1,
+        description="Most bytes of weights kept in weights_root: after each job's weights are "
+        "written, the oldest others are removed until the total fits (the newest file is "
+        "always kept). Unset (empty): no bound on size.",
+    )
+    weights_retention_count: int | None = Field(
+        None,
+        ge=1,
+        description="Most weights files kept in weights_root, removed oldest first like "
+        "weights_retention_bytes. Unset: no bound on the count.",
+    )
     max_epochs: int = Field(200, ge=1)
     epoch_budget_seconds: float = Field(900.0, gt=0, description="Default time per epoch.")
     job_budget_seconds: float = Field(7200.0, gt=0, description="Default time per job.")
@@ -128,6 +146,11 @@ class TrainerSettings(ServerSettings):
     @field_validator("labels_root", mode="before")
     @classmethod
     def _empty_labels_root_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("weights_retention_bytes", "weights_retention_count", mode="before")
+    @classmethod
+    def _empty_retention_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
     @field_validator("prepared_volume", mode="before")

@@ -4,7 +4,8 @@ The prepared dataset is mounted read-only at /data (its folder bind-mounted, or 
 volume that holds the whole cache when the trainer itself runs in a container), one fresh
 volume at /out (this job's alone: no container shares a writable volume); both carry the
 tenant's label; per-epoch lines are read with a deadline per epoch and per job, and the
-best weights are copied out of /out before the container and the volume are removed.
+best weights are copied out of /out (into the WeightsStore, which enforces retention)
+before the container and the volume are removed.
 """
 
 import io
@@ -15,7 +16,6 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import docker
 import docker.errors
@@ -40,6 +40,7 @@ from trainer_svc.config import TrainerSettings
 from trainer_svc.evaluation import BadPredictions, TrustedEvaluator, prediction_bytes
 from trainer_svc.events import EpochDone, Finished, TrainEvent, TrainJob
 from trainer_svc.prepare import PreparedData
+from trainer_svc.weights_store import WeightsStore
 
 log = logging.getLogger(__name__)
 TRAINING_ENTRYPOINT = ["python3", "-m", "netapi.harness.training"]
@@ -83,23 +84,29 @@ class Cancellation:
             self.container.kill()
 
 
-def _copy_weights(
-    container: AttachedContainer, client: docker.DockerClient, destination: Path
-) -> str:
-    """Copy /out/best.pt out of the (waiting) container; '' when there is none."""
+def _read_weights(container: AttachedContainer, client: docker.DockerClient) -> bytes | None:
+    """/out/best.pt of the (waiting) container; None when there is none."""
     try:
         stream, stat = client.api.get_archive(container.id, "/out/best.pt")
     except docker.errors.NotFound:
-        return ""
+        return None
     if stat["size"] > MAX_WEIGHTS_BYTES:
-        return ""
+        return None
     archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
     member = archive.getmember("best.pt")
     if not member.isfile():
+        return None
+    return archive.extractfile(member).read()
+
+
+def _image_digest(container: AttachedContainer, client: docker.DockerClient) -> str:
+    """The id ("sha256:...") of the image the container runs: the content digest of its
+    config, which names the exact runtime whatever tag it was started by."""
+    try:
+        return str(client.api.inspect_container(container.id).get("Image", ""))
+    except docker.errors.DockerException as exc:
+        log.warning("could not inspect container %s for its image: %s", container.id[:12], exc)
         return ""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.write_bytes(archive.extractfile(member).read())
-    return str(destination)
 
 
 class ContainerTraining:
@@ -111,6 +118,11 @@ class ContainerTraining:
         self._settings = settings
         self._launcher = launcher
         self._client = client
+        self.weights = WeightsStore(
+            settings.weights_root,
+            retention_bytes=settings.weights_retention_bytes,
+            retention_count=settings.weights_retention_count,
+        )
 
     def run(
         self,
@@ -136,7 +148,9 @@ class ContainerTraining:
             cancellation.container = container
             if cancellation.requested:
                 container.kill()
-            finished = self._follow(job_id, job, prepared, container, emit, cancellation)
+            finished = self._follow(
+                job_id, job, prepared, container, emit, cancellation, tenant=tenant
+            )
         except InfraError as exc:
             finished = Finished(
                 job_id,
@@ -246,6 +260,8 @@ class ContainerTraining:
         container: AttachedContainer,
         emit: Callable[[TrainEvent], None],
         cancellation: Cancellation,
+        *,
+        tenant: str,
     ) -> Finished:
         evaluator = TrustedEvaluator(job.spec, prepared, job.seed)
         job_deadline = time.monotonic() + job.job_budget_seconds
@@ -273,7 +289,9 @@ class ContainerTraining:
                 if not isinstance(record, dict):
                     raise ValueError("a line is not a JSON object")
                 if record.get("final"):
-                    return self._finish(job_id, job, container, record, evaluator, best)
+                    return self._finish(
+                        job_id, job, prepared, container, record, evaluator, best, tenant=tenant
+                    )
                 if best.epochs_done >= job.epochs:
                     return ended(Outcome.RUNTIME_ERROR, f"more than {job.epochs} epochs reported")
                 metric = evaluator.validation_metric(record.get("predictions"))
@@ -329,10 +347,13 @@ class ContainerTraining:
         self,
         job_id: str,
         job: TrainJob,
+        prepared: PreparedData,
         container: AttachedContainer,
         final: dict,
         evaluator: TrustedEvaluator,
         best: "_Best",
+        *,
+        tenant: str,
     ) -> Finished:
         """The job's end: a failure the candidate owns up to, or success scored here."""
         outcome = Outcome(final["outcome"])
@@ -367,9 +388,7 @@ class ContainerTraining:
         # The validation score is the trainer's own measure of the chosen epoch: it is what
         # searches steer by; the test scores are held out and only shown.
         scores = {**evaluator.test_scores(final.get("predictions")), "validation": best.metric}
-        weights = _copy_weights(  # the harness waits for this: /out ends with the container
-            container, self._client, self._settings.weights_root / f"{job_id}.pt"
-        )
+        data = _read_weights(container, self._client)  # the harness waits: /out ends with it
         if not all(math.isfinite(value) for value in scores.values()):
             return Finished(
                 job_id,
@@ -379,7 +398,19 @@ class ContainerTraining:
                 error_type="Score",
                 error_message="non-finite test score",
             )
-        return Finished(job_id, Outcome.SUCCESS, job.seed, best.epoch, scores, weights_path=weights)
+        kept = self.weights.keep(job_id, data, tenant=tenant) if data is not None else None
+        return Finished(
+            job_id,
+            Outcome.SUCCESS,
+            job.seed,
+            best.epoch,
+            scores,
+            weights_path=str(kept.path) if kept else "",
+            weights_sha256=kept.sha256 if kept else "",
+            weights_size_bytes=kept.size_bytes if kept else 0,
+            runtime_image_digest=_image_digest(container, self._client),
+            dataset_digest=prepared.digest,
+        )
 
 
 class _Best:

@@ -38,6 +38,7 @@ from trainer_svc.datasets.catalog import DatasetCatalog
 from trainer_svc.datasets.contents import DatasetError
 from trainer_svc.events import Accepted, EpochDone, Finished, TrainEvent, TrainJob
 from trainer_svc.prepare import PreparedData, Sizes, prepare
+from trainer_svc.weights_store import WeightsStore
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,11 @@ class Trainer:
         self._clock = clock
         self.quota_ledger = ledger if ledger is not None else open_ledger(settings.quota_ledger)
         self.datasets = DatasetCatalog(settings)
+
+    @property
+    def weights(self) -> WeightsStore:
+        """The best-epoch weights this trainer's jobs kept (read by ReadWeights)."""
+        return self._training.weights
 
     def validate(self, job: TrainJob) -> TrainJob:
         """The job with defaults filled in; InvalidArgument for what cannot run."""

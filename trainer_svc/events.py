@@ -50,6 +50,10 @@ class Finished:
     error_message: str = ""
     wall_time_ms: float = 0.0
     weights_path: str = ""
+    weights_sha256: str = ""  # of the file at weights_path
+    weights_size_bytes: int = 0
+    runtime_image_digest: str = ""  # the image the container ran ("sha256:...")
+    dataset_digest: str = ""  # of the prepared files it trained and was scored on
 
     def to_dict(self) -> dict:
         return {
@@ -65,6 +69,10 @@ class Finished:
             ),
             "wall_time_ms": round(self.wall_time_ms, 1),
             "weights_path": self.weights_path,
+            "weights_sha256": self.weights_sha256,
+            "weights_size_bytes": self.weights_size_bytes,
+            "runtime_image_digest": self.runtime_image_digest,
+            "dataset_digest": self.dataset_digest,
         }
 
 

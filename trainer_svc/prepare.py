@@ -37,6 +37,7 @@ from trainer_svc.data.vocab import build_vocabulary
 from trainer_svc.datasets.builtin import FASHION_CAPTIONS, open_idx
 from trainer_svc.datasets.contents import DatasetContents, DatasetError, Split
 from trainer_svc.datasets.formats import open_dataset
+from trainer_svc.datasets.formats.files import file_sha256
 from trainer_svc.datasets.formats.splits import CaptionedFilesSplit
 from trainer_svc.datasets.registry import DatasetRecord, builtin_record, contents_digest
 from trainer_svc.scoring import eval_subset
@@ -70,6 +71,7 @@ class PreparedData:
     num_outputs: int  # classes, or vocabulary size
     meta: dict
     labels_directory: Path
+    digest: str = ""  # "sha256:..." of data.pt, meta.json and labels.pt (prepared_digest)
 
     @property
     def data_file(self) -> Path:
@@ -244,8 +246,36 @@ def prepare(
                 shutil.rmtree(folder, ignore_errors=True)
     meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     return PreparedData(
-        directory, tuple(meta["in_shape"]), int(meta["num_outputs"]), meta, labels_directory
+        directory,
+        tuple(meta["in_shape"]),
+        int(meta["num_outputs"]),
+        meta,
+        labels_directory,
+        prepared_digest(directory, labels_directory),
     )
+
+
+DIGEST_FILE = "digest.sha256"
+
+
+def prepared_digest(directory: Path, labels_directory: Path) -> str:
+    """ "sha256:<hex>" over the prepared files a job trains and is scored on, each file's
+    sha256 in a fixed order: what a candidate's record names as its data.
+
+    Hashing a large prepared set takes seconds, so it is done once, the first time the
+    folder is used, and kept beside the labels (the trainer's own folder); replicas that race
+    compute the same value and the last rename wins.
+    """
+    stored = labels_directory / DIGEST_FILE
+    with contextlib.suppress(FileNotFoundError):
+        return stored.read_text(encoding="utf-8").strip()
+    files = [directory / "data.pt", directory / "meta.json", labels_directory / "labels.pt"]
+    each = [[path.name, file_sha256(path)] for path in files]
+    digest = "sha256:" + hashlib.sha256(json.dumps(each).encode()).hexdigest()
+    tmp = stored.with_name(f".{DIGEST_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(digest, encoding="utf-8")
+    os.replace(tmp, stored)
+    return digest
 
 
 def _contents(

@@ -16,6 +16,7 @@ from trainer_svc.config import TrainerSettings
 from trainer_svc.core import Trainer
 from trainer_svc.datasets.contents import DatasetError
 from trainer_svc.events import Accepted, EpochDone, Finished, TrainJob
+from trainer_svc.weights_store import WeightsNotFound
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ def finished_to_pb(event: Finished) -> pb.JobFinished:
         seed=event.seed,
         wall_time_ms=int(event.wall_time_ms),
         weights_path=event.weights_path,
+        weights_sha256=event.weights_sha256,
+        weights_size_bytes=event.weights_size_bytes,
+        runtime_image_digest=event.runtime_image_digest,
+        dataset_digest=event.dataset_digest,
         scores=common_pb2.Scores(**event.scores),
     )
     if event.error_message:
@@ -107,6 +112,28 @@ class TrainerServicer(pb_grpc.TrainerServiceServicer):
         if not request.job_id:
             raise InvalidArgument("job_id is empty")
         return pb.CancelTrainingResponse(cancelled=await self._trainer.cancel(request.job_id))
+
+    async def ReadWeights(self, request, context):
+        """The caller's job's weights in 1 MiB chunks, the first with size and sha256."""
+        if not request.job_id:
+            raise InvalidArgument("job_id is empty")
+        store = self._trainer.weights
+        try:
+            kept = await asyncio.to_thread(store.find, request.job_id, tenant=current_tenant())
+            chunks = store.chunks(kept)
+            first = True
+            while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+                if first:
+                    yield pb.ReadWeightsResponse(
+                        data=chunk, size_bytes=kept.size_bytes, sha256=kept.sha256
+                    )
+                    first = False
+                else:
+                    yield pb.ReadWeightsResponse(data=chunk)
+        except WeightsNotFound as exc:
+            raise NotFound(str(exc)) from exc
+        if first:  # an empty file: the size and sha256 still arrive
+            yield pb.ReadWeightsResponse(size_bytes=kept.size_bytes, sha256=kept.sha256)
 
     async def AddDataset(self, request, context):
         for field in ("name", "format", "path"):

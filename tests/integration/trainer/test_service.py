@@ -1,7 +1,11 @@
 """TrainerService over a real gRPC server: the stream, cancel, and bad requests."""
 
+import hashlib
+import io
+
 import grpc
 import pytest
+import torch
 from prometheus_client import CollectorRegistry, generate_latest
 
 from nasforge.common.v1 import common_pb2
@@ -61,6 +65,24 @@ async def test_train_streams_accepted_epochs_and_finished(service):
     metrics = generate_latest(registry).decode()
     assert 'nasforge_trainer_jobs_total{outcome="success"} 1.0' in metrics
     assert "nasforge_trainer_epoch_duration_seconds_count 2.0" in metrics
+
+
+async def test_a_trained_jobs_weights_are_read_back_as_recorded(service):
+    """The finished event names the weights' sha256 and size, the image and the data; the
+    weights read back through ReadWeights match and load as a state_dict."""
+    stub, _ = service
+    replies = [reply async for reply in stub.Train(request(model("small_cnn")))]
+    finished = replies[-1].finished
+    assert finished.outcome == common_pb2.OUTCOME_SUCCESS
+    assert finished.weights_size_bytes > 0 and len(finished.weights_sha256) == 64
+    assert finished.runtime_image_digest.startswith("sha256:")
+    assert finished.dataset_digest.startswith("sha256:")
+    chunks = [c async for c in stub.ReadWeights(pb.ReadWeightsRequest(job_id=replies[0].job_id))]
+    data = b"".join(chunk.data for chunk in chunks)
+    assert chunks[0].sha256 == finished.weights_sha256 == hashlib.sha256(data).hexdigest()
+    assert chunks[0].size_bytes == len(data) == finished.weights_size_bytes
+    state = torch.load(io.BytesIO(data), weights_only=True)
+    assert all(isinstance(tensor, torch.Tensor) for tensor in state.values())
 
 
 async def test_cancel_by_job_id(service):

@@ -1,5 +1,6 @@
 """trainer_svc.prepare: a shared cache that replicas fill at once, never half-written."""
 
+import hashlib
 import io
 import json
 import multiprocessing
@@ -137,3 +138,19 @@ def test_a_half_written_folder_of_the_old_layout_is_replaced(tmp_path, fashion_d
     (directory / "meta.json").unlink()  # what an in-place build killed half-way left
     (directory / "data.pt").write_bytes(b"PK\x03\x04 truncated")
     _assert_one_valid_copy(tmp_path, _prepare(tmp_path))
+
+
+def test_the_prepared_files_digest_is_computed_once_and_kept(tmp_path, fashion_dir, monkeypatch):
+    first = _prepare(tmp_path)
+    files = [first.data_file, first.directory / "meta.json", first.labels_file]
+    each = [[path.name, hashlib.sha256(path.read_bytes()).hexdigest()] for path in files]
+    expected = "sha256:" + hashlib.sha256(json.dumps(each).encode()).hexdigest()
+    assert first.digest == expected
+    assert (first.labels_directory / prepare_module.DIGEST_FILE).read_text() == expected
+    monkeypatch.setattr(prepare_module, "file_sha256", pytest.fail)  # not hashed again
+    assert _prepare(tmp_path).digest == expected
+    monkeypatch.undo()
+    other = prepare(
+        "fashion-mnist", "norm_32", Sizes(120, 30, 41, 3), tmp_path / "prepared", Path("x")
+    )
+    assert other.digest.startswith("sha256:") and other.digest != expected

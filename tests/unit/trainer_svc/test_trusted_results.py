@@ -5,6 +5,7 @@ harness's process and writes whatever it likes on the result channel. The traine
 only what its own code computes from the candidate's predictions and the held-out labels.
 """
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -22,6 +23,8 @@ VAL = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
 TEST = torch.tensor([1, 1, 2, 2, 3, 3, 4, 4])
 NONCE = "f" * 32
 
+WEIGHTS = b"state_dict bytes as the harness wrote them"
+IMAGE = "sha256:" + "e" * 64
 JOB = small_job(epochs=2, validation_samples=len(VAL), test_samples=len(TEST))
 
 
@@ -58,15 +61,19 @@ def prepared(tmp_path) -> PreparedData:
     labels = tmp_path / "labels"
     labels.mkdir()
     torch.save({"targets": {"val": VAL, "test": TEST}, "test_references": {}}, labels / "labels.pt")
-    return PreparedData(tmp_path / "data", (1, 28, 28), 10, {}, labels)
+    return PreparedData(tmp_path / "data", (1, 28, 28), 10, {}, labels, "sha256:" + "d" * 64)
 
 
 def _run(prepared, lines, monkeypatch) -> tuple:
     training = ContainerTraining(TrainerSettings(weights_root=prepared.directory), None, None)
-    monkeypatch.setattr("trainer_svc.container_run._copy_weights", lambda *args: "")
+    # What Docker alone can answer: the file the container left in /out, the image it ran.
+    monkeypatch.setattr("trainer_svc.container_run._read_weights", lambda *args: WEIGHTS)
+    monkeypatch.setattr("trainer_svc.container_run._image_digest", lambda *args: IMAGE)
     monkeypatch.setattr(ContainerTraining, "job_document", lambda *args: b"{}\n")
     container, events = ScriptedContainer(lines), []
-    finished = training._follow("job1", JOB, prepared, container, events.append, Cancellation())
+    finished = training._follow(
+        "job1", JOB, prepared, container, events.append, Cancellation(), tenant="acme"
+    )
     return finished, events, container
 
 
@@ -112,6 +119,13 @@ def test_the_score_is_computed_from_predictions_not_taken_from_the_line(prepared
     assert finished.best_epoch == 2  # the host's choice: epoch 2 scored 1.0 on validation
     assert [e.validation_metric for e in events if isinstance(e, EpochDone)] == [0.5, 1.0]
     assert [json.loads(line)["keep"] for line in container.sent[1:]] == [True, True]
+    # the best epoch's weights are kept and named, with the image and the data it ran on
+    kept = Path(finished.weights_path)
+    assert kept == prepared.directory / "job1.pt" and kept.read_bytes() == WEIGHTS
+    assert finished.weights_sha256 == hashlib.sha256(WEIGHTS).hexdigest()
+    assert finished.weights_size_bytes == len(WEIGHTS)
+    assert finished.runtime_image_digest == IMAGE
+    assert finished.dataset_digest == prepared.digest
 
 
 def test_the_validation_score_a_search_steers_by_is_the_hosts(prepared, monkeypatch):
