@@ -14,8 +14,9 @@ from llm_gateway.domain import (
     HallucinatedName,
     HallucinationKind,
 )
-from llm_gateway.extraction import extract_code, split_reasoning
+from llm_gateway.extraction import extract_code
 from llm_gateway.json_answers import extract_json, schema_findings
+from llm_gateway.reasoning import split_reasoning
 from netapi.code_policy import CodePolicy
 from netapi.findings import Finding, Verdict
 from netapi.outcomes import Outcome

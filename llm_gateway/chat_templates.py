@@ -3,7 +3,11 @@
 TGI's /generate takes one string, so the gateway applies the model's chat template. Message
 text is never trusted to be free of the template's control tokens: a `<|im_end|>` inside a
 user's text (or inside code an earlier answer wrote) would end the turn and let the rest
-pose as another speaker, so such sequences are broken up before rendering.
+pose as another speaker, so such sequences are broken up. Chat servers (vLLM, SGLang, our
+embedded server's /v1/chat/completions) render the template themselves and then read
+control tokens written in the text as control tokens too, so the gateway defuses every
+conversation it sends, whatever the backend (``defuse_turns``, called by preparation); the
+renderers here defuse again, which changes nothing on defused text and keeps them safe alone.
 """
 
 import re
@@ -21,6 +25,11 @@ _CONTROL_OPENER = re.compile(r"<(\||\uff5c)")
 def defuse_control_tokens(text: str) -> str:
     """Break every control-token opener (`<|` -> `< |`) so no tokenizer reads it as one."""
     return _CONTROL_OPENER.sub(lambda match: "< " + match.group(1), text)
+
+
+def defuse_turns(turns: Sequence[ChatTurn]) -> tuple[ChatTurn, ...]:
+    """The conversation with every turn's control-token openers broken up."""
+    return tuple(ChatTurn(turn.role, defuse_control_tokens(turn.content)) for turn in turns)
 
 
 def _chatml(messages: Sequence[ChatTurn]) -> str:

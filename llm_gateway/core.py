@@ -23,6 +23,7 @@ from llm_gateway.domain import (
     TokenPiece,
     UpstreamAnswer,
 )
+from llm_gateway.identity import IdentityCache
 from llm_gateway.preparation import Prepared, prepare
 from llm_gateway.prompts.library import BUILTIN_DIR, PromptLibrary, PromptTemplate
 from llm_gateway.quotas import Reservation, TenantQuotas, open_token_ledger
@@ -105,6 +106,7 @@ class LlmGateway:
             settings.retry_max_backoff_seconds,
         )
         self._models: dict[str, ModelUpstream] = {}
+        self._identities: dict[str, IdentityCache] = {}
         for config in settings.models:
             breaker = CircuitBreaker(
                 settings.breaker_failure_threshold,
@@ -112,9 +114,11 @@ class LlmGateway:
                 clock=clock,
                 on_change=self._breaker_callback(config),
             )
+            backend = make_backend(config)
             self._models[config.name] = ModelUpstream(
-                config, make_backend(config), breaker, retry, self._observer, clock=clock, rng=rng
+                config, backend, breaker, retry, self._observer, clock=clock, rng=rng
             )
+            self._identities[config.name] = IdentityCache(config, backend, clock=clock)
 
     def _breaker_callback(self, config: ModelConfig) -> Callable[[BreakerState], None]:
         def changed(state: BreakerState) -> None:
@@ -197,6 +201,9 @@ class LlmGateway:
             prepared.json_schema,
         )
         self._observer.answer_analysed(model, analysis)
+        identities = self._identities[model]
+        # A replayed answer asked no server: its identity is the configuration's alone.
+        identity = await identities.current() if attempts.count else identities.configured()
         return Generation(
             model=model,
             text=answer.text,
@@ -210,6 +217,9 @@ class LlmGateway:
             upstream_latency_ms=round(attempts.seconds * 1000),
             upstream_attempts=attempts.count,
             prompt_fitting=prepared.fitting,
+            prompt_sha256=prepared.upstream.prompt_sha256,
+            model_identity=identity,
+            parameters_used=prepared.upstream.sampling,
         )
 
     async def generate(

@@ -1,5 +1,7 @@
 """The gateway's domain types: requests, sampling, answers and stream events (no transport)."""
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -95,6 +97,24 @@ class UpstreamRequest:
     sampling: Sampling
     constraint: Constraint | None = None
 
+    @property
+    def prompt_sha256(self) -> str:
+        """SHA-256 (hex) of the conversation as sent, in one serialisation for every backend:
+        the UTF-8 bytes of ``{"messages":[{"content":..,"role":..},..],"prompt_text":..}``
+        with sorted keys, no spaces (separators "," and ":") and non-ASCII kept as is. The
+        messages are the turns after fitting and defusing; prompt_text is the rendered prompt a
+        TGI-protocol server gets, "" for chat servers (which render it themselves)."""
+        canonical = json.dumps(
+            {
+                "messages": [{"role": t.role, "content": t.content} for t in self.messages],
+                "prompt_text": self.prompt_text,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
 
 @dataclass(frozen=True)
 class UpstreamAnswer:
@@ -104,6 +124,24 @@ class UpstreamAnswer:
     finish_reason: FinishReason
     generated_tokens: int
     prompt_tokens: int | None  # None when the backend did not count them
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What a model server says about the model it serves (empty where it says nothing)."""
+
+    served_model: str = ""  # e.g. the Hugging Face repository id
+    revision: str = ""  # a commit or tag
+    file_sha256: str = ""  # the weights file's digest (the embedded server's GGUF)
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """The model behind an answer: configured name, backend kind, and what its server reports."""
+
+    name: str
+    backend: str
+    served: ServedModel = ServedModel()
 
 
 @dataclass(frozen=True)
@@ -155,6 +193,9 @@ class Generation:
     # What fitted the library prompt to the context (llm_gateway.fitting), e.g.
     # ("comments-stripped", "snippets-cut:4"); empty when the prompt was sent as rendered.
     prompt_fitting: tuple[str, ...] = ()
+    prompt_sha256: str = ""  # UpstreamRequest.prompt_sha256 of what was sent
+    model_identity: ModelIdentity | None = None
+    parameters_used: Sampling | None = None  # after the model's defaults and fitting
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ The rules, in order:
 0. End of turn. A chat end-of-turn token left in the text (`<|im_end|>`, `<|endoftext|>`,
    `<|eot_id|>`, DeepSeek's end of sentence) ends the answer: what follows is the model
    writing the next turns of the conversation itself.
-1. Reasoning. Every ``<think>...</think>`` block is removed (and kept as ``reasoning``). A
+1. Reasoning. Every ``<think>...</think>`` block is removed and kept as ``reasoning``
+   (llm_gateway.reasoning.split_reasoning, the one split of every backend's answer). A
    ``</think>`` with no opening ends reasoning that started with the answer (DeepSeek-R1's
    template opens the block in the prompt). An opening that is never closed makes the rest
    of the answer reasoning. Code inside reasoning is a draft, never the answer.
@@ -31,12 +32,12 @@ import warnings
 from dataclasses import dataclass
 
 from llm_gateway.domain import FinishReason
+from llm_gateway.reasoning import split_reasoning
 from netapi.findings import Finding
 from netapi.outcomes import Outcome, Stage
 
 PYTHON_LANGUAGES = frozenset({"python", "py", "python3", "py3", "pytorch", "torch", "python-repl"})
 UNTAGGED = frozenset({"", "text", "plaintext", "txt", "code"})
-_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\n]*?)[ \t]*$")
 _NET_CLASS = re.compile(r"^[ \t]*class[ \t]+Net[ \t]*[(:]", re.MULTILINE)
 _CODE_START = re.compile(r"^(import |from \S+ import |class \w|def \w|@\w|async def )")
@@ -91,25 +92,6 @@ def end_of_turn(text: str) -> str:
     """The answer up to the first end-of-turn token left in it."""
     match = _END_OF_TURN.search(text)
     return text[: match.start()] if match else text
-
-
-def split_reasoning(text: str) -> tuple[str, str, bool]:
-    """(answer without reasoning, the reasoning, whether a reasoning block never closed)."""
-    reasoning = [match.group(1).strip() for match in _THINK.finditer(text)]
-    answer = _THINK.sub("", text)
-    lowered = answer.lower()
-    close = lowered.find("</think>")
-    if close != -1 and "<think>" not in lowered[:close]:
-        reasoning.insert(0, answer[:close].strip())
-        answer = answer[close + len("</think>") :]
-        lowered = answer.lower()
-    unclosed = False
-    start = lowered.find("<think>")
-    if start != -1:
-        reasoning.append(answer[start + len("<think>") :].strip())
-        answer = answer[:start]
-        unclosed = True
-    return answer.strip(), "\n\n".join(part for part in reasoning if part), unclosed
 
 
 def _closes(line: str, fence: str) -> bool:

@@ -10,7 +10,8 @@ import json
 from collections.abc import Iterator
 
 from llm_gateway.domain import FinishReason
-from llm_gateway.extraction import Extraction, end_of_turn, fenced_blocks, split_reasoning
+from llm_gateway.extraction import Extraction, end_of_turn, fenced_blocks
+from llm_gateway.reasoning import split_reasoning
 from netapi.findings import Finding
 from netapi.outcomes import Outcome, Stage
 

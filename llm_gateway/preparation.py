@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from llm_gateway.chat_templates import ROLES, render_chat
+from llm_gateway.chat_templates import ROLES, defuse_turns, render_chat
 from llm_gateway.config import ModelConfig
 from llm_gateway.domain import (
     AnswerKind,
@@ -220,6 +220,7 @@ def prepare(request: GenerationRequest, config: ModelConfig, prompts: PromptLibr
     fitting: tuple[str, ...] = ()
     if template is not None and request.prompt is not None:
         turns, sampling, fitting = _fit(template, request.prompt, turns, sampling, config)
+    turns = defuse_turns(turns)  # for every backend: chat servers read control tokens too
     prompt_text, counted = _rendered(turns, config)
     estimate = estimate_tokens(counted)
     if estimate + sampling.max_new_tokens > config.max_total_tokens:

@@ -11,7 +11,9 @@ from llm_gateway.domain import (
     FinishReason,
     Generation,
     GenerationRequest,
+    ModelIdentity,
     PromptSelection,
+    Sampling,
     TokenPiece,
 )
 from nasforge.llm_gateway.v1 import llm_gateway_pb2 as pb
@@ -96,6 +98,32 @@ def analysis_to_pb(analysis: Analysis) -> pb.AnswerAnalysis:
     )
 
 
+def identity_to_pb(identity: ModelIdentity | None) -> pb.ModelIdentity | None:
+    if identity is None:
+        return None
+    return pb.ModelIdentity(
+        name=identity.name,
+        backend=identity.backend,
+        served_model=identity.served.served_model,
+        revision=identity.served.revision,
+        file_sha256=identity.served.file_sha256,
+    )
+
+
+def sampling_to_pb(sampling: Sampling | None) -> pb.GenerationParameters | None:
+    """The settings as sent; temperature and top_p unset where the backend's default applied
+    (no temperature: greedy; no top_p: 1), the seed unset where none was sent."""
+    if sampling is None:
+        return None
+    return pb.GenerationParameters(
+        max_new_tokens=sampling.max_new_tokens,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        seed=sampling.seed,
+        stop=sampling.stop,
+    )
+
+
 def generation_to_pb(generation: Generation) -> pb.GenerateResponse:
     return pb.GenerateResponse(
         text=generation.text,
@@ -110,6 +138,9 @@ def generation_to_pb(generation: Generation) -> pb.GenerateResponse:
         upstream_attempts=generation.upstream_attempts,
         prompt_tokens_estimated=generation.prompt_tokens_estimated,
         prompt_fitting=generation.prompt_fitting,
+        prompt_sha256=generation.prompt_sha256,
+        model_identity=identity_to_pb(generation.model_identity),
+        parameters_used=sampling_to_pb(generation.parameters_used),
     )
 
 
@@ -126,6 +157,9 @@ def last_stream_message(generation: Generation, index: int) -> pb.GenerateStream
         prompt_id=generation.prompt_id,
         full_text=generation.text,
         prompt_fitting=generation.prompt_fitting,
+        prompt_sha256=generation.prompt_sha256,
+        model_identity=identity_to_pb(generation.model_identity),
+        parameters_used=sampling_to_pb(generation.parameters_used),
     )
 
 

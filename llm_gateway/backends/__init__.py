@@ -1,11 +1,14 @@
 """Backends: how the gateway reaches a model server, and the errors every backend raises."""
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
+import aiohttp
+
 from llm_gateway.config import ModelConfig
-from llm_gateway.domain import TokenPiece, UpstreamAnswer, UpstreamRequest
+from llm_gateway.domain import ServedModel, TokenPiece, UpstreamAnswer, UpstreamRequest
 
 
 class UpstreamError(Exception):
@@ -41,7 +44,29 @@ class Backend(Protocol):
         """Token pieces as they come, then the complete answer as the last item."""
         ...
 
+    async def describe(self, budget_seconds: float) -> ServedModel:
+        """What the server reports about its model (its /info or /v1/models)."""
+        ...
+
     async def close(self) -> None: ...
+
+
+async def get_json(url: str, headers: dict[str, str] | None, budget_seconds: float) -> dict | list:
+    """GET a small JSON document from a model server (the backends' describe())."""
+    try:
+        async with (
+            aiohttp.ClientSession(headers=headers) as session,
+            session.get(url, timeout=aiohttp.ClientTimeout(total=budget_seconds)) as response,
+        ):
+            if response.status != 200:
+                raise UpstreamUnavailable(f"{url} answered HTTP {response.status}")
+            return await response.json(content_type=None)
+    except TimeoutError as exc:
+        raise UpstreamTimeout(f"{url} did not answer in time") from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailable(f"{url} is unavailable: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UpstreamFailed(f"{url} answered no JSON: {exc}") from exc
 
 
 def _headers(config: ModelConfig) -> dict[str, str] | None:

@@ -1,11 +1,19 @@
-"""The OpenAI-compatible backend: /v1/chat/completions on vLLM, llama.cpp's server, TGI, ...
+"""The OpenAI-compatible backend: /v1/chat/completions on vLLM, SGLang, llama.cpp's server, ...
 
 Spoken over aiohttp (already a dependency of the text-generation client), unary or as
 server-sent events; the server applies its own chat template. A JSON-schema constraint is
-sent as `response_format`; regular expressions have no standard form here and are refused.
+sent as OpenAI's `response_format` {"type": "json_schema", "json_schema": {"name", "schema"}},
+which vLLM takes in every version since 0.6 (its own `guided_json` was removed in 0.12 in
+favour of `structured_outputs`; `response_format` stayed), as do SGLang and llama.cpp's
+server; with a reasoning parser vLLM applies it to the answer after the reasoning. Regular
+expressions have no portable form here and are refused (preparation refuses them first).
+
+Reasoning that the server returns apart from the content (`reasoning`, `reasoning_content`)
+is written back into the text in the model's own notation (llm_gateway.reasoning).
 """
 
 import json
+import re
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -15,11 +23,40 @@ from llm_gateway.backends import (
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
+    get_json,
 )
-from llm_gateway.domain import FinishReason, TokenPiece, UpstreamAnswer, UpstreamRequest
+from llm_gateway.domain import (
+    FinishReason,
+    ServedModel,
+    TokenPiece,
+    UpstreamAnswer,
+    UpstreamRequest,
+)
+from llm_gateway.reasoning import StreamJoiner, join_reasoning, reasoning_of
 
 _FINISH = {"stop": FinishReason.EOS, "length": FinishReason.LENGTH, "eos_token": FinishReason.EOS}
 MAX_ERROR_CHARS = 300
+# A model loaded from the Hugging Face cache: .../models--org--name/snapshots/<commit>[/...]
+_SNAPSHOT = re.compile(r"models--([^/]+?)--([^/]+)/snapshots/([0-9a-f]{40})")
+
+
+def served_model(models: object, wanted: str) -> ServedModel:
+    """The entry of /v1/models for ``wanted`` (the only one when ``wanted`` is empty): vLLM's
+    ``root`` is the model it loaded (a repository id or a path), ``id`` the name it serves."""
+    data = models.get("data") if isinstance(models, dict) else None
+    if not isinstance(data, list) or not all(isinstance(entry, dict) for entry in data):
+        raise UpstreamFailed("/v1/models has no list `data`")
+    entries = [entry for entry in data if not wanted or entry.get("id") == wanted]
+    if not entries:
+        served = ", ".join(str(entry.get("id")) for entry in data)
+        raise UpstreamFailed(f"the server does not serve {wanted!r} (it serves: {served})")
+    entry = entries[0]
+    root = str(entry.get("root") or entry.get("id") or "")
+    snapshot = _SNAPSHOT.search(root)
+    if snapshot:  # a path into the Hub cache names the repository and its commit
+        organisation, name, commit = snapshot.groups()
+        return ServedModel(served_model=f"{organisation}/{name}", revision=commit)
+    return ServedModel(served_model=root)
 
 
 class OpenAIBackend:
@@ -28,6 +65,7 @@ class OpenAIBackend:
     kind = "openai"
 
     def __init__(self, url: str, model: str, *, headers: dict[str, str] | None = None) -> None:
+        self._url = url
         self._endpoint = f"{url}/v1/chat/completions"
         self._model = model
         self._headers = headers
@@ -83,8 +121,9 @@ class OpenAIBackend:
                 payload = await response.json()
             choice = payload["choices"][0]
             usage = payload.get("usage") or {}
+            message = choice["message"]
             return UpstreamAnswer(
-                text=choice["message"].get("content") or "",
+                text=join_reasoning(reasoning_of(message), message.get("content") or ""),
                 finish_reason=_FINISH.get(choice.get("finish_reason"), FinishReason.EOS),
                 generated_tokens=int(usage.get("completion_tokens", 0)),
                 prompt_tokens=usage.get("prompt_tokens"),
@@ -102,6 +141,7 @@ class OpenAIBackend:
         pieces: list[str] = []
         finish: str | None = None
         usage: dict = {}
+        joiner = StreamJoiner()
         try:
             async with self._client().post(
                 self._endpoint,
@@ -121,7 +161,8 @@ class OpenAIBackend:
                         raise UpstreamFailed(f"the model server failed: {event['error']}")
                     usage = event.get("usage") or usage
                     for choice in event.get("choices") or []:
-                        text = (choice.get("delta") or {}).get("content")
+                        delta = choice.get("delta") or {}
+                        text = joiner.piece(reasoning_of(delta), delta.get("content") or "")
                         if text:
                             pieces.append(text)
                             yield TokenPiece(text, len(pieces) - 1)
@@ -139,6 +180,12 @@ class OpenAIBackend:
             finish_reason=_FINISH.get(finish, FinishReason.EOS),
             generated_tokens=int(usage.get("completion_tokens", len(pieces))),
             prompt_tokens=usage.get("prompt_tokens"),
+        )
+
+    async def describe(self, budget_seconds: float) -> ServedModel:
+        """The served model from /v1/models (see ``served_model``)."""
+        return served_model(
+            await get_json(f"{self._url}/v1/models", self._headers, budget_seconds), self._model
         )
 
     async def close(self) -> None:

@@ -22,8 +22,15 @@ from llm_gateway.backends import (
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
+    get_json,
 )
-from llm_gateway.domain import FinishReason, TokenPiece, UpstreamAnswer, UpstreamRequest
+from llm_gateway.domain import (
+    FinishReason,
+    ServedModel,
+    TokenPiece,
+    UpstreamAnswer,
+    UpstreamRequest,
+)
 
 _UNAVAILABLE = (
     tgi_errors.OverloadedError,
@@ -145,6 +152,18 @@ class TgiBackend:
         finally:
             await stream.aclose()  # closes the connection now, not when collected
         raise UpstreamUnavailable("the model server ended the stream before its last event")
+
+    async def describe(self, budget_seconds: float) -> ServedModel:
+        """TGI's /info: ``model_id`` and ``model_sha`` (the Hub commit); the embedded server
+        adds ``model_file_sha256``, its GGUF file's digest."""
+        info = await get_json(f"{self._url}/info", self._headers, budget_seconds)
+        if not isinstance(info, dict):
+            raise UpstreamFailed(f"{self._url}/info is not a JSON object")
+        return ServedModel(
+            served_model=str(info.get("model_id") or ""),
+            revision=str(info.get("model_sha") or ""),
+            file_sha256=str(info.get("model_file_sha256") or ""),
+        )
 
     async def close(self) -> None:
         """Nothing to close: the client opens a session per call."""

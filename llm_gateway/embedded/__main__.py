@@ -5,15 +5,27 @@ until SIGTERM or SIGINT.
 """
 
 import asyncio
+import hashlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
 from llm_gateway.embedded.app import EmbeddedServer
+from llm_gateway.embedded.chat import Reasoning
 from llm_gateway.embedded.config import EmbeddedSettings
 from llm_gateway.embedded.protocol import Limits
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file, read in 1 MiB blocks (about a second for the 0.5B model)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def build_server(settings: EmbeddedSettings) -> EmbeddedServer:
@@ -34,7 +46,13 @@ def build_server(settings: EmbeddedSettings) -> EmbeddedServer:
         default_max_new_tokens=settings.default_max_new_tokens,
         max_stop_sequences=settings.max_stop_sequences,
     )
-    return EmbeddedServer(engine, limits, settings.max_concurrent_requests)
+    return EmbeddedServer(
+        engine,
+        limits,
+        settings.max_concurrent_requests,
+        reasoning=Reasoning(settings.reasoning_parser, settings.reasoning_field),
+        model_file_sha256=file_sha256(settings.model_path),  # the engine found the file
+    )
 
 
 async def run(settings: EmbeddedSettings) -> None:

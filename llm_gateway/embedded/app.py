@@ -72,9 +72,21 @@ async def _until_done(future: asyncio.Future) -> None:
 class EmbeddedServer:
     """Routes of the TGI protocol on one engine."""
 
-    def __init__(self, engine: Engine, limits: Limits, max_concurrent_requests: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        limits: Limits,
+        max_concurrent_requests: int,
+        *,
+        reasoning: chat.Reasoning = chat.NO_REASONING_PARSER,
+        model_file_sha256: str = "",
+    ) -> None:
+        """``reasoning``: the chat endpoint's reasoning parser; ``model_file_sha256``: the
+        GGUF file's digest, reported by /info (the gateway's model identity)."""
         self._engine = engine
         self._limits = limits
+        self._reasoning = reasoning
+        self._file_sha256 = model_file_sha256
         self._max_requests = max_concurrent_requests
         self._active = 0
         self._counts = {"requests": 0, "generated_tokens": 0, "cancelled": 0, "overloaded": 0}
@@ -89,6 +101,7 @@ class EmbeddedServer:
                 web.post("/generate", self.generate),
                 web.post("/generate_stream", self.generate_stream),
                 web.post("/v1/chat/completions", self.chat),
+                web.get("/v1/models", self.models),
                 web.get("/info", self.info),
                 web.get("/health", self.health),
                 web.get("/metrics", self.metrics),
@@ -246,22 +259,35 @@ class EmbeddedServer:
             call = dataclasses.replace(call, inputs=prompt_text)
             prompt = self._prepare(call)
             model_id = self._engine.model_id
+            reasoning = self._reasoning
             if call.stream:
+                parser = reasoning.stream()
 
                 def chunk(token: GeneratedToken, generated: list[GeneratedToken]) -> dict:
-                    return chat.chat_chunk(model_id, token, generated, len(prompt), with_usage)
+                    return chat.chat_chunk(
+                        model_id, token, generated, len(prompt), with_usage, reasoning, parser
+                    )
 
                 return await self._events(request, prompt, call, chunk)
             generated = await self._all_tokens(prompt, call.params)
         except ProtocolError as error:
             return _error(error)
-        return web.json_response(chat.chat_response(model_id, generated, len(prompt)))
+        return web.json_response(chat.chat_response(model_id, generated, len(prompt), reasoning))
+
+    async def models(self, request: web.Request) -> web.Response:
+        """GET /v1/models, as vLLM answers it (the gateway's openai backend reads it)."""
+        model_id = self._engine.model_id
+        return web.json_response(
+            chat.models_response(model_id, model_id, self._limits.max_total_tokens)
+        )
 
     async def info(self, request: web.Request) -> web.Response:
         return web.json_response(
             {
                 "model_id": self._engine.model_id,
                 "model_sha": None,
+                # Not TGI's: the served GGUF file's SHA-256, computed at start-up.
+                "model_file_sha256": self._file_sha256 or None,
                 "model_dtype": "gguf",
                 "model_device_type": "cpu",
                 "model_pipeline_tag": "text-generation",

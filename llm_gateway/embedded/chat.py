@@ -1,16 +1,27 @@
-"""The OpenAI-style chat endpoint of the embedded server (TGI's /v1/chat/completions).
+"""The OpenAI-style chat endpoint of the embedded server (TGI's /v1/chat/completions), and
+vLLM's /v1/models.
 
 Requests are validated into a GenerateCall on the prompt that the model's own chat template
 renders; answers are chat completions, or chunks when streamed (the last chunk carries the
-finish reason, and the usage when `stream_options.include_usage` asks for it).
+finish reason, and the usage when `stream_options.include_usage` asks for it). With a
+reasoning parser (llm_gateway.embedded.reasoning) the reasoning comes apart from the
+content, in the field vLLM names it.
 """
 
 import json
 import time
+from dataclasses import dataclass
 
 from llm_gateway.domain import FinishReason
 from llm_gateway.embedded.engine import GeneratedToken, GenerateParams
 from llm_gateway.embedded.protocol import GenerateCall, Limits, invalid, schema_grammar
+from llm_gateway.embedded.reasoning import (
+    ReasoningField,
+    ReasoningParserName,
+    Split,
+    ThinkParser,
+    split_answer,
+)
 
 _FINISH = {
     FinishReason.EOS: "stop",
@@ -98,6 +109,45 @@ def _response_grammar(response_format: object) -> str | None:
     return schema_grammar(json.dumps(schema))
 
 
+@dataclass(frozen=True)
+class Reasoning:
+    """The server's reasoning parser ("" for none) and the field it fills."""
+
+    parser: ReasoningParserName = ""
+    field: ReasoningField = "reasoning"
+
+    def stream(self) -> ThinkParser | None:
+        return ThinkParser(self.parser) if self.parser else None
+
+    def fields(self, split: Split) -> dict:
+        """A message's or delta's content, and its reasoning when the parser found some."""
+        fields: dict = {"content": split.content}
+        if self.parser:
+            fields[self.field] = split.reasoning or None
+        return fields
+
+
+NO_REASONING_PARSER = Reasoning()
+
+
+def models_response(model_id: str, root: str, max_model_len: int) -> dict:
+    """GET /v1/models as vLLM answers it: the served name, and in ``root`` the model loaded."""
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": model_id,
+                "object": "model",
+                "created": int(time.time()),
+                "owned_by": FINGERPRINT,
+                "root": root,
+                "parent": None,
+                "max_model_len": max_model_len,
+            }
+        ],
+    }
+
+
 def _envelope(model_id: str, kind: str) -> dict:
     return {
         "id": "",
@@ -116,14 +166,17 @@ def _usage(prompt_tokens: int, tokens: list[GeneratedToken]) -> dict:
     }
 
 
-def chat_response(model_id: str, tokens: list[GeneratedToken], prompt_tokens: int) -> dict:
+def chat_response(
+    model_id: str, tokens: list[GeneratedToken], prompt_tokens: int, reasoning: Reasoning
+) -> dict:
     text = "".join(token.text for token in tokens if not token.special)
+    split = split_answer(reasoning.parser, text) if reasoning.parser else Split(content=text)
     return {
         **_envelope(model_id, "chat.completion"),
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "tool_calls": None},
+                "message": {"role": "assistant", **reasoning.fields(split), "tool_calls": None},
                 "logprobs": None,
                 "finish_reason": _FINISH[tokens[-1].finish],
             }
@@ -138,17 +191,23 @@ def chat_chunk(
     tokens: list[GeneratedToken],
     prompt_tokens: int,
     with_usage: bool,
+    reasoning: Reasoning,
+    parser: ThinkParser | None,
 ) -> dict:
+    """One token's chunk; ``parser``: this stream's reasoning parser (None: no parser)."""
+    text = "" if token.special else token.text
+    split = Split(content=text)
+    if parser is not None:
+        split = parser.feed(text)
+        if token.finish is not None:
+            rest = parser.finish()
+            split = Split(split.reasoning + rest.reasoning, split.content + rest.content)
     chunk = {
         **_envelope(model_id, "chat.completion.chunk"),
         "choices": [
             {
                 "index": 0,
-                "delta": {
-                    "role": "assistant",
-                    "content": "" if token.special else token.text,
-                    "tool_calls": None,
-                },
+                "delta": {"role": "assistant", **reasoning.fields(split), "tool_calls": None},
                 "logprobs": None,
                 "finish_reason": _FINISH[token.finish] if token.finish else None,
             }

@@ -5,6 +5,8 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llm_gateway.embedded.reasoning import ReasoningField, ReasoningParserName
+
 
 class EmbeddedSettings(BaseSettings):
     """Which GGUF model to serve, how many threads it gets, and the server's limits."""
@@ -54,6 +56,18 @@ class EmbeddedSettings(BaseSettings):
     )
     draft_tokens: int = Field(
         4, ge=1, le=32, description="Tokens the draft model guesses at each step."
+    )
+    reasoning_parser: ReasoningParserName = Field(
+        "",
+        description="Like vLLM's --reasoning-parser, for /v1/chat/completions: return a "
+        "reasoning model's <think> block apart from the content. deepseek_r1: the answer "
+        "starts inside the block (the template opened it); qwen3: the model opens it; empty: "
+        "off, the reasoning stays in the content.",
+    )
+    reasoning_field: ReasoningField = Field(
+        "reasoning",
+        description="The field the reasoning goes into: reasoning (vLLM 0.11 and later) or "
+        "reasoning_content (earlier vLLM, SGLang, llama.cpp's server).",
     )
 
     @field_validator("draft_model_path", mode="before")
