@@ -344,12 +344,26 @@ def candidate_to_pb(candidate: CandidateRecord) -> pb.Candidate:
             seconds=float(usage.get("seconds", 0.0)),
         ),
         provenance=provenance_to_pb(candidate.provenance),
+        weights=weights_to_pb(candidate.weights),
     )
     if candidate.error_message:
         message.error.CopyFrom(
             common_pb2.ErrorDetail(type=candidate.error_type, message=candidate.error_message)
         )
     return message
+
+
+def weights_to_pb(weights: dict) -> pb.CandidateWeights | None:
+    """The weights the trainer kept, as recorded when it finished (None: none were kept).
+    Whether retention has removed them since is the trainer's to say: DownloadWeights asks."""
+    if not weights.get("sha256"):
+        return None
+    return pb.CandidateWeights(
+        available=True,
+        size_bytes=int(weights.get("size_bytes", 0)),
+        sha256=str(weights["sha256"]),
+        epoch=int(weights.get("epoch", 0)),
+    )
 
 
 _PROVENANCE_TEXT = (

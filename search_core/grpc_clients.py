@@ -1,6 +1,6 @@
 """The Services of search_core.services, reached over gRPC with the generated stubs."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn
 
 import grpc
@@ -37,6 +37,8 @@ from search_core.services import (
     SamplingSettings,
     TrainingRequest,
     TrainingResult,
+    WeightsChunk,
+    WeightsGone,
 )
 
 # Codes that mean "the dependency cannot serve now": pause and retry, never blame the model.
@@ -201,10 +203,21 @@ class GrpcServices:
                 if kind == "epoch":
                     await on_epoch(_epoch_metrics(event.epoch))
                 elif kind == "finished":
-                    return _training_result(event.finished)
+                    return _training_result(event.job_id, event.finished)
         except grpc.aio.AioRpcError as error:
             _raise_for("trainer_svc", error)
         raise DependencyDown("trainer_svc", "the training stream ended without a result")
+
+    async def read_weights(self, job_id: str) -> AsyncIterator[WeightsChunk]:
+        request = trainer_svc_pb2.ReadWeightsRequest(job_id=job_id)
+        try:
+            # A large state_dict over a slow link: the stream's deadline is generous.
+            async for reply in self._trainer.ReadWeights(request, timeout=3600):
+                yield WeightsChunk(reply.data, reply.size_bytes, reply.sha256)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                raise WeightsGone(error.details()) from error
+            _raise_for("trainer_svc", error)
 
     async def dataset(self, name: str) -> DatasetRecord:
         request = common_pb2.GetDatasetRequest(name=name)
@@ -272,10 +285,16 @@ def _epoch_metrics(epoch) -> EpochMetrics:
     )
 
 
-def _training_result(finished: trainer_svc_pb2.JobFinished) -> TrainingResult:
+def _training_result(job_id: str, finished: trainer_svc_pb2.JobFinished) -> TrainingResult:
     return TrainingResult(
         outcome=outcome_from_pb(finished.outcome),
         scores=scores_from_pb(finished.scores),
         error_type=finished.error.type,
         error_message=finished.error.message,
+        job_id=job_id,
+        best_epoch=finished.best_epoch,
+        weights_sha256=finished.weights_sha256,
+        weights_size_bytes=finished.weights_size_bytes,
+        runtime_image_digest=finished.runtime_image_digest,
+        dataset_digest=finished.dataset_digest,
     )

@@ -27,7 +27,7 @@ from search_core.dataset_shapes import check_sizes, dataset_name, with_dataset
 from search_core.domain import SearchState
 from search_core.engine.runner import SearchEngine
 from search_core.search_config import SearchConfig, SearchConfigError
-from search_core.services import Datasets, DatasetUnknown
+from search_core.services import Datasets, DatasetUnknown, DependencyDown, WeightsGone
 from search_core.store.codec import search_task
 
 MAX_PAGE = 500
@@ -218,6 +218,27 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
         if candidate is None:
             raise NotFound(f"no candidate {candidate_id!r}")
         return pb.GetCandidateResponse(candidate=convert.candidate_to_pb(candidate))
+
+    async def DownloadWeights(self, request, context):
+        """The caller's candidate's kept weights, streamed through from the trainer."""
+        candidate_id = _id(request.candidate_id, "candidate_id")
+        candidate = await self._store.get_candidate(current_tenant(), candidate_id)
+        if candidate is None:
+            raise NotFound(f"no candidate {candidate_id!r}")
+        job_id = candidate.weights.get("job_id")
+        if not job_id:
+            raise NotFound(f"no weights kept for candidate {candidate_id}")
+        try:
+            async for chunk in self._engine.services.read_weights(job_id):
+                yield pb.DownloadWeightsResponse(
+                    data=chunk.data, size_bytes=chunk.size_bytes, sha256=chunk.sha256
+                )
+        except WeightsGone as gone:  # the trainer's words say why: retention, as a rule
+            raise NotFound(
+                f"the weights of candidate {candidate_id} are no longer kept: {gone}"
+            ) from gone
+        except DependencyDown as exc:
+            raise Unavailable(f"the trainer cannot serve the weights now: {exc}") from exc
 
     async def GetLeaderboard(self, request, context):
         tenant = current_tenant()

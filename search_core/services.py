@@ -5,7 +5,7 @@
 # context raises PromptTooLong (the candidate ends prompt_too_long); anything else comes
 # back as an outcome of the candidate. search_core.grpc_clients implements Services.
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -126,12 +126,33 @@ class CheckVerdict:
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """How a training job ended and every score it measured (by Scores field name)."""
+    """How a training job ended and every score it measured (by Scores field name), and what
+    the trainer kept of it: the job's best-epoch weights and what they were trained in."""
 
     outcome: Outcome
     scores: Mapping[str, float] = field(default_factory=dict)
     error_type: str = ""
     error_message: str = ""
+    job_id: str = ""  # the trainer's job: read_weights(job_id) serves its weights
+    best_epoch: int = 0  # 1-based; 0 when no epoch was scored
+    weights_sha256: str = ""  # empty when the trainer kept no weights
+    weights_size_bytes: int = 0
+    runtime_image_digest: str = ""  # the image the job ran in ("sha256:...")
+    dataset_digest: str = ""  # of the prepared files it trained and was scored on
+
+
+@dataclass(frozen=True)
+class WeightsChunk:
+    """The next bytes of a weights file; the first chunk also names its size and sha256."""
+
+    data: bytes
+    size_bytes: int = 0
+    sha256: str = ""
+
+
+class WeightsGone(LookupError):
+    """The trainer has no weights for the job: never kept, or removed by its retention
+    setting. The message is the trainer's, which says which."""
 
 
 @dataclass(frozen=True)
@@ -189,3 +210,8 @@ class Services(Datasets, Protocol):
     async def train(
         self, request: TrainingRequest, on_epoch: Callable[[EpochMetrics], Awaitable[None]]
     ) -> TrainingResult: ...
+
+    def read_weights(self, job_id: str) -> AsyncIterator[WeightsChunk]:
+        """The job's kept weights in order, for the acting tenant; WeightsGone when the
+        trainer has none (DependencyDown when it cannot answer)."""
+        ...

@@ -15,6 +15,7 @@ from search_core.engine.context import CandidateContext, StageCaller, with_examp
 from search_core.engine.duplicates import duplicate_of
 from search_core.engine.feedback import training_hyperparameters
 from search_core.engine.proposals import Proposal
+from search_core.engine.training_record import record_training
 from search_core.engine.tuning import tuned_answer
 from search_core.generation.fixes import LAYER_SIZE_RULE, fix_layer_size
 from search_core.generation.shaping import ShapedCode, idea_applied
@@ -371,6 +372,7 @@ async def _train(ctx: CandidateContext, candidate: CandidateRecord) -> TrainingR
         return await ctx.services.train(request, record_epoch)
 
     result = await ctx.call("train", train_once)
+    record_training(candidate, request, result)
     candidate.scores = dict(result.scores)
     score = validation_score(result.scores)  # never the test score: it is held out
     candidate.score = score if result.outcome is Outcome.SUCCESS else None

@@ -43,6 +43,7 @@ RPCS = {
     "ListCandidates": pb.ListCandidatesRequest(search_id=ANY_SEARCH),
     "GetCandidate": pb.GetCandidateRequest(candidate_id=ANY_CANDIDATE),
     "GetLeaderboard": pb.GetLeaderboardRequest(task="img-classification"),
+    "DownloadWeights": pb.DownloadWeightsRequest(candidate_id=ANY_CANDIDATE),
 }
 # The only reasons the interceptor gives: none says whether a tenant or a token exists.
 REASONS = {"missing bearer token", "invalid bearer token"}
@@ -52,7 +53,7 @@ async def _call(client_stub, rpc: str, metadata=()):
     """Call one RPC (reading a stream to its end); the response or the RPC error."""
     method = getattr(client_stub, rpc)
     try:
-        if rpc == "WatchSearch":
+        if rpc in ("WatchSearch", "DownloadWeights"):  # server streams
             return [event async for event in method(RPCS[rpc], metadata=metadata, timeout=10)]
         return await method(RPCS[rpc], metadata=metadata, timeout=10)
     except grpc.aio.AioRpcError as exc:
