@@ -50,11 +50,15 @@ $(VENV)/.installed: pyproject.toml
 
 proto: $(STUBS_STAMP)
 
+# nasforge/ holds the generated stubs beside the hand-written client package (nasforge/client,
+# tracked): regenerating removes everything in nasforge/ but the client.
+REMOVE_STUBS := if [ -d nasforge ]; then find nasforge -mindepth 1 -maxdepth 1 ! -name client -exec rm -rf {} +; fi
+
 $(STUBS_STAMP): $(PROTOS) $(VENV)/.installed
-	rm -rf nasforge
+	$(REMOVE_STUBS)
 	$(BIN)/python -m grpc_tools.protoc -I proto \
 		--python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
-	find nasforge -type d -exec touch {}/__init__.py \;
+	find nasforge -path nasforge/client -prune -o -type d -exec touch {}/__init__.py \;
 	touch $@
 
 # The Docker engine (Debian docker.io), started when none is running.
@@ -131,7 +135,8 @@ lemur-share: install runtime-image
 	$(BIN)/python -m bench.lemur_share $(NN_DATASET) $(LEMUR_SHARE_ARGS)
 
 clean:
-	rm -rf $(VENV) nasforge .pytest_cache .ruff_cache *.egg-info build $(IMAGE_STAMP)
+	$(REMOVE_STUBS)
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build $(IMAGE_STAMP)
 
 # --- The compose deployment (compose/compose.yaml) ---
 # COMPOSE_ARGS adds options, e.g. `make up COMPOSE_ARGS="--scale trainer_svc=3"`.

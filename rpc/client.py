@@ -1,9 +1,12 @@
 """Client channels for calling nasforge services: every call gets a deadline and the token,
 and carries the tenant on whose behalf it is made; TLS (mutual where the client has a
-certificate) unless the caller explicitly asks for none.
+certificate) unless the caller explicitly asks for none. An aio channel (open_channel) for
+the services and the async client, a blocking one (open_blocking_channel) for the sync
+client of nasforge.client: the same options and call defaults for both.
 """
 
 import json
+from collections import namedtuple
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,16 +47,27 @@ class _CallDefaults:
         self._token = token
         self._default_timeout = default_timeout_seconds
 
-    def _complete(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()))
-        if self._token is not None and tenant_context.AUTHORIZATION_KEY not in metadata:
-            metadata[tenant_context.AUTHORIZATION_KEY] = f"Bearer {self._token}"
+    def _metadata(self, given) -> list[tuple[str, str]]:
+        """The call's metadata plus the token and the acting tenant, unless it names them."""
+        pairs = [tuple(pair) for pair in (given or ())]
+        keys = {key for key, _ in pairs}
+        if self._token is not None and tenant_context.AUTHORIZATION_KEY not in keys:
+            pairs.append((tenant_context.AUTHORIZATION_KEY, f"Bearer {self._token}"))
         acting_for = tenant_context.current_tenant_or_none()
-        if acting_for is not None and tenant_context.TENANT_KEY not in metadata:
-            metadata[tenant_context.TENANT_KEY] = acting_for
-        timeout = details.timeout if details.timeout is not None else self._default_timeout
+        if acting_for is not None and tenant_context.TENANT_KEY not in keys:
+            pairs.append((tenant_context.TENANT_KEY, acting_for))
+        return pairs
+
+    def _timeout(self, given: float | None) -> float:
+        return given if given is not None else self._default_timeout
+
+    def _complete(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         return grpc.aio.ClientCallDetails(
-            details.method, timeout, metadata, details.credentials, details.wait_for_ready
+            details.method,
+            self._timeout(details.timeout),
+            grpc.aio.Metadata(*self._metadata(details.metadata)),
+            details.credentials,
+            details.wait_for_ready,
         )
 
 
@@ -79,6 +93,61 @@ class _StreamStreamDefaults(_CallDefaults, grpc.aio.StreamStreamClientIntercepto
         return await continuation(self._complete(client_call_details), request_iterator)
 
 
+class _BlockingCallDetails(
+    namedtuple(
+        "_BlockingCallDetails",
+        ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression"),
+    ),
+    grpc.ClientCallDetails,
+):
+    """The call details a blocking interceptor hands on (grpc gives no concrete class)."""
+
+
+class _BlockingDefaults(
+    _CallDefaults,
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """_CallDefaults for a blocking channel (one object serves every call type there)."""
+
+    def _blocking(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        return _BlockingCallDetails(
+            details.method,
+            self._timeout(details.timeout),
+            self._metadata(details.metadata),
+            details.credentials,
+            details.wait_for_ready,
+            details.compression,
+        )
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        return continuation(self._blocking(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        return continuation(self._blocking(client_call_details), request)
+
+    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
+        return continuation(self._blocking(client_call_details), request_iterator)
+
+    def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+        return continuation(self._blocking(client_call_details), request_iterator)
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, object]]:
+    """The options of every nasforge client channel, aio or blocking."""
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        # A name that resolves to several addresses (compose's `--scale trainer_svc=N`, a
+        # Kubernetes headless service) gets its calls spread over all of them.
+        ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
+    ]
+
+
 def open_channel(
     target: str,
     *,
@@ -93,15 +162,7 @@ def open_channel(
     ``target`` may be ``dns:///name:port``: calls go round robin over every address of name.
     The server's certificate must name the host of ``target`` (a DNS or IP SAN).
     """
-    options = [
-        ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.max_send_message_length", max_message_bytes),
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        # A name that resolves to several addresses (compose's `--scale trainer_svc=N`, a
-        # Kubernetes headless service) gets its calls spread over all of them.
-        ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
-    ]
+    options = channel_options(max_message_bytes)
     interceptors = [
         kind(token, default_timeout_seconds)
         for kind in (
@@ -116,3 +177,21 @@ def open_channel(
     return grpc.aio.secure_channel(
         target, tls.credentials(), options=options, interceptors=interceptors
     )
+
+
+def open_blocking_channel(
+    target: str,
+    *,
+    token: str | None,
+    tls: ClientTLS | None = None,
+    default_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    max_message_bytes: int = 4 * 1024 * 1024,
+) -> grpc.Channel:
+    """open_channel's blocking twin (grpc's synchronous channel, no event loop): the same
+    options, deadline, token and TLS rule."""
+    options = channel_options(max_message_bytes)
+    if tls is None:
+        channel = grpc.insecure_channel(target, options=options)
+    else:
+        channel = grpc.secure_channel(target, tls.credentials(), options=options)
+    return grpc.intercept_channel(channel, _BlockingDefaults(token, default_timeout_seconds))
