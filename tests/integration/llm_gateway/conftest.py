@@ -70,24 +70,30 @@ def stop_process(process: subprocess.Popen) -> int:
         return process.wait(10)
 
 
-@pytest.fixture(scope="session")
-def embedded_url():
-    """`python -m llm_gateway.embedded` with the 0.5B model, for the whole session."""
+def start_embedded(**settings: str) -> tuple[subprocess.Popen, str]:
+    """`python -m llm_gateway.embedded` with the 0.5B model and NASFORGE_EMBEDDED_<settings>."""
     if not MODEL.is_file():
         pytest.fail(f"{MODEL} is missing: run `bash scripts/install_llm.sh` (make llm) first")
+    environment = {
+        "NASFORGE_EMBEDDED_PORT": "0",
+        "NASFORGE_EMBEDDED_MODEL_PATH": str(MODEL),
+        "NASFORGE_EMBEDDED_THREADS": "1",
+        "NASFORGE_EMBEDDED_MAX_TOTAL_TOKENS": "2048",
+        "NASFORGE_EMBEDDED_MAX_INPUT_TOKENS": "1536",
+        "NASFORGE_EMBEDDED_MAX_CONCURRENT_REQUESTS": str(EMBEDDED_MAX_CONCURRENT),
+    }
+    environment |= {f"NASFORGE_EMBEDDED_{name.upper()}": value for name, value in settings.items()}
     process, port = start_process(
-        ["-m", "llm_gateway.embedded"],
-        {
-            "NASFORGE_EMBEDDED_PORT": "0",
-            "NASFORGE_EMBEDDED_MODEL_PATH": str(MODEL),
-            "NASFORGE_EMBEDDED_THREADS": "1",
-            "NASFORGE_EMBEDDED_MAX_TOTAL_TOKENS": "2048",
-            "NASFORGE_EMBEDDED_MAX_INPUT_TOKENS": "1536",
-            "NASFORGE_EMBEDDED_MAX_CONCURRENT_REQUESTS": str(EMBEDDED_MAX_CONCURRENT),
-        },
-        "embedded model server listening on port",
+        ["-m", "llm_gateway.embedded"], environment, "embedded model server listening on port"
     )
-    yield f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def embedded_url():
+    """The embedded server without a reasoning parser, for the whole session."""
+    process, url = start_embedded()
+    yield url
     assert stop_process(process) == 0
 
 
@@ -118,7 +124,7 @@ def model(name: str, url: str, backend: str = "tgi", **fields) -> ModelConfig:
         "timeout_seconds": 60,
     }
     if backend == "openai":
-        defaults["upstream_model"] = "embedded"
+        defaults["upstream_model"] = MODEL.stem  # the name the embedded server serves
     return ModelConfig(name=name, backend=backend, url=url, **{**defaults, **fields})
 
 

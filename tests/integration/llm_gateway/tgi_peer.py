@@ -33,6 +33,18 @@ class Behaviour:
     drop_after_tokens: int | None = None  # close the connection after this many tokens
 
 
+# GET /info as TGI 3 answers it (the fields the gateway reads, and a few more).
+INFO = {
+    "model_id": "deepseek-ai/DeepSeek-R1-0528-Qwen3-8B",
+    "model_sha": "6e8885a6ff5c1dc5201574c8fd700323f23c25fa",
+    "model_pipeline_tag": "text-generation",
+    "max_input_tokens": 12288,
+    "max_total_tokens": 16384,
+    "router": "text-generation-router",
+    "version": "3.3.4",
+}
+
+
 @dataclass
 class Record:
     """What the peer saw."""
@@ -64,6 +76,7 @@ class TgiPeer:
                 web.post("/", self._root),
                 web.post("/generate_stream", self._stream_route),
                 web.get("/health", lambda _: web.Response()),
+                web.get("/info", self._info),
             ]
         )
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
@@ -72,6 +85,9 @@ class TgiPeer:
         await site.start()
         self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
         return self.url
+
+    async def _info(self, request: web.Request) -> web.Response:
+        return web.json_response(INFO)
 
     async def stop(self) -> None:
         if self._runner is not None:
