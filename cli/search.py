@@ -1,5 +1,5 @@
-"""`nasforge search run|watch|list|leaderboard|cancel|pause|resume|optuna`: a gRPC client of
-search_core.
+"""`nasforge search run|watch|list|leaderboard|cancel|pause|resume|optuna|mlflow|tensorboard`:
+a gRPC client of search_core.
 
 Written the way another team would write one: the protos and a token. Without --target
 the commands use the local stack that `nasforge stack` (or `make demo`) started, as
@@ -44,12 +44,22 @@ def register(commands) -> None:
     study.add_argument("search_id")
     study.add_argument("--storage", required=True, help="an Optuna RDB URL: sqlite:///study.db")
     study.add_argument("--study", default="", help="the study's name (default: the search id)")
+    tracking = sub.add_parser("mlflow", help="write a search as MLflow runs (one per candidate)")
+    tracking.add_argument("search_id")
+    tracking.add_argument(
+        "--tracking-uri", required=True, help="sqlite:///mlflow.db or http://host:5000"
+    )
+    tracking.add_argument("--experiment", default="", help="default: the search id")
+    tracking.add_argument("--artifact-location", help="a new experiment's artifact root")
+    events = sub.add_parser("tensorboard", help="write a search as TensorBoard event files")
+    events.add_argument("search_id")
+    events.add_argument("--logdir", type=Path, required=True, help="one folder per candidate")
     controls = []
     for name, text in CONTROLS.items():
         control = sub.add_parser(name, help=text)
         control.add_argument("search_id")
         controls.append(control)
-    for parser in (run, watch, listing, board, study, *controls):
+    for parser in (run, watch, listing, board, study, tracking, events, *controls):
         add_connection_arguments(parser, "--target", "search_core", client_certificate=False)
         parser.set_defaults(handler=run_search_command)
 
@@ -82,6 +92,28 @@ def run_search_command(args: argparse.Namespace) -> int:
                 candidates = await client.finished_candidates(args.search_id)
                 written = write_study(search.search, candidates, args.storage, args.study)
                 print(f"study {written.study_name}: {len(candidates)} trials in {args.storage}")
+                return 0
+            if args.search_command == "mlflow":
+                from cli.exports.mlflow_runs import export_search
+
+                export = await export_search(
+                    client,
+                    args.search_id,
+                    args.tracking_uri,
+                    args.experiment,
+                    args.artifact_location,
+                )
+                counts = export.counts
+                print(
+                    f"experiment {export.experiment_name}: {counts.written} runs written "
+                    f"({counts.replaced} replacing unfinished ones), {counts.skipped} already there"
+                )
+                return 0
+            if args.search_command == "tensorboard":
+                from cli.exports.tensorboard_events import export_search
+
+                folders = await export_search(client, args.search_id, args.logdir)
+                print(f"{len(folders)} runs in {args.logdir}: tensorboard --logdir {args.logdir}")
                 return 0
             if args.search_command in CONTROLS:
                 state = await client.control(args.search_command, args.search_id)
