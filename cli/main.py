@@ -17,6 +17,7 @@ from cli import (
     data,
     demo,
     deploy,
+    export,
     knowledge,
     report,
     sandbox,
@@ -33,8 +34,8 @@ from rpc.errors import NasforgeError, Unavailable
 
 EXIT_INTERNAL = 1
 # In the order `nasforge --help` lists them; each module has register(subparsers).
-COMMANDS = (check, sandbox, train, zoo, data, search, report, compare, stack, demo, knowledge,
-            deploy, tenant, audit)  # fmt: skip
+COMMANDS = (check, sandbox, train, zoo, data, search, export, report, compare, stack, demo,
+            knowledge, deploy, tenant, audit)  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
