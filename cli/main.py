@@ -20,6 +20,7 @@ from cli import (
     export,
     knowledge,
     report,
+    reproduce,
     sandbox,
     search,
     stack,
@@ -34,8 +35,8 @@ from rpc.errors import NasforgeError, Unavailable
 
 EXIT_INTERNAL = 1
 # In the order `nasforge --help` lists them; each module has register(subparsers).
-COMMANDS = (check, sandbox, train, zoo, data, search, export, report, compare, stack, demo,
-            knowledge, deploy, tenant, audit)  # fmt: skip
+COMMANDS = (check, sandbox, train, zoo, data, search, export, report, reproduce, compare,
+            stack, demo, knowledge, deploy, tenant, audit)  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):

@@ -29,6 +29,7 @@ _METHODS = {
     pb.SEARCH_METHOD_RANDOM: Method.RANDOM,
     pb.SEARCH_METHOD_REGULARIZED_EVOLUTION: Method.REGULARIZED_EVOLUTION,
     pb.SEARCH_METHOD_REFERENCE: Method.REFERENCE,
+    pb.SEARCH_METHOD_REPRODUCE: Method.REPRODUCE,
 }
 _METHODS_TO_PB = {method: value for value, method in _METHODS.items()}
 _GENERATORS = {pb.GENERATOR_LLM: Generator.LLM, pb.GENERATOR_TEMPLATE: Generator.TEMPLATE}
@@ -112,6 +113,11 @@ def config_data(spec: pb.SearchSpec) -> dict:
     if spec.method not in _METHODS:
         raise InvalidArgument("spec.method must be set to one of the SearchMethod values")
     method = _METHODS[spec.method]
+    if method == Method.REPRODUCE:
+        raise InvalidArgument(
+            "spec.method: a reproduction is started with ReproduceCandidate, which reads "
+            "what to train from the candidate's record"
+        )
     if spec.config_json:
         return _json_config(spec.config_json)
     data: dict = {"method": method.value}

@@ -39,6 +39,7 @@ class Method(enum.StrEnum):
     RANDOM = "random"
     REGULARIZED_EVOLUTION = "regularized_evolution"
     REFERENCE = "reference"  # the zoo's hand-written models, trained unchanged: a yardstick
+    REPRODUCE = "reproduce"  # one stored candidate retrained from its record
 
 
 class Generator(enum.StrEnum):

@@ -127,6 +127,11 @@ class ReferenceConfig(_Strict):
     models: list[str] = Field(default_factory=list)
 
 
+class ReproduceConfig(_Strict):
+    # The candidate of the same tenant whose stored code is retrained (methods/reproduce.py).
+    candidate_id: str = Field("", max_length=200)
+
+
 class EvolutionConfig(_Strict):
     population_size: int = Field(8, ge=2, le=500)
     sample_size: int = Field(3, ge=1, le=100)
@@ -191,6 +196,7 @@ class SearchConfig(_Strict):
     fairnad: FairNadConfig = Field(default_factory=FairNadConfig)
     evolution: EvolutionConfig = Field(default_factory=EvolutionConfig)
     reference: ReferenceConfig = Field(default_factory=ReferenceConfig)
+    reproduce: ReproduceConfig = Field(default_factory=ReproduceConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
 
     @field_validator("name")
@@ -218,17 +224,32 @@ class SearchConfig(_Strict):
                 raise ValueError("method nn_caption needs task img-captioning")
             if self.generator != Generator.LLM:
                 raise ValueError("method nn_caption composes with the LLM: generator must be llm")
-        elif self.task.task != "img-classification" and self.method != Method.REFERENCE:
-            # The yardstick trains the zoo's hand-written models of either task.
+        elif self.task.task != "img-classification" and self.method not in (
+            Method.REFERENCE,
+            Method.REPRODUCE,
+        ):
+            # The yardstick and a reproduction train given models of either task.
             raise ValueError(f"method {self.method.value} searches img-classification models")
         if self.method in (Method.RANDOM, Method.REGULARIZED_EVOLUTION, Method.REFERENCE):
             if self.generator != Generator.TEMPLATE:
                 raise ValueError(f"the {self.method.value} baseline uses the template generator")
+        if self.method == Method.REPRODUCE:
+            _check_reproduction(self)
         self.task.spec()
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def _check_reproduction(config: SearchConfig) -> None:
+    """A reproduction trains one stored candidate's code as it is: nothing generated."""
+    if not config.reproduce.candidate_id:
+        raise ValueError("method reproduce needs reproduce.candidate_id")
+    if config.generator != Generator.TEMPLATE or config.max_candidates != 1:
+        raise ValueError("method reproduce trains one stored code: generator template, 1 candidate")
+    if config.repair_attempts != 0:
+        raise ValueError("method reproduce repairs nothing: repair_attempts must be 0")
 
 
 def parse_config(data: dict[str, Any]) -> SearchConfig:

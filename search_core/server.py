@@ -19,14 +19,15 @@ from netapi.datasets import BUILTIN, builtin_records
 from netapi.tasks import TASKS
 from rpc.audit import AuditLog
 from rpc.convert import dataset_to_pb, outcome_from_pb
-from rpc.errors import InvalidArgument, NotFound, Unavailable
+from rpc.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from rpc.server import ServiceBinding, bind
 from rpc.tenant import current_tenant
 from search_core import convert
 from search_core.dataset_shapes import check_sizes, dataset_name, with_dataset
 from search_core.domain import SearchState
 from search_core.engine.runner import SearchEngine
-from search_core.search_config import SearchConfig, SearchConfigError
+from search_core.methods.reproduce import NotReproducible, reproduction_config
+from search_core.search_config import SearchConfig, SearchConfigError, parse_config
 from search_core.services import Datasets, DatasetUnknown, DependencyDown, WeightsGone
 from search_core.store.codec import search_task
 
@@ -84,6 +85,37 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             client_request_id=request.client_request_id,
         )
         return pb.SubmitSearchResponse(search_id=search.search_id)
+
+    async def ReproduceCandidate(self, request, context):
+        """A one-candidate search of the caller's that retrains the candidate from the store:
+        the code, settings and seed come from search_core's records, nothing from the wire
+        but the candidate's id."""
+        if len(request.client_request_id) > MAX_ID_CHARS:
+            raise InvalidArgument(f"client_request_id is longer than {MAX_ID_CHARS} characters")
+        tenant = current_tenant()
+        candidate_id = _id(request.candidate_id, "candidate_id")
+        candidate = await self._store.get_candidate(tenant, candidate_id)
+        if candidate is None:
+            raise NotFound(f"no candidate {candidate_id!r}")
+        original = await self._engine.get(tenant, candidate.search_id)
+        try:
+            config = parse_config(reproduction_config(original, candidate))
+        except (NotReproducible, SearchConfigError) as exc:
+            raise FailedPrecondition(str(exc)) from exc
+        search = await self._engine.submit(tenant, config, request.client_request_id)
+        await self._record(
+            "search_submitted",
+            tenant,
+            search_id=search.search_id,
+            method=config.method.value,
+            generator=config.generator.value,
+            model="",
+            reproduces=candidate_id,
+            client_request_id=request.client_request_id,
+        )
+        return pb.ReproduceCandidateResponse(
+            search_id=search.search_id, original_search_id=original.search_id
+        )
 
     async def _config(self, spec) -> SearchConfig:
         """The submitted config, shaped by its dataset: INVALID_ARGUMENT for a dataset the

@@ -1,5 +1,5 @@
-"""Search methods: NN-Caption, FairNAD, the random and regularized-evolution baselines, and the
-zoo's hand-written reference models."""
+"""Search methods: NN-Caption, FairNAD, the random and regularized-evolution baselines, the
+zoo's hand-written reference models, and a stored candidate's reproduction."""
 
 from search_core.domain import Method
 from search_core.engine.proposals import NotInStore, SearchMethod
@@ -20,6 +20,7 @@ class MethodFactory:
         from search_core.methods.fairnad import FairNadMethod
         from search_core.methods.nn_caption import NnCaptionMethod
         from search_core.methods.reference import ReferenceModels
+        from search_core.methods.reproduce import reproduce_method
 
         if config.method == Method.RANDOM:
             return RandomSearch(config)
@@ -29,6 +30,8 @@ class MethodFactory:
             return NnCaptionMethod(config, await self._store.list_zoo_models())
         if config.method == Method.REFERENCE:
             return ReferenceModels(config, await self._store.list_zoo_models())
+        if config.method == Method.REPRODUCE:
+            return await reproduce_method(config, tenant_id, self._store)
         tree = await self._tree(config)
         return FairNadMethod(config, tree, await self._store.list_zoo_models())
 

@@ -43,6 +43,7 @@ RPCS = {
     "ListCandidates": pb.ListCandidatesRequest(search_id=ANY_SEARCH),
     "GetCandidate": pb.GetCandidateRequest(candidate_id=ANY_CANDIDATE),
     "GetLeaderboard": pb.GetLeaderboardRequest(task="img-classification"),
+    "ReproduceCandidate": pb.ReproduceCandidateRequest(candidate_id=ANY_CANDIDATE),
     "DownloadWeights": pb.DownloadWeightsRequest(candidate_id=ANY_CANDIDATE),
 }
 # The only reasons the interceptor gives: none says whether a tenant or a token exists.
