@@ -80,6 +80,7 @@ EXPECTED_INGRESS = {
     ("docker-proxy-sandbox", 2375): {"sandbox-runner"},
     ("docker-proxy-trainer", 2375): {"trainer-svc"},
     ("tgi", 8080): {"llm-gateway"},
+    ("vllm", 8000): {"llm-gateway"},
     # The store (search-core) and the quota ledger (the services that enforce quotas).
     ("postgres", 5432): {"search-core", "llm-gateway", "sandbox-runner", "trainer-svc"},
 }
@@ -296,6 +297,7 @@ def test_every_workload_is_a_compose_service_with_its_image():
         "docker-proxy-sandbox",
         "docker-proxy-trainer",
         "tgi",
+        "vllm",
         "postgres",
         "prometheus",
     }
@@ -873,35 +875,81 @@ def test_runners_reach_their_own_docker_proxy_on_their_own_node(
     assert proxy_settings.allow_gpus is (workload == "trainer-svc")
 
 
+def _gateway_model(backend: str, monkeypatch):
+    """The gateway's one model of ``backend``, and the Service and workload its URL reaches."""
+    (model,) = [m for m in _settings("llm-gateway", monkeypatch).models if m.backend == backend]
+    url = urlsplit(model.url)
+    service = _one("Service", url.hostname)
+    (workload,) = _service_pods(service)
+    (service_port,) = service["spec"]["ports"]
+    assert service_port["port"] == (url.port or 80)
+    return model, workload, _resolve_port(workload, service_port["targetPort"])
+
+
+def _configured_arg(workload: str, flag: str) -> tuple[str, str]:
+    """(the ConfigMap key a container argument is read from, its value there)."""
+    container = _main(workload)
+    args = container["args"]
+    variable = re.fullmatch(r"\$\((\w+)\)", args[args.index(flag) + 1]).group(1)
+    ref = {e["name"]: e for e in container["env"]}[variable]["valueFrom"]["configMapKeyRef"]
+    assert ref["name"] == workload
+    return ref["key"], _one("ConfigMap", workload)["data"][ref["key"]]
+
+
+def _weights_on_a_claim(workload: str, path: str) -> None:
+    volumes = {v["name"]: v for v in _pod(workload)["spec"]["volumes"]}
+    data = next(m for m in _main(workload)["volumeMounts"] if m["mountPath"] == path)
+    assert _one(
+        "PersistentVolumeClaim", volumes[data["name"]]["persistentVolumeClaim"]["claimName"]
+    )
+
+
+def test_vllm_serves_the_gateways_default_model_on_a_gpu(clean_environment):
+    container = _main("vllm")
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    model, workload, port = _gateway_model("openai", clean_environment)
+    assert workload == "vllm"
+    args = container["args"]
+    assert int(args[args.index("--port") + 1]) == port == _container_ports("vllm")["http"]
+    compose_command = [_compose_default(arg) for arg in COMPOSE["services"]["vllm"]["command"]]
+    for flag in ("--model", "--reasoning-parser"):  # the same model and parser as compose's
+        _, value = _configured_arg("vllm", flag)
+        assert value == compose_command[compose_command.index(flag) + 1], flag
+    _, model_id = _configured_arg("vllm", "--model")
+    assert model.upstream_model == model_id == "deepseek-ai/DeepSeek-R1-0528-Qwen3-8B"
+    assert _configured_arg("vllm", "--reasoning-parser")[1] == "deepseek_r1"
+    assert model.chat_template == "server" and model.supports_constraints
+    env = _env(container)
+    assert env["HF_HOME"].startswith("/data/") and env["HOME"] == "/tmp"
+    _weights_on_a_claim("vllm", "/data")
+    search = _settings("search-core", clean_environment)
+    assert search.default_model == model.name
+    assert model.name in search.metrics_models
+    compose_models = json.loads(
+        _compose_default(
+            COMPOSE["services"]["llm_gateway"]["environment"]["NASFORGE_GATEWAY_MODELS"]
+        )
+    )
+    (compose_model,) = [m for m in compose_models if m["backend"] == "openai"]
+    assert compose_model["name"] == model.name
+    assert compose_model["upstream_model"] == model.upstream_model
+
+
 def test_tgi_serves_the_gateways_model_on_a_gpu(clean_environment):
     container = _main("tgi")
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     compose_command = [_compose_default(arg) for arg in COMPOSE["services"]["tgi"]["command"]]
     model_id = compose_command[compose_command.index("--model-id") + 1]
-    config = _one("ConfigMap", "tgi")["data"]
-    assert config["model-id"] == model_id == "deepseek-ai/DeepSeek-R1-0528-Qwen3-8B"
-    env = {e["name"]: e for e in container["env"]}
-    args = container["args"]
-    variable = re.fullmatch(r"\$\((\w+)\)", args[args.index("--model-id") + 1]).group(1)
-    assert env[variable]["valueFrom"]["configMapKeyRef"] == {"name": "tgi", "key": "model-id"}
-    port = int(args[args.index("--port") + 1])
-    assert _container_ports("tgi")["http"] == port
+    assert _configured_arg("tgi", "--model-id") == ("model-id", model_id)
+    assert model_id == "deepseek-ai/DeepSeek-R1-0528-Qwen3-8B"
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"
-    volumes = {v["name"]: v for v in _pod("tgi")["spec"]["volumes"]}
-    data = next(m for m in container["volumeMounts"] if m["mountPath"] == "/data")
-    claim = volumes[data["name"]]["persistentVolumeClaim"]["claimName"]
-    assert _one("PersistentVolumeClaim", claim)
-    gateway = _settings("llm-gateway", clean_environment)
-    (model,) = gateway.models
-    assert (model.backend, model.chat_template) == ("tgi", "deepseek-r1")
-    url = urlsplit(model.url)
-    service = _one("Service", url.hostname)
-    assert _service_pods(service) == {"tgi"}
-    (service_port,) = service["spec"]["ports"]
-    assert service_port["port"] == url.port == 80
-    assert _resolve_port("tgi", service_port["targetPort"]) == port
+    _weights_on_a_claim("tgi", "/data")
+    model, workload, port = _gateway_model("tgi", clean_environment)
+    assert workload == "tgi" and (model.backend, model.chat_template) == ("tgi", "deepseek-r1")
+    args = container["args"]
+    assert int(args[args.index("--port") + 1]) == port == _container_ports("tgi")["http"]
     search = _settings("search-core", clean_environment)
-    assert search.default_model == model.name
     assert model.name in search.metrics_models
 
 
