@@ -16,7 +16,7 @@ from nasforge.client import (
     pb,
     state_name,
 )
-from tests.unit.client.conftest import CONFIG
+from tests.support.search_api import CONFIG
 
 
 def client(api, tenant="acme") -> AsyncSearchClient:
