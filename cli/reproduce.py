@@ -226,12 +226,10 @@ async def _wait(stub, pb, search_id: str) -> str:
 
 
 def _print_record(console: Console, candidate) -> None:
-    table = Table(title=f"record of {candidate.summary.name or candidate.summary.candidate_id}")
-    table.add_column("what")
-    table.add_column("value")
+    """One line per item, never wrapped: digests are copied from here."""
+    console.print(f"record of {candidate.summary.name or candidate.summary.candidate_id}")
     for what, value in record_lines(candidate):
-        table.add_row(what, value)
-    console.print(table)
+        console.print(f"  {what:<14} {value}", soft_wrap=True, highlight=False, markup=False)
 
 
 def _print_comparison(console: Console, comparison: Comparison, tolerance: float) -> None:

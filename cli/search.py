@@ -13,7 +13,14 @@ from pathlib import Path
 from cli.common import add_connection_arguments, connection_from_args
 
 STATE_NAMES = ("queued", "running", "paused", "succeeded", "failed", "cancelled")
-METHOD_NAMES = ("nn_caption", "fairnad", "random", "regularized_evolution", "reference")
+METHOD_NAMES = (
+    "nn_caption",
+    "fairnad",
+    "random",
+    "regularized_evolution",
+    "reference",
+    "reproduce",
+)
 CONTROLS = {  # any replica serves them: the replica that runs the search carries them out
     "cancel": "end a search (its finished candidates are kept)",
     "pause": "stop a search where it is until `resume`",

@@ -250,6 +250,8 @@ async def test_a_new_runtime_image_is_told_but_the_same_figures_still_reproduce(
     assert status == 0
     shown = capsys.readouterr().out
     assert "the runtime image differs" in shown and "reproduced" in shown
+    assert original.provenance.code_sha256 in shown  # the record is shown first
+    assert f"seed {original.provenance.training_seed}, 2 epochs" in shown
     assert "the dataset differs" not in shown
 
 
