@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from nasforge.search_core.v1 import search_core_pb2_grpc as pb_grpc
+from rpc.certs import server_files
 from rpc.errors import NotFound
 from rpc.server import RunningServer, bind, start_server
 from rpc.tenant import current_tenant
@@ -91,8 +92,9 @@ class _WeightsServicer(SearchServicer):
 
 
 @asynccontextmanager
-async def running_api(folder: Path):
-    """Serve search_core (store and token file in ``folder``) until the block ends."""
+async def running_api(folder: Path, *, certs: Path | None = None):
+    """Serve search_core (store and token file in ``folder``) until the block ends: over
+    TLS with the certificate rpc.certs wrote in ``certs``, else plaintext."""
     tokens_file = folder / "tokens.json"
     with edit_registry(tokens_file) as registry:
         registry.add_tenant("acme")
@@ -100,8 +102,13 @@ async def running_api(folder: Path):
         tokens = {name: registry.add_token(name).token for name in ("acme", "rival")}
     store_url = str(folder / "store.db")
     store = open_store(store_url)
+    if certs is None:
+        transport = {"plaintext": True}
+    else:
+        cert, key = server_files(certs, "search_core")
+        transport = {"tls_cert_file": cert, "tls_key_file": key}
     settings = SearchCoreSettings(
-        auth_tokens_file=tokens_file, plaintext=True, max_in_flight_per_search=1
+        auth_tokens_file=tokens_file, max_in_flight_per_search=1, **transport
     )
     services = ScriptedServices()
     engine = SearchEngine(store, services, settings, method_factory(DistinctTemplates))
