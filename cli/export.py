@@ -8,6 +8,7 @@ whose weights the trainer no longer keeps are exported without them, and named h
 
 import argparse
 import asyncio
+import tempfile
 from pathlib import Path
 
 from cli.common import UsageError, add_connection_arguments, connection_from_args
@@ -33,20 +34,19 @@ def register(commands) -> None:
 def run_export(args: argparse.Namespace) -> int:
     """Exit 0 when every chosen model was written (with or without weights)."""
     from cli.exports.model_files import ExportError, gather_models, weights_downloader, write_models
-    from cli.search_client import SearchClient
-    from nasforge.search_core.v1 import search_core_pb2 as pb
+    from nasforge.client import AsyncSearchClient
 
     if args.best is not None and args.best < 1:
         raise UsageError("--best must be at least 1")
     target, token, tls = connection_from_args(args, "search_core")
 
     async def fetch():
-        async with SearchClient(target, token, tls=tls) as client:
-            request = pb.GetSearchRequest(search_id=args.search_id)
-            search = (await client.stub.GetSearch(request)).search
-            candidates = await client.finished_candidates(args.search_id)
-            download = weights_downloader(client.stub)
-            return search, await gather_models(candidates, download, best=args.best)
+        async with AsyncSearchClient(target, token, tls=tls) as client:
+            search = await client.get(args.search_id)
+            candidates = await client.candidates(args.search_id)
+            with tempfile.TemporaryDirectory(prefix="nasforge-export-") as folder:
+                download = weights_downloader(client, Path(folder))
+                return search, await gather_models(candidates, download, best=args.best)
 
     try:
         search, models = asyncio.run(fetch())

@@ -23,9 +23,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 from google.protobuf.json_format import MessageToDict
 
+from nasforge.client import AsyncSearchClient, DownloadMismatch, NotFound
 from nasforge.common.v1 import common_pb2
 from nasforge.search_core.v1 import search_core_pb2 as pb
 from rpc.convert import scores_from_pb
@@ -66,23 +66,20 @@ def best_candidates(candidates: list[pb.Candidate], best: int | None) -> list[pb
     return chosen if best is None else chosen[:best]
 
 
-def weights_downloader(stub) -> Downloader:
-    """Fetch a candidate's weights by DownloadWeights: (bytes, "") or (None, the reason)."""
+def weights_downloader(client: AsyncSearchClient, folder: Path) -> Downloader:
+    """Fetch a candidate's weights with the client's DownloadWeights (checked against the
+    size and sha256 the server announces) through ``folder``: (bytes, "") or (None, the
+    reason the server gives when it kept none)."""
 
     async def download(candidate_id: str) -> tuple[bytes | None, str]:
-        request = pb.DownloadWeightsRequest(candidate_id=candidate_id)
-        chunks, announced = [], None
         try:
-            async for chunk in stub.DownloadWeights(request, timeout=3600):
-                announced = announced or (chunk.size_bytes, chunk.sha256)
-                chunks.append(chunk.data)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                return None, exc.details()
-            raise
-        data = b"".join(chunks)
-        if announced is None or announced != (len(data), _sha256(data)):
-            raise ExportError(f"the weights of {candidate_id} arrived incomplete or altered")
+            path = await client.download_weights(candidate_id, folder / f"{candidate_id}.pt")
+        except NotFound as exc:
+            return None, exc.details()
+        except DownloadMismatch as exc:
+            raise ExportError(str(exc)) from exc
+        data = path.read_bytes()
+        path.unlink()
         return data, ""
 
     return download
