@@ -32,6 +32,22 @@ def generator_name(candidate: pb.Candidate) -> str:
     return _GENERATORS.get(summary.generator_kind, summary.generator)
 
 
+def labels(candidate: pb.Candidate, search: pb.Search) -> dict[str, str]:
+    """What every export names a candidate by (MLflow tags, TensorBoard's card); empty
+    values are kept, each export drops them as it likes."""
+    summary = candidate.summary
+    return {
+        "search_id": search.search_id,
+        "candidate_id": summary.candidate_id,
+        "outcome": outcome(candidate),
+        "generator": generator_name(candidate),
+        "mutation": candidate.mutation,
+        "model": candidate.model,
+        "parent": summary.parent,
+        "code_md5": candidate.code_md5,
+    }
+
+
 def succeeded(candidate: pb.Candidate) -> bool:
     """Trained and scored: ended in success with a validation score (the Optuna export's
     COMPLETE trials); anything else is exported as a failed run."""

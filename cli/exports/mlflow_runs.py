@@ -28,8 +28,7 @@ from cli.exports.candidate_figures import (
     HELD_OUT_NOTE,
     epoch_figures,
     file_name,
-    generator_name,
-    outcome,
+    labels,
     split_scores,
     succeeded,
     training_parameters,
@@ -198,13 +197,7 @@ def _tags(
 ) -> list[RunTag]:
     summary = candidate.summary
     tags = {
-        "search_id": search.search_id,
-        "outcome": outcome(candidate),
-        "generator": generator_name(candidate),
-        "mutation": candidate.mutation,
-        "model": candidate.model,
-        "parent": summary.parent,
-        "code_md5": candidate.code_md5,
+        **labels(candidate, search),
         "weights": "present" if has_weights else "absent",
         "held_out": ",".join(held_out),
         "mlflow.note.content": f"nasforge candidate {summary.candidate_id}; {HELD_OUT_NOTE}.",

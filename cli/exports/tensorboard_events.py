@@ -31,8 +31,7 @@ from cli.exports.candidate_figures import (
     HELD_OUT_NOTE,
     epoch_figures,
     file_name,
-    generator_name,
-    outcome,
+    labels,
     safe_component,
     split_scores,
     succeeded,
@@ -177,16 +176,8 @@ def _text(tag: str, markdown: str) -> summary_pb2.Summary:
 
 
 def _card(candidate: pb.Candidate, search: pb.Search) -> str:
-    summary = candidate.summary
     rows = {
-        "search": search.search_id,
-        "candidate": summary.candidate_id,
-        "outcome": outcome(candidate),
-        "generator": generator_name(candidate),
-        "mutation": candidate.mutation,
-        "model": candidate.model,
-        "parent": summary.parent,
-        "code_md5": candidate.code_md5,
+        **labels(candidate, search),
         "error": f"{candidate.error.type}: {candidate.error.message}".strip(": "),
         "held out": HELD_OUT_NOTE,
     }

@@ -53,7 +53,7 @@ async def test_each_candidate_is_a_run_of_scalars_hparams_and_a_card(
         )
         statuses.append(end.status)
         card = events.Tensors("candidate")[0].tensor_proto.string_val[0].decode()
-        assert f"| candidate | {candidate.summary.candidate_id} |" in card
+        assert f"| candidate_id | {candidate.summary.candidate_id} |" in card
         if end.status == api_pb2.STATUS_FAILURE:
             assert "| outcome | shape_mismatch |" in card
             assert "RuntimeError: bad shape" in card
