@@ -4,7 +4,8 @@ The prepared dataset is mounted read-only at /data (its folder bind-mounted, or 
 volume that holds the whole cache when the trainer itself runs in a container), one fresh
 volume at /out (this job's alone: no container shares a writable volume); both carry the
 tenant's label; per-epoch lines are read with a deadline per epoch and per job, and the
-best weights are copied out of /out (into the WeightsStore, which enforces retention)
+best weights are copied out of /out, checked as a plain state_dict and saved again by the
+trainer (trainer_svc.weights_check), and kept in the WeightsStore (which enforces retention)
 before the container and the volume are removed.
 """
 
@@ -40,6 +41,7 @@ from trainer_svc.config import TrainerSettings
 from trainer_svc.evaluation import BadPredictions, TrustedEvaluator, prediction_bytes
 from trainer_svc.events import EpochDone, Finished, TrainEvent, TrainJob
 from trainer_svc.prepare import PreparedData
+from trainer_svc.weights_check import WeightsRefused, checked_weights
 from trainer_svc.weights_store import WeightsStore
 
 log = logging.getLogger(__name__)
@@ -84,18 +86,19 @@ class Cancellation:
             self.container.kill()
 
 
-def _read_weights(container: AttachedContainer, client: docker.DockerClient) -> bytes | None:
-    """/out/best.pt of the (waiting) container; None when there is none."""
+def _read_weights(container: AttachedContainer, client: docker.DockerClient) -> bytes:
+    """/out/best.pt of the (waiting) container, as the candidate left it (unchecked: see
+    trainer_svc.weights_check); WeightsRefused when there is no such file to read."""
     try:
         stream, stat = client.api.get_archive(container.id, "/out/best.pt")
     except docker.errors.NotFound:
-        return None
+        raise WeightsRefused("the container left no /out/best.pt") from None
     if stat["size"] > MAX_WEIGHTS_BYTES:
-        return None
+        raise WeightsRefused(f"/out/best.pt is {stat['size']} bytes, over {MAX_WEIGHTS_BYTES}")
     archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
     member = archive.getmember("best.pt")
     if not member.isfile():
-        return None
+        raise WeightsRefused("/out/best.pt is not a regular file")
     return archive.extractfile(member).read()
 
 
@@ -388,7 +391,11 @@ class ContainerTraining:
         # The validation score is the trainer's own measure of the chosen epoch: it is what
         # searches steer by; the test scores are held out and only shown.
         scores = {**evaluator.test_scores(final.get("predictions")), "validation": best.metric}
-        data = _read_weights(container, self._client)  # the harness waits: /out ends with it
+        try:  # the harness waits: /out ends with it
+            data, refused = checked_weights(_read_weights(container, self._client)), ""
+        except WeightsRefused as refusal:  # the score stands; only the file is not served
+            data, refused = None, sanitise(f"the weights were not kept: {refusal}", 1200)
+            log.warning("job %s: %s", job_id, refused)
         if not all(math.isfinite(value) for value in scores.values()):
             return Finished(
                 job_id,
@@ -405,6 +412,8 @@ class ContainerTraining:
             job.seed,
             best.epoch,
             scores,
+            error_type="WeightsRefused" if refused else "",
+            error_message=refused,
             weights_path=str(kept.path) if kept else "",
             weights_sha256=kept.sha256 if kept else "",
             weights_size_bytes=kept.size_bytes if kept else 0,

@@ -6,6 +6,7 @@ only what its own code computes from the candidate's predictions and the held-ou
 """
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -23,7 +24,16 @@ VAL = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
 TEST = torch.tensor([1, 1, 2, 2, 3, 3, 4, 4])
 NONCE = "f" * 32
 
-WEIGHTS = b"state_dict bytes as the harness wrote them"
+
+def _state_dict_bytes() -> bytes:
+    """A plain state_dict as torch.save writes it to a buffer: what the trainer's check of
+    the weights (trainer_svc.weights_check) accepts and saves again byte for byte."""
+    buffer = io.BytesIO()
+    torch.save({"fc.weight": torch.arange(6.0).view(2, 3), "fc.bias": torch.zeros(2)}, buffer)
+    return buffer.getvalue()
+
+
+WEIGHTS = _state_dict_bytes()
 IMAGE = "sha256:" + "e" * 64
 JOB = small_job(epochs=2, validation_samples=len(VAL), test_samples=len(TEST))
 
