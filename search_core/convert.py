@@ -363,7 +363,8 @@ def weights_to_pb(weights: dict) -> pb.CandidateWeights | None:
     """The weights the trainer kept, as recorded when it finished (None: none were kept).
     Whether retention has removed them since is the trainer's to say: DownloadWeights asks."""
     if not weights.get("sha256"):
-        return None
+        reason = str(weights.get("unavailable_reason", ""))
+        return pb.CandidateWeights(unavailable_reason=reason) if reason else None
     return pb.CandidateWeights(
         available=True,
         size_bytes=int(weights.get("size_bytes", 0)),

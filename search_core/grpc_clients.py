@@ -286,11 +286,15 @@ def _epoch_metrics(epoch) -> EpochMetrics:
 
 
 def _training_result(job_id: str, finished: trainer_svc_pb2.JobFinished) -> TrainingResult:
+    outcome = outcome_from_pb(finished.outcome)
+    failed = outcome is not Outcome.SUCCESS
+    # A successful job's error can only say why its weights were not kept: a note on them.
     return TrainingResult(
-        outcome=outcome_from_pb(finished.outcome),
+        outcome=outcome,
         scores=scores_from_pb(finished.scores),
-        error_type=finished.error.type,
-        error_message=finished.error.message,
+        error_type=finished.error.type if failed else "",
+        error_message=finished.error.message if failed else "",
+        weights_note="" if failed else finished.error.message,
         job_id=job_id,
         best_epoch=finished.best_epoch,
         weights_sha256=finished.weights_sha256,

@@ -259,7 +259,9 @@ class SearchServicer(pb_grpc.SearchServiceServicer):
             raise NotFound(f"no candidate {candidate_id!r}")
         job_id = candidate.weights.get("job_id")
         if not job_id:
-            raise NotFound(f"no weights kept for candidate {candidate_id}")
+            why = candidate.weights.get("unavailable_reason")
+            because = f": {why}" if why else ""
+            raise NotFound(f"no weights kept for candidate {candidate_id}{because}")
         try:
             async for chunk in self._engine.services.read_weights(job_id):
                 yield pb.DownloadWeightsResponse(

@@ -139,6 +139,9 @@ class TrainingResult:
     weights_size_bytes: int = 0
     runtime_image_digest: str = ""  # the image the job ran in ("sha256:...")
     dataset_digest: str = ""  # of the prepared files it trained and was scored on
+    # Why a successful job kept no weights (e.g. the file its container left was not a plain
+    # state_dict): a note on the weights, never an error of the candidate.
+    weights_note: str = ""
 
 
 @dataclass(frozen=True)

@@ -145,8 +145,8 @@ def write_models(
 
 async def _verified_weights(candidate: pb.Candidate, download: Downloader):
     """The candidate's weights, matched against its record; (None, why) when there are none."""
-    if not candidate.HasField("weights") or not candidate.weights.sha256:
-        return None, "the trainer kept no weights for this candidate"
+    if not candidate.weights.sha256:
+        return None, candidate.weights.unavailable_reason or "the trainer kept no weights"
     data, note = await download(candidate.summary.candidate_id)
     if data is not None and _sha256(data) != candidate.weights.sha256:
         raise ExportError(

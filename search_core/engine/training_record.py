@@ -38,6 +38,8 @@ def record_training(
             "epoch": result.best_epoch,
         }
         if result.job_id and result.weights_sha256
+        else {"unavailable_reason": result.weights_note}
+        if result.weights_note
         else {}
     )
     training = {

@@ -5,6 +5,7 @@ import hashlib
 
 from netapi.outcomes import Outcome
 from netapi.tasks import TaskSpec
+from rpc.convert import outcome_to_pb
 from search_core.domain import CandidateRecord
 from search_core.engine.training_record import TRAINING_PROVENANCE_KEYS, record_training
 from search_core.services import TrainingRequest, TrainingResult
@@ -55,3 +56,40 @@ def test_a_training_that_kept_no_weights_records_none():
     record_training(candidate, REQUEST, TrainingResult(Outcome.TRAINING_FAILURE, job_id="j2"))
     assert candidate.weights == {}  # the retrained code's: the old job's were another code's
     assert candidate.provenance["prompt_name"] == "whole-model"
+
+
+def test_weights_the_trainer_refused_are_a_note_on_the_weights_not_an_error():
+    """A successful job whose container left a file that is not a plain state_dict: the
+    trainer keeps no weights and says why; the candidate keeps its success and its score,
+    and the reason is what the API shows for its weights."""
+    from nasforge.trainer_svc.v1 import trainer_svc_pb2
+    from search_core.convert import weights_to_pb
+    from search_core.grpc_clients import _training_result
+
+    reason = "the weights were not kept: it does not load with torch.load(weights_only=True)"
+    finished = trainer_svc_pb2.JobFinished(
+        outcome=outcome_to_pb(Outcome.SUCCESS), best_epoch=1, runtime_image_digest="sha256:i"
+    )
+    finished.error.type, finished.error.message = "WeightsRefused", reason
+    result = _training_result("j3", finished)
+    assert result.outcome is Outcome.SUCCESS
+    assert (result.error_type, result.error_message, result.weights_note) == ("", "", reason)
+    candidate = _candidate()
+    record_training(candidate, REQUEST, result)
+    assert candidate.weights == {"unavailable_reason": reason}
+    shown = weights_to_pb(candidate.weights)
+    assert not shown.available and shown.unavailable_reason == reason and not shown.sha256
+
+
+def test_a_failed_jobs_error_stays_its_error():
+    from nasforge.trainer_svc.v1 import trainer_svc_pb2
+    from search_core.grpc_clients import _training_result
+
+    finished = trainer_svc_pb2.JobFinished(outcome=outcome_to_pb(Outcome.RUNTIME_ERROR))
+    finished.error.type, finished.error.message = "RuntimeError", "boom"
+    result = _training_result("j4", finished)
+    assert (result.error_type, result.error_message, result.weights_note) == (
+        "RuntimeError",
+        "boom",
+        "",
+    )
