@@ -6,6 +6,11 @@ Dockerfiles it builds; every NASFORGE_* variable must be a field of that service
 class (and its value must validate); selectors, network paths, secrets and the Prometheus
 configuration are cross-checked. `kubectl kustomize` and `promtool` run where installed.
 
+The resources are those kustomize applies: the kustomization's `resources` (the default
+stack) and every Component under components/ (opt-in parts such as TGI), all checked
+together as the fullest stack, and each part alone where it matters (the default stack is
+whole without any component).
+
 TLS: certificates issued by make_certs.py are put where each pod's Secret volume would put
 them, and real gRPC servers built from each service's manifest settings are reached both by
 the exec probe's own code (rpc.healthcheck) and by search-core's client settings, under
@@ -97,13 +102,31 @@ def _load(path: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
 
 
-def _manifest_files() -> list[Path]:
-    return sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+def _manifest_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.yaml") if p.name != "kustomization.yaml")
 
 
-KUSTOMIZATION = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-RESOURCE_FILES = [p for p in _manifest_files() if p.name != EXAMPLE_SECRETS]
-DOCS = [doc for path in RESOURCE_FILES for doc in _load(path)]
+def _kustomization(directory: Path) -> dict:
+    return yaml.safe_load((directory / "kustomization.yaml").read_text())
+
+
+def _resource_docs(directory: Path, kustomization: dict) -> list[dict]:
+    """The objects of a kustomization's (or a Component's) `resources`, all files."""
+    return [doc for name in kustomization["resources"] for doc in _load(directory / name)]
+
+
+KUSTOMIZATION = _kustomization(K8S)
+# Opt-in parts: kustomize Components, by the path the kustomization's `components` names.
+COMPONENTS = {
+    path.parent.relative_to(K8S).as_posix(): _kustomization(path.parent)
+    for path in sorted((K8S / "components").glob("*/kustomization.yaml"))
+}
+TGI_COMPONENT = "components/tgi"
+# The kustomization's commented line that enables TGI (README.md: uncomment it).
+ENABLE_TGI = f"  # - {TGI_COMPONENT}"
+BASE_DOCS = _resource_docs(K8S, KUSTOMIZATION)
+COMPONENT_DOCS = {name: _resource_docs(K8S / name, c) for name, c in COMPONENTS.items()}
+DOCS = BASE_DOCS + [doc for docs in COMPONENT_DOCS.values() for doc in docs]
 EXAMPLE_SECRET_DOCS = _load(K8S / EXAMPLE_SECRETS)
 COMPOSE = yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text())
 
@@ -240,9 +263,24 @@ def test_every_document_is_well_formed_and_in_the_namespace():
 def test_kustomization_lists_every_manifest_but_the_secrets_example():
     listed = KUSTOMIZATION["resources"]
     assert len(listed) == len(set(listed))
-    assert set(listed) == {p.name for p in RESOURCE_FILES}
+    assert set(listed) == {p.name for p in _manifest_files(K8S)} - {EXAMPLE_SECRETS}
     assert EXAMPLE_SECRETS not in listed
     assert not _of_kind("Secret"), "real Secrets are created by the operator, not applied"
+
+
+def test_each_component_is_a_kustomize_component_listing_its_manifests():
+    assert TGI_COMPONENT in COMPONENTS
+    directories = {p.parent for p in (K8S / "components").glob("*/*.yaml")}
+    assert {d.relative_to(K8S).as_posix() for d in directories} == set(COMPONENTS)
+    for name, component in COMPONENTS.items():
+        assert component["apiVersion"] == "kustomize.config.k8s.io/v1alpha1", name
+        assert component["kind"] == "Component", name
+        listed = component["resources"]
+        assert len(listed) == len(set(listed)), name
+        assert set(listed) == {p.name for p in _manifest_files(K8S / name)}, name
+        assert COMPONENT_DOCS[name], name
+    # Enabled components (none by default) are ones that exist.
+    assert set(KUSTOMIZATION.get("components") or []) <= set(COMPONENTS)
 
 
 def test_kustomization_images_point_every_nasforge_image_at_a_registry():
@@ -257,16 +295,30 @@ def test_kustomization_images_point_every_nasforge_image_at_a_registry():
         assert image["newName"].endswith("/" + image["name"]) and image["newTag"]
 
 
-def test_kubectl_kustomize_renders_every_object():
+def _kustomize(directory: Path) -> list[dict]:
     kubectl = shutil.which("kubectl")
     assert kubectl, "kubectl is missing (these machines carry it with the Google Cloud SDK)"
     result = subprocess.run(
-        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    rendered = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-    key = lambda doc: (doc["kind"], doc["metadata"]["name"])  # noqa: E731
-    assert sorted(map(key, rendered)) == sorted(map(key, DOCS))
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def _key(doc: dict) -> tuple[str, str, str]:
+    return doc["kind"], doc["metadata"]["name"], doc["metadata"].get("namespace", "")
+
+
+def _keys(docs: list[dict]) -> list[tuple[str, str, str]]:
+    return sorted(map(_key, docs))
+
+
+def test_kubectl_kustomize_renders_the_default_stack_without_tgi():
+    rendered = _kustomize(K8S)
+    assert _keys(rendered) == _keys(BASE_DOCS)
+    assert not {"tgi", "tgi-data", "tgi-from-llm-gateway"} & {
+        doc["metadata"]["name"] for doc in rendered
+    }
     new_names = {image["newName"] for image in KUSTOMIZATION["images"]}
     for doc in rendered:
         if doc["kind"] in WORKLOAD_KINDS:
@@ -276,6 +328,22 @@ def test_kubectl_kustomize_renders_every_object():
                 assert not image.startswith("nasforge-"), f"{image} was not rewritten"
                 if "/nasforge-" in image:
                     assert image.rsplit(":", 1)[0] in new_names
+
+
+def test_enabling_tgi_is_uncommenting_one_line_of_the_kustomization(tmp_path):
+    text = (K8S / "kustomization.yaml").read_text()
+    assert text.count(ENABLE_TGI) == 1, f"kustomization.yaml: one line {ENABLE_TGI!r}"
+    copy = tmp_path / "kubernetes"
+    shutil.copytree(K8S, copy)
+    enabled = text.replace(ENABLE_TGI, ENABLE_TGI.replace("# ", "", 1))
+    (copy / "kustomization.yaml").write_text(enabled)
+    assert yaml.safe_load(enabled)["components"] == [TGI_COMPONENT]
+    rendered = _kustomize(copy)
+    component = COMPONENT_DOCS[TGI_COMPONENT]
+    assert _keys(rendered) == _keys(BASE_DOCS + component)
+    by_key = {_key(doc): doc for doc in rendered}
+    for doc in component:  # applied as written (namespace and images need no rewriting)
+        assert by_key[_key(doc)] == doc, _key(doc)
 
 
 def test_manifests_validate_against_the_kubernetes_schemas():
@@ -842,6 +910,44 @@ def test_trainer_shares_the_prepared_volume_of_its_nodes_engine(clean_environmen
     assert rule == VolumeRule(settings.prepared_volume, writable=False)
 
 
+_QUANTITY_UNITS = {"": 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+
+
+def _quantity_bytes(quantity: str) -> int:
+    """A storage quantity in bytes (the binary suffixes the manifests use; others refused)."""
+    found = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti|)", str(quantity))
+    assert found, f"{quantity!r}: extend _quantity_bytes"
+    return int(found.group(1)) * _QUANTITY_UNITS[found.group(2)]
+
+
+def test_trainer_weights_are_one_rwx_claim_shared_by_every_replica(clean_environment):
+    # DownloadWeights reaches ReadWeights through the Service, so any replica; the weights
+    # of a job trained on another pod must be there (compose's replicas share one volume).
+    deployment = WORKLOADS["trainer-svc"]
+    replicas = deployment["spec"]["replicas"]
+    assert deployment["kind"] == "Deployment" and replicas > 1
+    assert "volumeClaimTemplates" not in deployment["spec"]  # no per-replica volume
+    settings = _settings("trainer-svc", clean_environment)
+    mounts = {m["mountPath"]: m for m in _main("trainer-svc")["volumeMounts"]}
+    mount = mounts[str(settings.weights_root)]
+    assert not mount.get("readOnly") and "subPathExpr" not in mount
+    volumes = {v["name"]: v for v in _pod("trainer-svc")["spec"]["volumes"]}
+    volume = volumes[mount["name"]]
+    assert set(volume) == {"name", "persistentVolumeClaim"}, "an emptyDir is one pod's"
+    claim = _one("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim["metadata"]["labels"][NAME_LABEL] == "trainer-svc"
+    # Retention is set in the manifest, beside the claim, and fits inside it with the
+    # weights every replica may be writing at once (retention runs after each write and
+    # keeps the newest file; a job's weights are at most its /out volume).
+    assert "NASFORGE_TRAINER_WEIGHTS_RETENTION_BYTES" in _env(_main("trainer-svc"))
+    retention = settings.weights_retention_bytes
+    assert retention is not None and retention >= 1024**3
+    in_flight = replicas * settings.max_concurrent_jobs * settings.output_volume_bytes
+    size = _quantity_bytes(claim["spec"]["resources"]["requests"]["storage"])
+    assert retention + in_flight <= size, (retention, in_flight, size)
+
+
 @pytest.mark.parametrize(
     ("workload", "proxy_name", "namespace_variable"),
     [
@@ -951,6 +1057,76 @@ def test_tgi_serves_the_gateways_model_on_a_gpu(clean_environment):
     assert int(args[args.index("--port") + 1]) == port == _container_ports("tgi")["http"]
     search = _settings("search-core", clean_environment)
     assert model.name in search.metrics_models
+
+
+def _model_servers(monkeypatch) -> dict[str, str]:
+    """Each gateway model's name -> the workload its URL's Service sends to."""
+    servers = {}
+    for model in _settings("llm-gateway", monkeypatch).models:
+        (servers[model.name],) = _service_pods(_one("Service", urlsplit(model.url).hostname))
+    return servers
+
+
+def _part_of(doc: dict) -> str:
+    """Where an object is declared: "" for the default stack, else its component's path."""
+    if any(doc is base for base in BASE_DOCS):
+        return ""
+    (name,) = [n for n, docs in COMPONENT_DOCS.items() if any(doc is d for d in docs)]
+    return name
+
+
+def test_the_default_stack_serves_its_llm_on_one_gpu_and_tgi_is_opt_in(clean_environment):
+    assert TGI_COMPONENT not in (KUSTOMIZATION.get("components") or [])
+    servers = _model_servers(clean_environment)
+    default_model = _settings("search-core", clean_environment).default_model
+    assert servers[default_model] == "vllm" and _part_of(WORKLOADS["vllm"]) == ""
+    by_part: dict[str, set[str]] = {}
+    for workload in set(servers.values()):
+        by_part.setdefault(_part_of(WORKLOADS[workload]), set()).add(workload)
+    assert by_part == {"": {"vllm"}, TGI_COMPONENT: {"tgi"}}
+    gpus = sum(
+        WORKLOADS[w]["spec"]["replicas"] * _main(w)["resources"]["limits"]["nvidia.com/gpu"]
+        for w in by_part[""]
+    )
+    assert gpus == 1, "the default stack's LLM servers need one GPU"
+    # The component brings everything TGI needs: its Service, claim, ConfigMap and the
+    # network path from the gateway; the default stack has nothing of TGI's.
+    (tgi_model,) = [name for name, workload in servers.items() if workload == "tgi"]
+    for kind, name in [
+        ("Deployment", "tgi"),
+        ("Service", "tgi"),
+        ("ConfigMap", "tgi"),
+        ("PersistentVolumeClaim", "tgi-data"),
+        ("NetworkPolicy", "tgi-from-llm-gateway"),
+    ]:
+        assert _part_of(_one(kind, name)) == TGI_COMPONENT, (kind, name, tgi_model)
+
+
+def test_each_part_selects_only_its_own_pods_or_the_default_stacks():
+    """Objects of the default stack never depend on a component, and a component's only on
+    itself and the default stack, so each works with any set of components enabled."""
+    for doc in DOCS:
+        part = _part_of(doc)
+        own = {w for w in WORKLOADS if _part_of(WORKLOADS[w]) in {"", part}}
+        where = f"{part or 'default'}: {doc['kind']}/{doc['metadata']['name']}"
+        if doc["kind"] == "Service":
+            assert _service_pods(doc) <= own, where
+        elif doc["kind"] == "NetworkPolicy":
+            spec = doc["spec"]
+            selected = _selected(spec["podSelector"])
+            if spec["podSelector"]:
+                assert selected <= own, where
+            for rule in spec.get("ingress", []):
+                for peer in rule.get("from", []):
+                    assert _selected(peer["podSelector"]) & own, where
+        elif doc["kind"] == "PersistentVolumeClaim":
+            users = {
+                w
+                for w in WORKLOADS
+                for v in _pod(w)["spec"].get("volumes", [])
+                if v.get("persistentVolumeClaim", {}).get("claimName") == doc["metadata"]["name"]
+            }
+            assert users and users <= own, where
 
 
 def test_postgres_keeps_its_data_on_a_claim_and_its_password_in_a_secret():
