@@ -502,16 +502,6 @@ def test_writable_paths_are_volumes():
 # --------------------------------------------------------------------------- settings
 
 
-@pytest.fixture
-def clean_environment(monkeypatch):
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("NASFORGE_") or name in OTHER_ENV:
-            monkeypatch.delenv(name)
-    return monkeypatch
-
-
 def test_every_nasforge_variable_is_a_field_of_the_services_settings():
     prefixes = sorted((_prefix(c) for c in SETTINGS.values()), key=len, reverse=True)
     for workload in WORKLOADS:
