@@ -528,15 +528,19 @@ class SearchEngine:
         if state.is_terminal:
             search.finished_at = now()
             self._launched_at.pop(search.search_id, None)  # its lease ends with it
-        await self._store.update_search(search)
         payload = {"state": state.value}
         if status_message or error_message:
             payload["message"] = status_message or error_message
-        await self._emit(search.search_id, "state_changed", payload)
+        # One transaction: a watch (on any replica) that finds the search ended has its event.
+        await self._store.update_search_and_append_event(search, "state_changed", payload)
+        self._signal_new_events()
         await self._publish_states()
 
     async def _emit(self, search_id: str, kind: str, payload: dict) -> None:
         await self._store.append_event(search_id, kind, payload)
+        self._signal_new_events()
+
+    def _signal_new_events(self) -> None:
         signal, self._new_events = self._new_events, asyncio.Event()
         signal.set()
 

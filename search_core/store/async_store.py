@@ -125,6 +125,11 @@ class AsyncStore:
     async def update_search(self, search: SearchRecord) -> None:
         return await self._call(self.sync.update_search, search)
 
+    async def update_search_and_append_event(
+        self, search: SearchRecord, kind: str, payload: dict[str, Any]
+    ) -> SearchEvent:
+        return await self._call(self.sync.update_search_and_append_event, search, kind, payload)
+
     # -- leases
     async def claim_searches(
         self, owner: str, lease_seconds: float, limit: int, tenants_last: Sequence[str] = ()

@@ -130,6 +130,12 @@ class Store(Protocol):
     def update_search(self, search: SearchRecord) -> None:
         """Persist state, finished_at, error and status_message."""
 
+    def update_search_and_append_event(
+        self, search: SearchRecord, kind: str, payload: dict[str, Any]
+    ) -> SearchEvent:
+        """update_search and append_event atomically: whoever sees the new state sees its
+        event too."""
+
     # -- leases (search_core/store/leases.py)
     def claim_searches(
         self, owner: str, lease_seconds: float, limit: int, tenants_last: Sequence[str] = ()

@@ -249,18 +249,31 @@ class SqlStore(LeaseQueries, Connector):
     def update_search(self, search: SearchRecord) -> None:
         """Persist state, finished_at, error and status_message; StoreError if unknown."""
         with self._transaction(write=True) as tx:
-            changed = tx.execute(
-                "UPDATE searches SET state = ?, finished_at = ?, error_type = ?,"
-                " error_message = ?, status_message = ? WHERE search_id = ?",
-                (
-                    SearchState(search.state).value,
-                    search.finished_at,
-                    search.error_type,
-                    search.error_message,
-                    search.status_message,
-                    search.search_id,
-                ),
-            )
+            self._update_search_row(tx, search)
+
+    def update_search_and_append_event(
+        self, search: SearchRecord, kind: str, payload: dict[str, Any]
+    ) -> SearchEvent:
+        """update_search and append_event in one transaction: a reader that finds the search
+        ended also finds the event that says so (a watch ends only after its last event)."""
+        with self._transaction(write=True) as tx:
+            self._update_search_row(tx, search)
+            return self._append_event_row(tx, search.search_id, kind, payload)
+
+    @staticmethod
+    def _update_search_row(tx: Tx, search: SearchRecord) -> None:
+        changed = tx.execute(
+            "UPDATE searches SET state = ?, finished_at = ?, error_type = ?,"
+            " error_message = ?, status_message = ? WHERE search_id = ?",
+            (
+                SearchState(search.state).value,
+                search.finished_at,
+                search.error_type,
+                search.error_message,
+                search.status_message,
+                search.search_id,
+            ),
+        )
         if not changed:
             raise StoreError(f"no search {search.search_id!r} to update")
 
@@ -273,17 +286,21 @@ class SqlStore(LeaseQueries, Connector):
         appends from any number of connections get 1, 2, 3, ... with no gap or repeat.
         """
         with self._transaction(write=True) as tx:
-            row = tx.one(
-                "UPDATE searches SET last_event_sequence = last_event_sequence + 1"
-                " WHERE search_id = ? RETURNING last_event_sequence",
-                (search_id,),
-            )
-            if row is None:
-                raise StoreError(f"no search {search_id!r} to append an event to")
-            event = SearchEvent(
-                search_id=search_id, sequence=int(row[0]), kind=kind, payload=payload
-            )
-            tx.execute(_insert(EVENTS), EVENTS.encode(event))
+            return self._append_event_row(tx, search_id, kind, payload)
+
+    @staticmethod
+    def _append_event_row(
+        tx: Tx, search_id: str, kind: str, payload: dict[str, Any]
+    ) -> SearchEvent:
+        row = tx.one(
+            "UPDATE searches SET last_event_sequence = last_event_sequence + 1"
+            " WHERE search_id = ? RETURNING last_event_sequence",
+            (search_id,),
+        )
+        if row is None:
+            raise StoreError(f"no search {search_id!r} to append an event to")
+        event = SearchEvent(search_id=search_id, sequence=int(row[0]), kind=kind, payload=payload)
+        tx.execute(_insert(EVENTS), EVENTS.encode(event))
         return event
 
     def events_after(

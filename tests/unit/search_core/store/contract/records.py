@@ -153,6 +153,22 @@ class RecordsContract(StoreFixtures):
         with pytest.raises(StoreError):
             store.update_search(search("missing"))
 
+    def test_a_state_and_its_event_are_written_together(self, store: Store) -> None:
+        """A watch that finds the search ended must find the event that ended it: both are
+        one write, and a write that fails leaves neither."""
+        record = search("s1")
+        store.create_search(record)
+        store.append_event("s1", "state_changed", {"state": "running"})
+        record.state, record.finished_at = SearchState.CANCELLED, 99.0
+        event = store.update_search_and_append_event(
+            record, "state_changed", {"state": "cancelled"}
+        )
+        assert (event.sequence, event.payload) == (2, {"state": "cancelled"})
+        assert store.get_search("t1", "s1") == record
+        assert [e.payload for e in store.events_after("t1", "s1", 1)] == [{"state": "cancelled"}]
+        with pytest.raises(StoreError):
+            store.update_search_and_append_event(search("missing"), "state_changed", {})
+
     # -- events
     def test_events_get_increasing_sequences_per_search(self, store: Store) -> None:
         store.create_search(search("s1"))
