@@ -8,6 +8,7 @@ and the images (`make test` builds them first). Only loopback addresses: search_
 Prometheus publish on 127.0.0.1.
 """
 
+import hashlib
 import itertools
 import json
 import os
@@ -19,7 +20,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cli.secrets import read_tenant_token
+from cli.secrets import read_tenant_token, tenant_token_path
+from nasforge.client import ClientTLS, SearchClient
+from search_core.report import escape
 from tests.e2e.team_client import TeamClient, generate_stubs
 from tests.support.promql import dashboard_queries, query, wait_for_data
 
@@ -325,6 +328,77 @@ def test_audit_logs_say_who_submitted_which_model_wrote_and_which_container_ran(
     assert {r["candidate_id"] for r in trainings} == trained
     for record in checks + trainings:
         assert record["tenant"] == TENANT and record["container_id"], record
+
+
+def nasforge_cli(*args: str) -> subprocess.CompletedProcess:
+    """The CLI against the deployment's public port, with the tenant's token and the CA."""
+    connection = [
+        "--target", f"127.0.0.1:{PUBLIC_PORT}",
+        "--token-file", str(tenant_token_path(SECRETS, TENANT)),
+        "--ca-file", str(CA_FILE),
+    ]  # fmt: skip
+    result = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "nasforge"), *args, *connection],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, f"nasforge {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_a_researcher_takes_models_records_and_reports_away(deployment, searches, tmp_path):
+    """With only the CLI, a token and the CA, a team takes from the deployed stack: the best
+    models with weights that match their manifest and load as plain state_dicts (whichever
+    trainer replica trained them), the report read through the API, MLflow runs, a
+    candidate retrained from its record with the same figures, and records naming what made
+    each candidate (the LLM's prompt, answer and model file; the runtime image and data)."""
+    import torch
+    from mlflow.tracking import MlflowClient
+
+    trained = searches["trained"]
+    nasforge_cli("export", trained, "--best", "2", "--to", str(tmp_path / "models"))
+    folders = sorted((tmp_path / "models").iterdir())
+    assert len(folders) == 2, folders
+    for folder in folders:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        for entry in manifest["files"]:
+            data = (folder / entry["path"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry
+        state = torch.load(folder / "weights.pt", weights_only=True)
+        assert state and all(isinstance(t, torch.Tensor) for t in state.values())
+
+    nasforge_cli("report", trained, "--out", str(tmp_path / "report"))
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert all(escape(folder.name) in report for folder in folders)
+
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    nasforge_cli("search", "mlflow", trained, "--tracking-uri", tracking)
+    runs = MlflowClient(tracking).search_runs(
+        [MlflowClient(tracking).get_experiment_by_name(trained).experiment_id]
+    )
+    assert len(runs) == TRAINED["max_candidates"]
+    assert all(run.data.tags["weights"] == "present" for run in runs)
+
+    with SearchClient(f"127.0.0.1:{PUBLIC_PORT}", read_tenant_token(SECRETS, TENANT),
+                      tls=ClientTLS(ca_file=CA_FILE)) as client:  # fmt: skip
+        best = client.leaderboard(trained, limit=1)[0].candidate.candidate_id
+        for candidate in client.candidates(trained):
+            record = candidate.provenance
+            assert record.runtime_image_digest.startswith("sha256:"), record
+            assert record.dataset_name == "fashion-mnist" and record.dataset_digest, record
+            assert record.code_sha256 == hashlib.sha256(candidate.code.encode()).hexdigest()
+            assert candidate.weights.available and len(candidate.weights.sha256) == 64
+        written = [c for c in client.candidates(searches["written"]) if c.model]
+        for candidate in written:
+            record = candidate.provenance
+            assert record.prompt_name and record.prompt_version, record
+            assert len(record.prompt_sha256) == 64 and record.raw_answer, record
+            assert record.model.backend == "embedded" and len(record.model.file_sha256) == 64
+            assert record.sampling.max_new_tokens == WRITTEN["max_new_tokens"], record
+        assert written, "the LLM search kept no candidate that names its model"
+
+    # Retrained from its record on whichever trainer replica takes it: the same figures (the
+    # command exits 1 when any differs by more than its tolerance, 1e-6).
+    nasforge_cli("reproduce", best)
 
 
 def test_make_down_leaves_nothing(deployment, searches):
