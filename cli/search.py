@@ -81,7 +81,7 @@ def run_search_command(args: argparse.Namespace) -> int:
     async def go() -> int:
         async with SearchClient(target, token, tls=tls) as client:
             if args.search_command == "run":
-                search_id = await client.submit_file(args.config)
+                search_id = await client.submit(args.config)
                 print(f"search {search_id}")
                 if args.no_wait:
                     return 0
@@ -96,7 +96,7 @@ def run_search_command(args: argparse.Namespace) -> int:
                 from cli.exports.optuna_study import write_study
 
                 search = await client.stub.GetSearch(pb.GetSearchRequest(search_id=args.search_id))
-                candidates = await client.finished_candidates(args.search_id)
+                candidates = await client.candidates(args.search_id)
                 written = write_study(search.search, candidates, args.storage, args.study)
                 print(f"study {written.study_name}: {len(candidates)} trials in {args.storage}")
                 return 0

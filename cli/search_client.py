@@ -1,8 +1,6 @@
 """The CLI's search client: nasforge.client's AsyncSearchClient plus what a terminal shows
 (progress bars, tables). Every RPC goes through AsyncSearchClient; this module only draws."""
 
-from pathlib import Path
-
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -25,14 +23,6 @@ class SearchClient(AsyncSearchClient):
         anonymous tenant)."""
         super().__init__(target, token, tls=tls, timeout_seconds=60)
         self.console = console or Console()
-
-    async def submit_file(self, path: Path) -> str:
-        """Submit a config file (validated here first); the search id."""
-        return await self.submit(path)
-
-    async def finished_candidates(self, search_id: str) -> list[pb.Candidate]:
-        """AsyncSearchClient.candidates, under the name the CLI's exports call."""
-        return await self.candidates(search_id)
 
     async def control(self, action: str, search_id: str) -> str:
         """ "cancel", "pause" or "resume" the search; its state afterwards ("cancelled", ...)."""

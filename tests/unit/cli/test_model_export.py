@@ -64,7 +64,7 @@ def _load_into_module(code: str, weights_file) -> torch.nn.Module:
 
 
 async def test_nasforge_layout_one_verified_folder_per_model(search, tmp_path, capsys):
-    names = _names(await search.clients["acme"].finished_candidates(search.search_id))
+    names = _names(await search.clients["acme"].candidates(search.search_id))
     out_dir = tmp_path / "models"
     code, printed, _ = await _export(search, tmp_path, capsys, "--to", str(out_dir))
     assert code == 0
@@ -98,7 +98,7 @@ async def test_nasforge_layout_one_verified_folder_per_model(search, tmp_path, c
 
 
 async def test_best_n_is_by_validation_score(search, tmp_path, capsys):
-    names = _names(await search.clients["acme"].finished_candidates(search.search_id))
+    names = _names(await search.clients["acme"].candidates(search.search_id))
     code, _, _ = await _export(search, tmp_path, capsys, "--best", "2", "--to", str(tmp_path / "b"))
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(
@@ -107,7 +107,7 @@ async def test_best_n_is_by_validation_score(search, tmp_path, capsys):
 
 
 async def test_lemur_layout(search, tmp_path, capsys):
-    names = _names(await search.clients["acme"].finished_candidates(search.search_id))
+    names = _names(await search.clients["acme"].candidates(search.search_id))
     out_dir = tmp_path / "lemur"
     code, _, _ = await _export(search, tmp_path, capsys, "--format", "lemur", "--to", str(out_dir))
     assert code == 0

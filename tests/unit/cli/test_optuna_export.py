@@ -57,7 +57,7 @@ async def finished_search(tmp_path):
 async def test_each_candidate_is_a_trial_valued_by_validation_only(finished_search, tmp_path):
     client, search_id = finished_search
     search = (await client.stub.GetSearch(pb.GetSearchRequest(search_id=search_id))).search
-    candidates = await client.finished_candidates(search_id)
+    candidates = await client.candidates(search_id)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     await asyncio.to_thread(write_study, search, candidates, storage)
 

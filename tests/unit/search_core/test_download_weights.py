@@ -32,7 +32,7 @@ async def search(tmp_path):
 
 async def _candidates(search) -> dict[str, pb.Candidate]:
     """The search's candidates by code, as GetCandidate serves them."""
-    found = await search.clients["acme"].finished_candidates(search.search_id)
+    found = await search.clients["acme"].candidates(search.search_id)
     return {next(code for code in CODES if c.code == code): c for c in found}
 
 
