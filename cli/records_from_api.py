@@ -11,7 +11,7 @@ import json
 
 from nasforge.client import pb
 from netapi.outcomes import Outcome
-from rpc.convert import outcome_from_pb, warning_from_pb
+from rpc.convert import outcome_from_pb, scores_from_pb, warning_from_pb
 from search_core.domain import (
     CandidateRecord,
     CandidateStatus,
@@ -63,9 +63,7 @@ def candidate_record(candidate: pb.Candidate, search: SearchRecord) -> Candidate
     summary = candidate.summary
     outcome = outcome_from_pb(summary.outcome)
     scores = {
-        field.name: float(value)
-        for field, value in summary.scores.ListFields()
-        if field.name not in _COUNTS
+        name: value for name, value in scores_from_pb(summary.scores).items() if name not in _COUNTS
     }
     return CandidateRecord(
         candidate_id=summary.candidate_id,
